@@ -1,0 +1,27 @@
+"""Validation shared by every config in `lib`.
+
+Configs are frozen dataclasses whose `__post_init__` calls these checks, so a bad value fails
+at construction with a message naming the field and its allowed range, never later as a NaN.
+"""
+import math
+
+
+def check_range(name, value, low=-math.inf, high=math.inf, *, low_open=False, high_open=False):
+    """Raise ValueError unless low <= value <= high (strict on an open end)."""
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high or value != value:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
+
+
+def check_positive(name, value):
+    """Raise ValueError unless value > 0."""
+    check_range(name, value, 0.0, low_open=True)
+
+
+def check_positive_int(name, value):
+    """Raise ValueError unless value is an integer >= 1."""
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")

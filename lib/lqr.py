@@ -1,0 +1,117 @@
+"""The discounted linear-quadratic regulator and its exact solution.
+
+Dynamics x' = A x + B u + w with w ~ N(0, Sigma); reward r(x, u) = -(x^T Q x + u^T R u); discount
+gamma. The optimal value is v*(x) = -(x^T P x + c) where P solves the discounted Riccati equation
+
+    P = Q + gamma A^T P A - gamma^2 A^T P B (R + gamma B^T P B)^{-1} B^T P A,
+
+the optimal policy is linear, u = -K x with K = gamma (R + gamma B^T P B)^{-1} B^T P A, and
+q*(x, u) = r(x, u) + gamma E[v*(x')]. Chapters 20, 21 and 25 check their answers against these.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lib.config import check_range
+
+
+class LQR(NamedTuple):
+    A: jax.Array
+    B: jax.Array
+    Q: jax.Array
+    R: jax.Array
+    gamma: float
+    noise_cov: jax.Array  # Sigma, the covariance of the dynamics noise w
+
+
+class RiccatiSolution(NamedTuple):
+    P: jax.Array       # v*(x) = -(x^T P x + constant)
+    K: jax.Array       # optimal action u = -K x
+    constant: float    # gamma / (1 - gamma) tr(P Sigma), the price of the noise
+
+
+def make_lqr(A, B, Q, R, gamma, noise_cov=None):
+    """An LQR with checked shapes and discount."""
+    A, B, Q, R = (jnp.atleast_2d(jnp.asarray(m, dtype=float)) for m in (A, B, Q, R))
+    n, m = B.shape
+    check_range("gamma", gamma, 0.0, 1.0, high_open=True)
+    for name, matrix, shape in (("A", A, (n, n)), ("Q", Q, (n, n)), ("R", R, (m, m))):
+        if matrix.shape != shape:
+            raise ValueError(f"{name} must have shape {shape} to match B {B.shape}, got {matrix.shape}")
+    noise_cov = jnp.zeros((n, n)) if noise_cov is None else jnp.atleast_2d(jnp.asarray(noise_cov, float))
+    if noise_cov.shape != (n, n):
+        raise ValueError(f"noise_cov must have shape {(n, n)}, got {noise_cov.shape}")
+    return LQR(A, B, Q, R, gamma, noise_cov)
+
+
+def double_integrator(dt=0.1, gamma=0.95, control_cost=0.1, noise_std=0.0):
+    """A cart on a line: state (position, velocity), action a force; the chapters' default LQR."""
+    A = [[1.0, dt], [0.0, 1.0]]
+    B = [[0.0], [dt]]
+    return make_lqr(A, B, jnp.eye(2), control_cost * jnp.eye(1), gamma,
+                    noise_std**2 * jnp.eye(2))
+
+
+def optimal_gain(lqr, P):
+    """K = gamma (R + gamma B^T P B)^{-1} B^T P A."""
+    return lqr.gamma * jnp.linalg.solve(lqr.R + lqr.gamma * lqr.B.T @ P @ lqr.B, lqr.B.T @ P @ lqr.A)
+
+
+def riccati_step(lqr, P):
+    """One application of the discounted Riccati map (value iteration on v(x) = -x^T P x)."""
+    K = optimal_gain(lqr, P)
+    closed_loop = lqr.A - lqr.B @ K
+    return lqr.Q + K.T @ lqr.R @ K + lqr.gamma * closed_loop.T @ P @ closed_loop
+
+
+def solve_riccati(lqr, tol=1e-10, max_iterations=100_000):
+    """Iterate the Riccati map from P = Q to its fixed point; return P, K and the noise constant."""
+    def not_converged(carry):
+        P, previous, iteration = carry
+        return (jnp.max(jnp.abs(P - previous)) > tol * (1 + jnp.max(jnp.abs(P)))) & (iteration < max_iterations)
+
+    def iterate(carry):
+        P, _, iteration = carry
+        return riccati_step(lqr, P), P, iteration + 1
+
+    P, _, _ = jax.lax.while_loop(not_converged, iterate, (riccati_step(lqr, lqr.Q), lqr.Q, 1))
+    P = 0.5 * (P + P.T)
+    constant = lqr.gamma / (1 - lqr.gamma) * jnp.trace(P @ lqr.noise_cov)
+    return RiccatiSolution(P, optimal_gain(lqr, P), constant)
+
+
+def reward(lqr, x, u):
+    """r(x, u) = -(x^T Q x + u^T R u)."""
+    return -(x @ lqr.Q @ x + u @ lqr.R @ u)
+
+
+def lqr_step(lqr, x, u, key=None):
+    """x' = A x + B u + w; pass a key to draw the noise w ~ N(0, Sigma)."""
+    mean = lqr.A @ x + lqr.B @ u
+    if key is None:
+        return mean
+    return mean + jnp.linalg.cholesky(lqr.noise_cov + 1e-12 * jnp.eye(x.shape[0])) @ jax.random.normal(key, x.shape)
+
+
+def optimal_value(lqr, solution, x):
+    """v*(x) = -(x^T P x + constant)."""
+    return -(x @ solution.P @ x + solution.constant)
+
+
+def optimal_q(lqr, solution, x, u):
+    """q*(x, u) = r(x, u) + gamma E[v*(A x + B u + w)]."""
+    mean_next = lqr.A @ x + lqr.B @ u
+    expected_next_value = -(mean_next @ solution.P @ mean_next + jnp.trace(solution.P @ lqr.noise_cov)
+                            + solution.constant)
+    return reward(lqr, x, u) + lqr.gamma * expected_next_value
+
+
+def linear_policy_cost_matrix(lqr, gain):
+    """P_K with v_K(x) = -(x^T P_K x + const) for the policy u = -K x (a discounted Lyapunov solve)."""
+    closed_loop = jnp.sqrt(lqr.gamma) * (lqr.A - lqr.B @ gain)
+    n = lqr.A.shape[0]
+    stage = lqr.Q + gain.T @ lqr.R @ gain
+    # vec(P) = (I - C^T kron C^T)^{-1} vec(stage), valid when sqrt(gamma)(A - B K) is stable.
+    system = jnp.eye(n * n) - jnp.kron(closed_loop.T, closed_loop.T)
+    return jnp.linalg.solve(system, stage.reshape(-1)).reshape(n, n)

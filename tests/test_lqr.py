@@ -1,0 +1,84 @@
+"""The discounted Riccati solution against scipy, the Bellman equation and simulation."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+from jax import enable_x64
+
+from lib import lqr
+
+
+@pytest.fixture(scope="module")
+def system():
+    with enable_x64(True):
+        problem = lqr.double_integrator(dt=0.1, gamma=0.95, control_cost=0.1, noise_std=0.05)
+        yield problem, lqr.solve_riccati(problem)
+
+
+def test_riccati_matches_scipy_discrete_are(system):
+    problem, solution = system
+    with enable_x64(True):
+        # The discounted problem is the undiscounted one with sqrt(gamma) A and sqrt(gamma) B.
+        root = np.sqrt(problem.gamma)
+        expected = scipy.linalg.solve_discrete_are(root * np.asarray(problem.A), root * np.asarray(problem.B),
+                                                   np.asarray(problem.Q), np.asarray(problem.R))
+        np.testing.assert_allclose(solution.P, expected, rtol=1e-8)
+
+
+def test_optimal_q_satisfies_bellman_optimality(system):
+    problem, solution = system
+    with enable_x64(True):
+        states = jax.random.normal(jax.random.PRNGKey(0), (5, 2))
+        actions = jax.random.normal(jax.random.PRNGKey(1), (5, 1))
+        for x, u in zip(states, actions):
+            next_mean = problem.A @ x + problem.B @ u
+            # max_u' q*(x', u') = q*(x', -K x') is quadratic in x', so averaging it over the noise
+            # w ~ N(0, Sigma) shifts its value at the mean by -tr(P Sigma).
+            best_next = lqr.optimal_q(problem, solution, next_mean, -solution.K @ next_mean)
+            target = lqr.reward(problem, x, u) + problem.gamma * (best_next - jnp.trace(solution.P @ problem.noise_cov))
+            np.testing.assert_allclose(lqr.optimal_q(problem, solution, x, u), target, rtol=1e-9)
+
+
+def test_optimal_action_maximizes_q(system):
+    problem, solution = system
+    with enable_x64(True):
+        x = jnp.array([1.0, -0.5])
+        grid = jnp.linspace(-20, 20, 40001)[:, None]
+        q_values = jax.vmap(lambda u: lqr.optimal_q(problem, solution, x, u))(grid)
+        assert abs(grid[jnp.argmax(q_values), 0] - (-solution.K @ x)[0]) <= 1e-3
+        np.testing.assert_allclose(jnp.max(q_values), lqr.optimal_value(problem, solution, x), rtol=1e-6)
+
+
+def test_no_gain_beats_the_riccati_gain(system):
+    problem, solution = system
+    with enable_x64(True):
+        best = jnp.trace(lqr.linear_policy_cost_matrix(problem, solution.K))
+        np.testing.assert_allclose(lqr.linear_policy_cost_matrix(problem, solution.K), solution.P, rtol=1e-8)
+        for delta in jax.random.normal(jax.random.PRNGKey(2), (20, 1, 2)) * 0.3:
+            assert jnp.trace(lqr.linear_policy_cost_matrix(problem, solution.K + delta)) > best
+
+
+def test_value_matches_monte_carlo_discounted_return(system):
+    problem, solution = system
+    with enable_x64(True):
+        x0 = jnp.array([1.0, 0.0])
+        horizon = 600  # 0.95^600 ~ 4e-14
+
+        def episode(key):
+            def step(x, step_key):
+                u = -solution.K @ x
+                return lqr.lqr_step(problem, x, u, step_key), lqr.reward(problem, x, u)
+            _, rewards = jax.lax.scan(step, x0, jax.random.split(key, horizon))
+            return rewards @ problem.gamma ** jnp.arange(horizon)
+
+        returns = jax.vmap(episode)(jax.random.split(jax.random.PRNGKey(3), 4000))
+        standard_error = jnp.std(returns) / jnp.sqrt(returns.shape[0])
+        assert abs(jnp.mean(returns) - lqr.optimal_value(problem, solution, x0)) < 4 * standard_error
+
+
+def test_make_lqr_rejects_mismatched_shapes_and_bad_discount():
+    with pytest.raises(ValueError, match="Q"):
+        lqr.make_lqr(jnp.eye(2), jnp.ones((2, 1)), jnp.eye(3), jnp.eye(1), 0.9)
+    with pytest.raises(ValueError, match="gamma"):
+        lqr.make_lqr(jnp.eye(2), jnp.ones((2, 1)), jnp.eye(2), jnp.eye(1), 1.0)

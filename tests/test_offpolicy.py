@@ -1,0 +1,82 @@
+"""The compiled off-policy loop: what it stores, when it updates, how it resets, and determinism."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lib import envs
+from lib.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action, train_seeds
+
+CONFIG = OffPolicyConfig(total_steps=1_200, warmup_steps=200, batch_size=16, buffer_capacity=2_000,
+                         eval_every=300, eval_episodes=2)
+
+
+def probe_agent(env):
+    """Acts at random, counts its updates and reports the batches it was given."""
+    return OffPolicyAgent(
+        init=lambda key: {"updates": jnp.array(0)},
+        act=lambda state, obs, key: (random_action(env, key), state),
+        greedy=lambda state, obs: random_action(env, jax.random.PRNGKey(0)),
+        update=lambda state, batch, key: ({"updates": state["updates"] + 1}, batch),
+    )
+
+
+def physics_from_observation(env, obs):
+    if env.name == "Pendulum-v1":
+        return jnp.array([jnp.arctan2(obs[1], obs[0]), obs[2]])
+    return obs  # CartPole's observation is its physics
+
+
+@pytest.fixture(scope="module", params=["Pendulum-v1", "CartPole-v1"])
+def run(request):
+    env = envs.make(request.param)
+    final_state, log = jax.jit(make_off_policy_train(env, probe_agent(env), CONFIG))(jax.random.PRNGKey(0))
+    return env, final_state, log
+
+
+def test_updates_start_after_warmup_once_per_step(run):
+    _, final_state, log = run
+    assert int(final_state["updates"]) == CONFIG.total_steps - CONFIG.warmup_steps
+    assert np.all(np.asarray(log.metrics.reward)[: CONFIG.warmup_steps] == 0)
+
+
+def test_stored_transitions_follow_the_dynamics(run):
+    """Every sampled (s, a, r, s', terminated) is one real step: s' is never a reset observation."""
+    env, _, log = run
+    batch = jax.tree_util.tree_map(lambda x: x[CONFIG.warmup_steps:].reshape((-1,) + x.shape[2:]), log.metrics)
+    state = jax.vmap(lambda obs: envs.state_from_physics(physics_from_observation(env, obs)))(batch.observation)
+    _, next_obs, reward, terminated, _ = jax.vmap(env.step)(state, batch.action)
+    np.testing.assert_allclose(next_obs, batch.next_observation, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(reward, batch.reward, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(terminated, batch.terminated)
+    if env.name == "CartPole-v1":
+        assert 0 < int(batch.terminated.sum()) < batch.terminated.size  # terminal transitions were stored
+
+
+def test_episode_returns_are_logged_at_episode_ends(run):
+    env, _, log = run
+    finished = np.asarray(log.episode_returns)
+    ended = np.flatnonzero(~np.isnan(finished))
+    if env.name == "Pendulum-v1":  # never terminates: every episode is truncated at 200 steps
+        np.testing.assert_array_equal(ended, np.arange(199, CONFIG.total_steps, 200))
+        assert np.all(finished[ended] < 0)
+    else:  # CartPole pays +1 per step, so a return is the length of its episode
+        np.testing.assert_array_equal(finished[ended], np.diff(np.concatenate([[-1], ended])))
+    assert log.eval_returns.shape == (CONFIG.total_steps // CONFIG.eval_every,)
+    np.testing.assert_array_equal(log.eval_steps, [300, 600, 900, 1200])
+
+
+def test_seeds_differ_and_each_is_reproducible():
+    env = envs.make("Pendulum-v1")
+    train = make_off_policy_train(env, probe_agent(env), CONFIG)
+    _, first = train_seeds(train, seed=3, num_seeds=2)
+    _, again = train_seeds(train, seed=3, num_seeds=2)
+    np.testing.assert_array_equal(first.episode_returns, again.episode_returns)
+    assert not np.allclose(np.nan_to_num(first.episode_returns[0]), np.nan_to_num(first.episode_returns[1]))
+
+
+@pytest.mark.parametrize("field, value", [("total_steps", 0), ("batch_size", -4), ("warmup_steps", 5_000),
+                                          ("eval_every", 7), ("eval_episodes", 0)])
+def test_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        OffPolicyConfig(**{**CONFIG.__dict__, field: value})

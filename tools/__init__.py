@@ -1,0 +1,1 @@
+"""Maintenance commands: execute the chapters, build the site."""
