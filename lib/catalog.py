@@ -1,7 +1,7 @@
 """The map of the part: every algorithm box of the book and the `lib` function that implements it.
 
-A function implements a box when its docstring names it ("Algorithm 21.3"), so the map in
-chapter 19 fills itself in as chapters land.
+A function implements a box when the first line of its docstring starts with the box's name
+("Algorithm 21.3: ..."), so the map in chapter 19 fills itself in as chapters land.
 """
 import importlib
 import inspect
@@ -30,18 +30,20 @@ CHAPTER_NOTEBOOKS = {
     "26": "26_trust_regions",
 }
 
-_BOX_PATTERN = re.compile(r"Algorithm (\d+\.\d+)")
+_BOX_PATTERN = re.compile(r"Algorithm (\d+\.\d+)\b")
 
 
 def implemented_boxes():
-    """{box number: "lib.module.function"} for every lib function whose docstring names a box."""
+    """{box number: "lib.module.function"} for every lib function whose docstring opens with a box."""
     found = {}
     for module_info in pkgutil.iter_modules(lib.__path__):
         module = importlib.import_module(f"lib.{module_info.name}")
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if function.__module__ != module.__name__:
                 continue
-            for box in _BOX_PATTERN.findall(inspect.getdoc(function) or "")[:1]:
+            claim = _BOX_PATTERN.match(inspect.getdoc(function) or "")
+            if claim:
+                box = claim.group(1)
                 if box in found:
                     raise ValueError(f"Algorithm {box} is claimed by {found[box]} and {module.__name__}.{name}")
                 found[box] = f"{module.__name__}.{name}"

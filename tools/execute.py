@@ -30,13 +30,18 @@ def chapter_sources(names=()):
     return sources
 
 
-def execute_chapter(source, timeout=1200):
-    """Run every cell of `source` (.md) in a fresh kernel and write the paired .ipynb."""
+def run_chapter(source, timeout=1200):
+    """Run every cell of `source` (.md) in a fresh kernel; return the executed notebook."""
     notebook = jupytext.read(source)
     client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                      resources={"metadata": {"path": str(source.parent)}})
     client.execute()
-    jupytext.write(notebook, source.with_suffix(".ipynb"))
+    return notebook
+
+
+def execute_chapter(source):
+    """Run `source` (.md) and store its outputs in the paired .ipynb."""
+    jupytext.write(run_chapter(source), source.with_suffix(".ipynb"))
 
 
 def main(argv=None):
