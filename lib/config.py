@@ -5,9 +5,17 @@ at construction with a message naming the field and its allowed range, never lat
 """
 import math
 
+import jax
+
 
 def check_range(name, value, low=-math.inf, high=math.inf, *, low_open=False, high_open=False):
-    """Raise ValueError unless low <= value <= high (strict on an open end)."""
+    """Raise ValueError unless low <= value <= high (strict on an open end).
+
+    A value traced inside jit/vmap has no number to check yet: it passes here, and must have been
+    checked where it entered (a config or a public wrapper).
+    """
+    if isinstance(value, jax.core.Tracer):
+        return
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if too_low or too_high or value != value:
