@@ -1,6 +1,5 @@
 """Chapter 23's benchmarked run."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -12,9 +11,10 @@ def gradient_experiment():
         return {name: {"mean": round(float(np.mean(values)), 4), "variance": round(float(np.var(values)), 5)}
                 for name, values in estimates._asdict().items()}
 
-    experiment = estimators.make_gradient_experiment(max_samples=1000)
-    args = (jax.random.PRNGKey(0), jnp.asarray(1.0), jnp.asarray(1000), 1000)
-    return experiment, args, summarize, "3 estimators x 1000 trials x 1000 samples"
+    def experiment(key):
+        return estimators.estimator_experiment(key, 1.0, 1000, 1000)
+
+    return experiment, (jax.random.PRNGKey(0),), summarize, "3 estimators x 1000 trials x 1000 samples"
 
 
 RUNS = {"ch23_gradient_experiment": gradient_experiment}
