@@ -1,0 +1,90 @@
+"""Chapter 20's benchmarked runs: fitted Q-iteration with explicit and amortized maximization."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+LQR_SHARES = (0.01, 0.05, 0.25, 1.0)
+PENDULUM_SHARES = (0.01, 0.05, 0.1, 0.25, 1.0)
+
+
+def lqr_explicit_and_amortized():
+    """Algorithms 20.1 and 20.2 on the double-integrator LQR (float32), against the Riccati gain."""
+    from lib import fqi, lqr
+
+    system = lqr.double_integrator(dt=0.1, gamma=0.95, control_cost=0.1)
+    gain = np.asarray(lqr.solve_riccati(system).K)[0]
+    features = fqi.QuadraticFeatures(2, 1)
+    base = fqi.lqr_base_points(system, jax.random.PRNGKey(0), 1000)
+    config = fqi.FQIConfig(gamma=system.gamma, max_iterations=400, tolerance=1e-10, ridge=1e-6,
+                           maximize=fqi.MaximizeConfig("sgd", steps=30, learning_rate=3.0))
+    num_opt = jnp.asarray([round(s * 1000) for s in LQR_SHARES])
+
+    def run(base, num_opt):
+        explicit = fqi.fitted_q_iteration(base, features, config)
+        amortized = jax.vmap(lambda k: fqi.amortized_fitted_q_iteration(base, features, config, k, 1,
+                                                                        max_opt=1000))(num_opt)
+        gains = jax.vmap(lambda theta: fqi.greedy_gain(features, theta))(
+            jnp.concatenate([explicit.theta[None], amortized.theta]))
+        return explicit.iterations, explicit.solver_calls, amortized.iterations, amortized.solver_calls, gains
+
+    def summarize(output):
+        n, calls, am_n, am_calls, gains = (np.asarray(o) for o in output)
+        errors = np.max(np.abs(gains[:, 0] - gain) / np.abs(gain), axis=1)
+        out = {"explicit": {"iterations": int(n), "solver_calls": int(calls), "gain_rel_error": float(f"{errors[0]:.1e}")}}
+        for i, share in enumerate(LQR_SHARES):
+            out[f"amortized_share_{share}"] = {"iterations": int(am_n[i]), "solver_calls": int(am_calls[i]),
+                                               "gain_rel_error": float(f"{errors[i + 1]:.1e}")}
+        out["target_gain_within_1e-4_all_runs"] = bool(np.all(errors < 1e-4))
+        return out
+
+    notes = ("|B| = 1000, quadratic features (7), maximize = 30 sgd steps, float32; "
+             f"explicit + amortized (linear policy, K = 1) for shares {LQR_SHARES}")
+    return run, (base, num_opt), summarize, notes
+
+
+def pendulum_explicit_and_amortized():
+    """Algorithm 20.2 on Pendulum-v1 over shares of solved points; returns of the greedy and amortized policies."""
+    from lib import envs, fqi
+    from lib.evaluation import episode_returns
+
+    env = envs.make("Pendulum-v1")
+    features = fqi.PendulumFeatures(num_angle=15, num_velocity=11, action_degree=2)
+    size = 5000
+    base = fqi.pendulum_base_points(jax.random.PRNGKey(0), size)
+    adam = fqi.MaximizeConfig("adam", low=-2.0, high=2.0, steps=30, learning_rate=0.2)
+    config = fqi.FQIConfig(gamma=0.97, max_iterations=300, tolerance=1e-6, ridge=1e-6, maximize=adam)
+    num_opt = jnp.asarray([round(s * size) for s in PENDULUM_SHARES])
+
+    def run(base, num_opt, key):
+        sweep = jax.vmap(lambda k: fqi.amortized_fitted_q_iteration(base, features, config, k, 1,
+                                                                    max_opt=size))(num_opt)
+
+        def greedy_return(theta):
+            policy = lambda obs: fqi.greedy_actions(features, theta, fqi.pendulum_state(obs)[None], adam)[0]
+            return episode_returns(env, policy, key, 50)
+
+        def policy_return(w):
+            policy = lambda obs: fqi.policy_actions(features, w, fqi.pendulum_state(obs)[None], adam)[0]
+            return episode_returns(env, policy, key, 50)
+
+        zero = episode_returns(env, lambda obs: jnp.zeros(1), key, 50)
+        return (sweep.iterations, sweep.solver_calls, jax.vmap(greedy_return)(sweep.theta),
+                jax.vmap(policy_return)(sweep.w), zero)
+
+    def summarize(output):
+        n, calls, greedy, policy, zero = (np.asarray(o) for o in output)
+        out = {f"share_{share}": {"iterations": int(n[i]), "solver_calls": int(calls[i]),
+                                  "greedy_return": round(float(greedy[i].mean()), 1),
+                                  "policy_return": round(float(policy[i].mean()), 1)}
+               for i, share in enumerate(PENDULUM_SHARES)}
+        out["zero_torque_return"] = round(float(zero.mean()), 1)
+        out["explicit_greedy_beats_-200"] = bool(greedy[-1].mean() > -200)
+        return out
+
+    notes = (f"|B| = {size}, 15x11 RBF x quadratic in torque ({features.size} features), gamma 0.97, "
+             f"N = 300, maximize = 30 Adam steps; shares {PENDULUM_SHARES} vmapped; 50 episodes each")
+    return run, (base, num_opt, jax.random.PRNGKey(1)), summarize, notes
+
+
+RUNS = {"ch20_fqi_lqr_explicit_vs_amortized": lqr_explicit_and_amortized,
+        "ch20_fqi_pendulum_amortized_shares": pendulum_explicit_and_amortized}

@@ -1,0 +1,258 @@
+"""Chapter 21: OU noise against its exact stationary variance, TD3's target on known inputs, the
+update schedules of DDPG and TD3, NFQCA against the Riccati gain, and config validation."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lib import deterministic as det
+from lib import envs
+from lib.lqr import double_integrator, optimal_q, solve_riccati
+from lib.replay import Transition
+
+PENDULUM = envs.make("Pendulum-v1")
+SMALL = dict(actor_hidden=(8,), critic_hidden=(8,))
+TD3_CONFIG = det.TD3Config(policy_delay=3, tau=0.25, **SMALL)
+DDPG_CONFIG = det.DDPGConfig(gamma=0.9, tau=1.0, target_period=3, ou_sigma=0.5, **SMALL)
+td3_update = jax.jit(det.td3_update, static_argnums=(3, 4))
+ddpg_update = jax.jit(det.ddpg_update, static_argnums=(2, 3))
+
+
+def init(agent):
+    return jax.jit(agent.init)(jax.random.PRNGKey(0))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def pendulum_batch(key, size=32):
+    keys = jax.random.split(key, 3)
+    obs = jax.vmap(PENDULUM.reset)(jax.random.split(keys[0], size))[1]
+    action = jax.random.uniform(keys[1], (size, 1), minval=-2.0, maxval=2.0)
+    next_obs = jax.vmap(PENDULUM.reset)(jax.random.split(keys[2], size))[1]
+    return Transition(obs, action, -jnp.arange(size, dtype=jnp.float32) / size, next_obs,
+                      jnp.arange(size) % 4 == 0)
+
+
+def tree_equal(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
+
+
+# ---------------------------------------------------------------- Ornstein-Uhlenbeck
+def test_ou_step_is_one_euler_maruyama_step():
+    key, noise = jax.random.PRNGKey(3), jnp.array([0.5, -1.0])
+    eps = jax.random.normal(key, (2,))
+    expected = noise + 0.7 * (0.0 - noise) * 0.1 + 0.4 * np.sqrt(0.1) * eps
+    np.testing.assert_allclose(det.ou_step(noise, key, 0.7, 0.4, 0.1), expected, rtol=1e-6)
+
+
+def test_ou_stationary_variance_within_three_standard_errors():
+    """4000 independent paths run 300 steps from 0 (rho^600 < 1e-27): their final values are
+    N(0, v) with v = sigma^2 / (theta (2 - theta dt)); the sample variance has standard error
+    v sqrt(2 / (n - 1))."""
+    theta, sigma, dt, n = 1.0, 0.5, 0.1, 4000
+    paths = det.ou_paths(jax.random.PRNGKey(0), theta, sigma, dt, num_steps=300, num_paths=n)
+    assert paths.shape == (n, 301) and np.all(paths[:, 0] == 0)
+    exact = det.ou_stationary_variance(theta, sigma, dt)
+    standard_error = exact * np.sqrt(2.0 / (n - 1))
+    assert abs(np.var(paths[:, -1], ddof=1) - exact) < 3 * standard_error
+    assert abs(np.mean(paths[:, -1])) < 3 * np.sqrt(exact / n)
+
+
+def test_ou_discrete_variance_tends_to_sigma_squared_over_two_theta():
+    assert det.ou_stationary_variance(2.0, 0.6) == pytest.approx(0.09)
+    assert det.ou_stationary_variance(2.0, 0.6, dt=1e-6) == pytest.approx(0.09, rel=1e-5)
+    assert det.ou_stationary_variance(2.0, 0.6, dt=0.1) == pytest.approx(0.36 / (2.0 * 1.8))
+
+
+# ---------------------------------------------------------------- TD3's target
+def test_td3_target_uses_min_of_twin_critics_and_clipped_noise():
+    """d(s') = 0.8 s'_0; q^A = a + s'_0, q^B = 2 - a; noise clipped to c = 0.5, action box [-1, 1]."""
+    batch = Transition(observation=jnp.zeros((4, 1)), action=jnp.zeros((4, 1)),
+                       reward=jnp.array([1.0, 2.0, 3.0, 4.0]),
+                       next_observation=jnp.array([[0.0], [0.0], [1.0], [0.5]]),
+                       terminated=jnp.array([False, False, False, True]))
+    noise = jnp.array([[0.9], [-0.1], [0.4], [-3.0]])
+    policy = lambda s: 0.8 * s
+    critics = lambda s, a: jnp.stack([a[:, 0] + s[:, 0], 2.0 - a[:, 0]])
+    y = det.td3_target(batch, noise, policy, critics, gamma=0.5, noise_clip=0.5, action_low=-1.0, action_high=1.0)
+    # smoothed actions: 0 + 0.5 (clipped), 0 - 0.1, min(0.8 + 0.4, 1) = 1 (box), unused (terminal)
+    # (q^A, q^B): (0.5, 1.5), (-0.1, 2.1), (2.0, 1.0)
+    np.testing.assert_allclose(y, [1.0 + 0.5 * 0.5, 2.0 + 0.5 * -0.1, 3.0 + 0.5 * 1.0, 4.0], rtol=1e-6)
+
+
+def test_td3_target_without_noise_is_the_clipped_double_q_target():
+    batch = pendulum_batch(jax.random.PRNGKey(1))
+    state = init(det.make_td3(PENDULUM, TD3_CONFIG))
+    policy = lambda s: det.policy_action(PENDULUM, state.actor, s)
+    target = jax.jit(lambda batch, noise: det.td3_target(
+        batch, noise, policy, lambda s, a: det.twin_critic_values(state.critic_target, s, a), 0.9, 0.5, -2.0, 2.0))
+    y = target(batch, jnp.zeros_like(batch.action))
+    q_a, q_b = jax.jit(det.twin_critic_values)(state.critic, batch.next_observation, policy(batch.next_observation))
+    expected = batch.reward + 0.9 * (1.0 - batch.terminated) * np.minimum(q_a, q_b)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- update schedules
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return pendulum_batch(jax.random.PRNGKey(1))
+
+
+def test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau(batch):
+    state = init(det.make_td3(PENDULUM, TD3_CONFIG))
+    for n in range(6):
+        new, _ = td3_update(state, batch, jax.random.PRNGKey(10 + n), PENDULUM, TD3_CONFIG)
+        assert not tree_equal(new.critic, state.critic)  # the critics learn at every step
+        moved = n % 3 == 0
+        assert tree_equal(new.actor, state.actor) != moved, n
+        assert tree_equal(new.actor_target, state.actor_target) != moved, n
+        assert tree_equal(new.critic_target, state.critic_target) != moved, n
+        if moved:  # target <- tau online + (1 - tau) target
+            for name in ("critic", "actor"):
+                for target, old, online in zip(*(jax.tree_util.tree_leaves(getattr(t, name + suffix)) for t, suffix in
+                                                 ((new, "_target"), (state, "_target"), (new, "")))):
+                    np.testing.assert_allclose(target, 0.25 * online + 0.75 * old, rtol=1e-5, atol=1e-7)
+        state = new
+    assert int(state.step) == 6
+
+
+def test_ddpg_critic_loss_is_the_mean_squared_bellman_error_of_the_box(batch):
+    state = init(det.make_ddpg(PENDULUM, DDPG_CONFIG))
+    next_q = det.critic_value(state.critic_target, batch.next_observation,
+                              det.policy_action(PENDULUM, state.actor_target, batch.next_observation))
+    y = batch.reward + 0.9 * (1.0 - batch.terminated) * next_q
+    expected = np.mean((y - det.critic_value(state.critic, batch.observation, batch.action)) ** 2)
+    _, metrics = ddpg_update(state, batch, PENDULUM, DDPG_CONFIG)
+    np.testing.assert_allclose(metrics["critic_loss"], expected, rtol=1e-5)
+
+
+def test_ddpg_with_tau_one_copies_targets_every_K_updates(batch):
+    state = init(det.make_ddpg(PENDULUM, DDPG_CONFIG))
+    for n in range(6):
+        state, _ = ddpg_update(state, batch, PENDULUM, DDPG_CONFIG)
+        copied = n % 3 == 0
+        assert tree_equal(state.critic_target, state.critic) == copied, n
+        assert tree_equal(state.actor_target, state.actor) == copied, n
+
+
+def test_ddpg_act_adds_scaled_ou_noise_and_advances_it():
+    agent = det.make_ddpg(PENDULUM, DDPG_CONFIG)
+    state = init(agent)._replace(noise=jnp.array([0.3]))
+    obs, key = jnp.array([1.0, 0.0, 0.5]), jax.random.PRNGKey(4)
+    action, new = jax.jit(agent.act)(state, obs, key)
+    noise = det.ou_step(jnp.array([0.3]), key, DDPG_CONFIG.ou_theta, DDPG_CONFIG.ou_sigma, DDPG_CONFIG.ou_dt)
+    np.testing.assert_allclose(new.noise, noise, rtol=1e-6)
+    expected = np.clip(det.policy_action(PENDULUM, state.actor, obs) + 2.0 * noise, -2.0, 2.0)
+    np.testing.assert_allclose(action, expected, rtol=1e-6)
+    assert np.all(np.abs(agent.greedy(state, 10 * jnp.ones((5, 3)))) <= 2.0)
+
+
+# ---------------------------------------------------------------- NFQCA on the LQR
+def test_nfqca_recovers_the_riccati_gain_and_q_function():
+    """Quadratic critic features represent q* exactly, so NFQCA's gain must reach K within 0.1 %
+    (relative, Frobenius) and its critic q* within 0.1 % of q*'s scale on the batch."""
+    lqr = double_integrator()
+    solution = solve_riccati(lqr)
+    result, gains = det.nfqca_lqr(jax.random.PRNGKey(0), lqr, det.NFQCAConfig())
+    error = np.linalg.norm(gains[-1] - solution.K) / np.linalg.norm(solution.K)
+    assert error < 1e-3, error
+    assert np.linalg.norm(gains[0] - solution.K) / np.linalg.norm(solution.K) > 0.5  # it did have to learn
+    batch = det.lqr_batch(jax.random.PRNGKey(5), lqr, 64)
+    exact = jax.vmap(lambda x, u: optimal_q(lqr, solution, x, u))(batch.observation, batch.action)
+    learned = det.quadratic_q(result.q_params, batch.observation, batch.action)
+    assert np.max(np.abs(learned - exact)) < 1e-3 * np.max(np.abs(exact))
+
+
+# ---------------------------------------------------------------- the overestimation experiment
+def test_snapshots_keep_parameters_after_every_k_updates():
+    from lib.offpolicy import OffPolicyAgent
+
+    from typing import NamedTuple
+
+    class State(NamedTuple):
+        actor: jax.Array
+        critic: jax.Array
+
+    inner = OffPolicyAgent(init=lambda key: State(jnp.array(0.0), jnp.array(0.0)),
+                           act=lambda s, o, k: (jnp.zeros(1), s), greedy=lambda s, o: jnp.zeros(1),
+                           update=lambda s, b, k: (State(s.actor + 1, s.critic + 2), jnp.array(0.0)))
+    agent = det.with_snapshots(inner, every=3, count=4)
+    state = agent.init(jax.random.PRNGKey(0))
+    update = jax.jit(agent.update)
+    for _ in range(20):
+        state, _ = update(state, None, jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(state.actor, [3, 6, 9, 12])
+    np.testing.assert_array_equal(state.critic, [6, 12, 18, 24])
+    assert float(state.agent.actor) == 20
+
+
+def test_value_estimates_use_the_same_start_states_for_q_and_monte_carlo():
+    """With gamma = 0 the Monte Carlo return is the first reward, so a critic equal to the reward
+    function r(s, a) must match it exactly: same start states, same policy."""
+    actor = init(det.make_td3(PENDULUM, TD3_CONFIG)).actor
+
+    def reward_critic(_, obs, action):
+        theta, theta_dot = jnp.arctan2(obs[..., 1], obs[..., 0]), obs[..., 2]
+        return -(theta**2 + 0.1 * theta_dot**2 + 0.001 * action[..., 0] ** 2)
+
+    q, mc = det.value_estimates(PENDULUM, actor, None, reward_critic, jax.random.PRNGKey(1), 0.0,
+                                num_states=8, horizon=5)
+    np.testing.assert_allclose(q, mc, rtol=1e-5)
+
+
+def test_without_time_limit_truncates_at_the_new_horizon():
+    env = det.without_time_limit(PENDULUM, 350)
+    state, _ = env.reset(jax.random.PRNGKey(0))
+    step = jax.jit(env.step)
+    truncations = []
+    for t in range(351):
+        state, _, _, _, truncated = step(state, jnp.zeros(1))
+        truncations.append(bool(truncated))
+    assert truncations.index(True) == 349
+
+
+# ---------------------------------------------------------------- validation
+@pytest.mark.parametrize("field, value", [("gamma", 1.0), ("tau", 0.0), ("tau", 1.5), ("target_period", 0),
+                                          ("ou_theta", 0.0), ("ou_sigma", -0.1), ("ou_dt", 0.0),
+                                          ("actor_learning_rate", 0.0), ("actor_hidden", ()),
+                                          ("critic_hidden", (64, 0))])
+def test_ddpg_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        det.DDPGConfig(**{field: value})
+
+
+def test_ddpg_config_rejects_unstable_euler_maruyama_step():
+    with pytest.raises(ValueError, match="ou_theta \\* ou_dt"):
+        det.DDPGConfig(ou_theta=10.0, ou_dt=0.5)
+
+
+@pytest.mark.parametrize("field, value", [("policy_delay", 0), ("target_noise", -0.2), ("noise_clip", -0.5),
+                                          ("explore_noise", -1.0), ("critic_learning_rate", -1e-3), ("gamma", -0.1)])
+def test_td3_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        det.TD3Config(**{field: value})
+
+
+@pytest.mark.parametrize("field, value", [("iterations", 0), ("fit_steps", 2.5), ("gamma", 1.0),
+                                          ("q_learning_rate", 0.0)])
+def test_nfqca_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        det.NFQCAConfig(**{field: value})
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(theta=-1.0), "theta"), (dict(sigma=-0.5), "sigma"),
+                                          (dict(dt=0.0), "dt"), (dict(num_steps=0), "num_steps")])
+def test_ou_paths_rejects_bad_values(kwargs, name):
+    arguments = dict(theta=1.0, sigma=0.5, dt=0.1, num_steps=10) | kwargs
+    with pytest.raises(ValueError, match=name):
+        det.ou_paths(jax.random.PRNGKey(0), **arguments)
+
+
+def test_agents_reject_discrete_environments():
+    with pytest.raises(ValueError, match="env"):
+        det.make_td3(envs.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="env"):
+        det.make_ddpg(envs.make("CartPole-v1"))

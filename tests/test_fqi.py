@@ -1,0 +1,214 @@
+"""Fitted Q-iteration with explicit and amortized maximization, against the discounted Riccati answer."""
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import enable_x64
+
+from lib import envs, fqi, lqr
+
+FEATURES = fqi.QuadraticFeatures(2, 1)
+# -q is a quadratic in u with curvature 2 (R + gamma B^T P_n B) in [0.2, 0.29] on this LQR, so
+# a step of 3 contracts the error by at most 0.4 per step; 60 steps reach 1e-24.
+SGD = fqi.MaximizeConfig("sgd", steps=60, learning_rate=3.0)
+EXPLICIT = jax.jit(fqi.fitted_q_iteration, static_argnames=("features", "config"))
+AMORTIZED = jax.jit(fqi.amortized_fitted_q_iteration,
+                    static_argnames=("features", "config", "max_opt", "max_window"))
+GREEDY = jax.jit(fqi.greedy_actions, static_argnames=("features", "config"))
+N = 300  # every run below shares this config (tolerance 0: all N iterations), so it compiles once
+
+
+@pytest.fixture(scope="module")
+def problem():
+    with enable_x64(True):
+        system = lqr.double_integrator(dt=0.1, gamma=0.95, control_cost=0.1)
+        base = fqi.lqr_base_points(system, jax.random.PRNGKey(0), 100)
+        yield system, lqr.solve_riccati(system), base
+
+
+def config(gamma, **changes):
+    return fqi.FQIConfig(**{"gamma": gamma, "max_iterations": N, "tolerance": 0.0, "ridge": 0.0,
+                            "maximize": SGD, **changes})
+
+
+def test_quadratic_features_represent_q_star_exactly(problem):
+    system, solution, base = problem
+
+    @jax.jit
+    def compare(system, solution, base):
+        H, c = fqi.optimal_q_matrix(system, solution)
+        rows, cols = jnp.triu_indices(3)
+        theta = jnp.concatenate([c[None], jnp.where(rows == cols, H[rows, cols], 2 * H[rows, cols])])
+        phi = jax.vmap(FEATURES.joint)(base.observation, base.action)
+        exact = jax.vmap(lambda x, u: lqr.optimal_q(system, solution, x, u))(base.observation, base.action)
+        return H, fqi.quadratic_q_matrix(FEATURES, theta)[0], phi @ theta, exact, fqi.greedy_gain(FEATURES, theta)
+
+    with enable_x64(True):
+        H, H_back, values, exact, gain = compare(system, solution, base)
+        np.testing.assert_allclose(H_back, H, rtol=1e-12)
+        np.testing.assert_allclose(values, exact, rtol=1e-10)
+        np.testing.assert_allclose(gain, solution.K, rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["sgd", "adam", "grid"])
+def test_maximize_finds_the_argmax_of_a_concave_quadratic(method):
+    settings = {"sgd": dict(steps=60, learning_rate=0.4), "adam": dict(steps=400, learning_rate=0.05),
+                "grid": dict(grid_size=401)}[method]
+    maximize_config = fqi.MaximizeConfig(method, -2.0, 2.0, **settings)
+    centers = jnp.array([[-1.3, 0.4], [0.25, -0.7], [3.0, 1.0]])  # the last one lies outside the box
+
+    def best(center):
+        return fqi.maximize(lambda a: -jnp.sum((a - center) ** 2 * jnp.array([1.0, 2.0])), jnp.zeros(2), maximize_config)
+
+    found = jax.vmap(best)(centers)
+    tolerance = {"sgd": 1e-6, "adam": 2e-3, "grid": 0.5 * 4.0 / 400}[method]
+    np.testing.assert_allclose(found, jnp.clip(centers, -2.0, 2.0), atol=tolerance)
+
+
+def test_explicit_fqi_converges_to_q_star_and_the_riccati_gain(problem):
+    system, solution, base = problem
+    with enable_x64(True):
+        result = EXPLICIT(base, FEATURES, config(system.gamma))
+        H, c = fqi.quadratic_q_matrix(FEATURES, result.theta)
+        H_star, c_star = fqi.optimal_q_matrix(system, solution)
+        np.testing.assert_allclose(H, H_star, rtol=1e-8, atol=1e-8)
+        assert abs(float(c - c_star)) < 1e-8
+        np.testing.assert_allclose(fqi.greedy_gain(FEATURES, result.theta), solution.K, rtol=1e-8)
+        actions = GREEDY(FEATURES, result.theta, base.next_observation, SGD)
+        np.testing.assert_allclose(actions, -base.next_observation @ solution.K.T, atol=1e-8)
+
+
+def test_explicit_fqi_is_value_iteration_on_the_riccati_map(problem):
+    # With exact features and theta_0 = 0, q_n = r + gamma max q_{n-1} exactly, so the value matrix
+    # P_n of max_u q_n follows the Riccati recursion from P_0 = 0: one iteration of FQI is one riccati_step.
+    system, _, base = problem
+    with enable_x64(True):
+        result = EXPLICIT(base, FEATURES, config(system.gamma))
+        P = jnp.zeros((2, 2))
+        for n in range(1, 7):
+            P = lqr.riccati_step(system, P)
+            H, _ = fqi.quadratic_q_matrix(FEATURES, result.thetas[n])
+            K = fqi.greedy_gain(FEATURES, result.thetas[n])
+            value = H[:2, :2] - H[:2, 2:] @ K   # max_u z^T H z = x^T (H_xx - H_xu H_uu^-1 H_ux) x
+            np.testing.assert_allclose(-value, P, rtol=1e-9, atol=1e-12)
+
+
+def test_grid_reference_and_gradient_ascent_give_the_same_fixed_point(problem):
+    system, solution, base = problem
+    with enable_x64(True):
+        grid = fqi.MaximizeConfig("grid", -8.0, 8.0, grid_size=16001)   # spacing 1e-3
+        result = EXPLICIT(base, FEATURES, config(system.gamma, max_iterations=200, tolerance=1e-14, maximize=grid))
+        # a grid maximizer within h/2 of the argmax costs at most curvature * (h/2)^2 ~ 1e-7 in q
+        np.testing.assert_allclose(fqi.greedy_gain(FEATURES, result.theta), solution.K, rtol=2e-3)
+
+
+def test_stops_when_delta_falls_below_tolerance_or_after_n_iterations(problem):
+    system, _, base = problem
+    with enable_x64(True):
+        tolerance = 1e-6
+        result = EXPLICIT(base, FEATURES, config(system.gamma, tolerance=tolerance))
+        n = int(result.iterations)
+        assert result.deltas[n - 1] < tolerance <= result.deltas[n - 2]
+        assert np.all(np.isnan(result.deltas[n:]))
+        assert int(result.solver_calls) == n * base.reward.shape[0]
+        capped = EXPLICIT(base, FEATURES, config(system.gamma))
+        assert int(capped.iterations) == N and int(capped.solver_calls) == N * base.reward.shape[0]
+
+
+def test_amortized_with_b_opt_equal_to_b_matches_explicit(problem):
+    system, _, base = problem
+    with enable_x64(True):
+        cfg = config(system.gamma)
+        explicit = EXPLICIT(base, FEATURES, cfg)
+        size = base.reward.shape[0]
+        amortized = AMORTIZED(base, FEATURES, cfg, size, 1, max_opt=size)
+        np.testing.assert_allclose(amortized.thetas, explicit.thetas, rtol=1e-12, atol=1e-12)
+        assert int(amortized.solver_calls) == int(explicit.solver_calls) == N * size
+
+
+def test_amortized_with_two_solved_points_reaches_the_riccati_gain(problem):
+    # The maximizer -K x is linear in x and d(x; w) = w^T x is linear: two generic states pin w down.
+    system, solution, base = problem
+    with enable_x64(True):
+        result = AMORTIZED(base, FEATURES, config(system.gamma), 2, 1, max_opt=base.reward.shape[0])
+        assert int(result.solver_calls) == 2 * N
+        np.testing.assert_allclose(result.w.T, -solution.K, rtol=1e-7)
+        np.testing.assert_allclose(fqi.greedy_gain(FEATURES, result.theta), solution.K, rtol=1e-7)
+
+
+def test_traced_num_opt_counts_calls_and_equals_the_static_subset(problem):
+    system, _, base = problem
+    with enable_x64(True):
+        cfg = config(system.gamma)
+        static = AMORTIZED(base, FEATURES, cfg, 5, 3, max_opt=5)
+        masked = AMORTIZED(base, FEATURES, cfg, jnp.array(5), jnp.array(3), max_opt=base.reward.shape[0])
+        np.testing.assert_allclose(masked.thetas, static.thetas, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(masked.ws, static.ws, rtol=1e-10, atol=1e-10)
+        assert int(masked.solver_calls) == int(static.solver_calls) == N * 5
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_policy_is_fit_to_the_maximizers_of_the_last_k_iterations(problem, window):
+    system, _, base = problem
+    with enable_x64(True):
+        num_opt, n = 4, 9
+        result = AMORTIZED(base, FEATURES, config(system.gamma), num_opt, window, max_opt=base.reward.shape[0])
+        states = base.next_observation[:num_opt]
+        recent = [GREEDY(FEATURES, result.thetas[j], states, SGD) for j in range(n - window + 1, n + 1)]
+        data_states = jnp.concatenate([states] * window)
+        w, *_ = jnp.linalg.lstsq(data_states, jnp.concatenate(recent))
+        np.testing.assert_allclose(result.ws[n + 1], w, rtol=1e-8, atol=1e-10)
+
+
+def test_pendulum_features_value_equals_joint_features_dot_theta():
+    features = fqi.PendulumFeatures(5, 4, 3)
+    theta = jax.random.normal(jax.random.PRNGKey(3), (features.size,))
+    psi = features.state(jnp.array([0.3, -2.0]))
+    assert abs(float(jnp.sum(psi)) - 1.0) < 1e-6
+    for a in (-2.0, 0.5, 1.7):
+        action = jnp.array([a])
+        np.testing.assert_allclose(features.value(theta, psi, action), features.joint(psi, action) @ theta, rtol=1e-5)
+
+
+def test_pendulum_base_points_follow_the_environment():
+    base = fqi.pendulum_base_points(jax.random.PRNGKey(4), 16)
+    env = envs.make("Pendulum-v1")
+    for i in range(3):
+        state, _, reward, _, _ = env.step(envs.state_from_physics(base.observation[i]), base.action[i])
+        assert abs(float(reward - base.reward[i])) < 1e-6
+        assert abs(float(envs.angle_normalize(state.physics[0]) - base.next_observation[i, 0])) < 1e-5
+        assert abs(float(state.physics[1] - base.next_observation[i, 1])) < 1e-6
+    obs = jnp.array([np.cos(2.5), np.sin(2.5), -1.0])
+    np.testing.assert_allclose(fqi.pendulum_state(obs), [2.5, -1.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: fqi.MaximizeConfig(method="newton"), "method"),
+    (lambda: fqi.MaximizeConfig("grid"), "finite"),
+    (lambda: fqi.MaximizeConfig(low=1.0, high=-1.0), "low"),
+    (lambda: fqi.MaximizeConfig(steps=0), "steps"),
+    (lambda: fqi.MaximizeConfig(learning_rate=-1.0), "learning_rate"),
+    (lambda: fqi.FQIConfig(gamma=1.0), "gamma"),
+    (lambda: fqi.FQIConfig(max_iterations=0), "max_iterations"),
+    (lambda: fqi.FQIConfig(tolerance=-1.0), "tolerance"),
+    (lambda: fqi.FQIConfig(ridge=-1.0), "ridge"),
+    (lambda: fqi.PendulumFeatures(num_angle=1), "num_angle"),
+])
+def test_bad_configs_are_rejected_naming_the_field(make, field):
+    with pytest.raises(ValueError, match=field):
+        make()
+
+
+def test_bad_subset_and_window_are_rejected(problem):
+    system, _, base = problem
+    cfg = config(system.gamma, max_iterations=2)
+    with pytest.raises(ValueError, match="max_opt"):
+        fqi.amortized_fitted_q_iteration(base, FEATURES, cfg, 5, 1, max_opt=101)
+    with pytest.raises(ValueError, match="num_opt"):
+        fqi.amortized_fitted_q_iteration(base, FEATURES, cfg, 6, 1, max_opt=5)
+    with pytest.raises(ValueError, match="window"):
+        fqi.amortized_fitted_q_iteration(base, FEATURES, cfg, 5, 11, max_window=10)
+    with pytest.raises(ValueError, match="action"):
+        fqi.fitted_q_iteration(base, fqi.QuadraticFeatures(2, 2), cfg)

@@ -1,0 +1,262 @@
+"""Chapter 22: the smooth Bellman operator against exact answers, the Gaussian fit, and SAC's mechanics.
+
+The tanh-Gaussian density itself (normalization, change of variables, sampling law) is tested in
+tests/test_policies.py; here we test that SAC's policy head uses it with the environment's bounds.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+from jax import enable_x64
+
+from lib import envs, policies, soft
+from lib.mdp import greedy_policy, q_from_v, random_mdp, value_iteration
+from lib.offpolicy import OffPolicyConfig, make_off_policy_train
+from lib.replay import Transition
+
+TEMPERATURES = [0.01, 0.3, 1.0, 5.0]
+
+
+NUM_ACTIONS = 8
+
+
+@pytest.fixture(scope="module")
+def mdp32():
+    return random_mdp(jax.random.PRNGKey(0), 6, NUM_ACTIONS, 0.9)
+
+
+@pytest.fixture
+def mdp(mdp32):
+    """The same MDP in float64 (tests using it run inside enable_x64)."""
+    with enable_x64(True):
+        return mdp32._replace(transitions=jnp.asarray(mdp32.transitions, jnp.float64),
+                              rewards=jnp.asarray(mdp32.rewards, jnp.float64),
+                              initial=jnp.asarray(mdp32.initial, jnp.float64))
+
+
+def test_soft_bellman_operator_is_a_gamma_contraction(mdp):
+    """||L_beta v - L_beta w||_inf <= gamma ||v - w||_inf on 200 random pairs, for every temperature."""
+    with enable_x64(True):
+        pairs = jax.random.normal(jax.random.PRNGKey(1), (200, 2, 6), jnp.float64) * 10.0
+
+        @jax.jit
+        def ratios(temperature):
+            apply = lambda v: soft.soft_bellman_operator(mdp, v, temperature)
+            gaps = jnp.max(jnp.abs(jax.vmap(apply)(pairs[:, 0]) - jax.vmap(apply)(pairs[:, 1])), axis=1)
+            return gaps / jnp.max(jnp.abs(pairs[:, 0] - pairs[:, 1]), axis=1)
+
+        for temperature in TEMPERATURES:
+            assert float(jnp.max(ratios(temperature))) <= mdp.gamma + 1e-12
+
+
+def test_soft_value_iteration_converges_to_the_unique_fixed_point(mdp):
+    with enable_x64(True):
+        for temperature in TEMPERATURES:
+            v = soft.soft_value_iteration(mdp, temperature, 400)
+            residual = jnp.max(jnp.abs(soft.soft_bellman_operator(mdp, v, temperature) - v))
+            assert residual < 1e-10
+            from_elsewhere = soft.soft_value_iteration(mdp, temperature, 400, initial_values=jnp.full(6, 50.0))
+            np.testing.assert_allclose(from_elsewhere, v, atol=1e-10)
+
+
+def test_soft_value_is_the_entropy_regularized_value_of_its_boltzmann_policy(mdp):
+    """v_beta = (I - gamma P_d)^{-1}(r_d + beta H_d) at d = Boltzmann(q_beta): smooth Bellman = entropy bonus."""
+    with enable_x64(True):
+        for temperature in TEMPERATURES:
+            solution = soft.solve_soft_mdp(mdp, temperature, 400)
+            exact = soft.entropy_regularized_value(mdp, solution.policy, temperature)
+            np.testing.assert_allclose(solution.values, exact, rtol=1e-10, atol=1e-10)
+
+
+def test_soft_value_exceeds_the_hard_optimum_by_at_most_the_bound(mdp):
+    with enable_x64(True):
+        v_star = value_iteration(mdp, 400)
+        for temperature in TEMPERATURES:
+            gap = soft.soft_value_iteration(mdp, temperature, 400) - v_star
+            bound = soft.soft_value_gap_bound(temperature, NUM_ACTIONS, mdp.gamma)
+            assert jnp.all(gap >= -1e-10) and jnp.all(gap <= bound + 1e-10)
+
+
+def test_soft_optimum_tends_to_the_hard_optimum_as_the_temperature_falls(mdp):
+    with enable_x64(True):
+        v_star = value_iteration(mdp, 400)
+        q_star = q_from_v(mdp, v_star)
+        gaps = [float(jnp.max(jnp.abs(soft.soft_value_iteration(mdp, t, 400) - v_star))) for t in (1.0, 0.1, 0.01, 0.001)]
+        assert all(later < earlier for earlier, later in zip(gaps, gaps[1:]))
+        assert gaps[-1] < soft.soft_value_gap_bound(0.001, NUM_ACTIONS, mdp.gamma)
+        cold = soft.solve_soft_mdp(mdp, 0.001, 400)
+        np.testing.assert_allclose(cold.policy, greedy_policy(q_star), atol=1e-6)
+
+
+def test_soft_maximum_lies_between_max_and_max_plus_beta_log_actions():
+    q = jax.random.normal(jax.random.PRNGKey(2), (100, 7)) * 3.0
+    for temperature in TEMPERATURES:
+        smooth = soft.soft_maximum(q, temperature)
+        assert jnp.all(smooth >= q.max(-1) - 1e-5)
+        assert jnp.all(smooth <= q.max(-1) + temperature * np.log(7) + 1e-5)
+
+
+FITTED_TEMPERATURE, FITTED_SAMPLES = 0.5, 4000
+
+
+@pytest.fixture(scope="module")
+def fitted_iterates(mdp32):
+    return soft.soft_fitted_q_iteration(mdp32, jax.random.PRNGKey(3), FITTED_TEMPERATURE, num_iterations=2,
+                                        num_samples=FITTED_SAMPLES)
+
+
+def test_first_soft_fitted_q_iterate_is_exact(mdp32, fitted_iterates):
+    """From q_0 = 0 the Boltzmann policy is uniform, so every sampled target equals r + gamma beta log|A|."""
+    expected = mdp32.rewards + mdp32.gamma * FITTED_TEMPERATURE * np.log(NUM_ACTIONS)
+    np.testing.assert_allclose(fitted_iterates[1], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_soft_fitted_q_targets_are_unbiased_for_the_smooth_backup(mdp32, fitted_iterates):
+    """E[q_2 | q_1] = L_beta q_1 exactly; the sample mean must lie within 4 standard errors of it."""
+    mdp, temperature, n, iterates = mdp32, FITTED_TEMPERATURE, FITTED_SAMPLES, fitted_iterates
+    q1 = np.asarray(iterates[1], np.float64)
+    log_d = np.asarray(jax.nn.log_softmax(q1 / temperature, axis=-1), np.float64)
+    soft_next = q1 - temperature * log_d                     # value of (s', a') inside the target
+    d = np.exp(log_d)
+    mean_next = (d * soft_next).sum(-1)                      # = beta log sum exp(q1 / beta)
+    second_next = (d * soft_next**2).sum(-1)
+    transitions = np.asarray(mdp.transitions, np.float64)
+    expected = np.asarray(mdp.rewards) + mdp.gamma * transitions @ mean_next
+    variance = mdp.gamma**2 * (transitions @ second_next - (transitions @ mean_next) ** 2)
+    np.testing.assert_allclose(expected, np.asarray(mdp.rewards) + mdp.gamma * transitions
+                               @ (temperature * np.log(np.exp(q1 / temperature).sum(-1))), rtol=1e-6)
+    z = (np.asarray(iterates[2]) - expected) / np.sqrt(variance / n)
+    assert np.max(np.abs(z)) < 4.0, np.max(np.abs(z))
+
+
+def test_reparameterized_loss_is_the_kl_up_to_log_partition():
+    """E_eps[log d(a) - q(a)/beta] = KL(d || Boltzmann) - log Z, checked within 4 standard errors."""
+    grid = jnp.linspace(-6.0, 6.0, 20_001)
+    temperature, mean, log_std = 0.7, 0.3, -0.2
+    eps = jax.random.normal(jax.random.PRNGKey(4), (200_000,))
+    actions = mean + np.exp(log_std) * eps
+    per_sample = np.asarray(policies.gaussian_log_prob(mean, log_std, actions[:, None])
+                            - soft.multimodal_q(actions) / temperature, np.float64)
+    log_z = float(jax.nn.logsumexp(soft.multimodal_q(grid) / temperature) + jnp.log(grid[1] - grid[0]))
+    kl = float(soft.kl_gaussian_to_boltzmann(mean, log_std, soft.multimodal_q, temperature, grid))
+    standard_error = per_sample.std() / np.sqrt(per_sample.size)
+    assert abs(per_sample.mean() - (kl - log_z)) < 4 * standard_error + 1e-4
+
+
+def test_reparameterized_fit_reaches_the_minimum_kl_over_gaussians():
+    grid = jnp.linspace(-6.0, 6.0, 4001)
+    temperature = 2.0  # warm: one wide Gaussian covers both modes, a single basin
+    path, _ = soft.fit_gaussian_to_boltzmann(soft.multimodal_q, jax.random.PRNGKey(5), temperature, mean=-2.0,
+                                             log_std=-1.0, num_steps=600, num_samples=128)
+    fitted = float(soft.kl_gaussian_to_boltzmann(path[-1, 0], path[-1, 1], soft.multimodal_q, temperature, grid))
+    means, log_stds = jnp.meshgrid(jnp.linspace(-2, 2, 81), jnp.linspace(-1.5, 1.5, 61))
+    kl_grid = jax.vmap(lambda m, s: soft.kl_gaussian_to_boltzmann(m, s, soft.multimodal_q, temperature, grid))(
+        means.ravel(), log_stds.ravel())
+    assert fitted <= float(kl_grid.min()) + 5e-3, (fitted, float(kl_grid.min()))
+
+
+def test_sac_policy_uses_the_tanh_gaussian_density_on_the_action_bounds():
+    """The common variant's log d(a|s) is the change-of-variables density on [-2, 2] and integrates to 1."""
+    env = envs.make("Pendulum-v1")
+    config = soft.SACConfig(hidden_sizes=(8,))
+    state = soft.sac_tanh_init(env, config, jax.random.PRNGKey(6))
+    obs = jnp.array([0.6, -0.8, 1.5])
+    key = jax.random.PRNGKey(7)
+
+    @jax.jit
+    def head_and_sample(policy):
+        return soft._policy_head(config, policy, obs), soft._tanh_sample(config, env, policy, obs, key)
+
+    (mean, log_std), (action, log_prob) = head_and_sample(state.policy)
+    u = float(mean[0] + jnp.exp(log_std[0]) * jax.random.normal(key, (1,))[0])
+    reference = scipy.stats.norm.logpdf(u, float(mean[0]), float(jnp.exp(log_std[0]))) - np.log(2.0 * (1 - np.tanh(u) ** 2))
+    np.testing.assert_allclose(float(action[0]), 2.0 * np.tanh(u), rtol=1e-5)
+    np.testing.assert_allclose(float(log_prob), reference, rtol=1e-4, atol=1e-4)
+    with enable_x64(True):
+        actions = jnp.linspace(-2.0, 2.0, 200_001)[1:-1, None]
+        density = jnp.exp(policies.tanh_gaussian_log_prob(mean.astype(jnp.float64), log_std.astype(jnp.float64), actions,
+                                                      env.action_low, env.action_high))
+        np.testing.assert_allclose(jnp.trapezoid(density, actions[:, 0]), 1.0, atol=1e-5)
+
+
+def fake_batch(env, size=32, seed=8):
+    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+    return Transition(jax.random.normal(keys[0], (size, env.observation_size)),
+                      jax.random.uniform(keys[1], (size, env.action_size), minval=-2.0, maxval=2.0),
+                      jax.random.normal(keys[2], (size,)), jax.random.normal(keys[3], (size, env.observation_size)),
+                      jnp.zeros(size, bool))
+
+
+SMALL = dict(hidden_sizes=(8,), gamma=0.0, tau=0.1)  # one compiled update per variant serves several tests
+
+
+@pytest.mark.parametrize("variant", ["box", "tanh"])
+def test_with_zero_discount_the_critics_regress_on_the_reward_alone(variant):
+    env = envs.make("Pendulum-v1")
+    config = soft.SACConfig(**SMALL, target_entropy=5.0)
+    init, update = (soft.sac_init, soft.sac_update) if variant == "box" else (soft.sac_tanh_init, soft.sac_tanh_update)
+    state = init(env, config, jax.random.PRNGKey(9))
+    batch = fake_batch(env)
+    _, metrics = jax.jit(update, static_argnums=(0, 1))(config, env, state, batch, jax.random.PRNGKey(10))
+    expected = jnp.sum(jnp.mean((soft.twin_q(state.q, batch.observation, batch.action) - batch.reward) ** 2, axis=1))
+    np.testing.assert_allclose(metrics["q_loss"], expected, rtol=1e-5)
+
+
+def test_box_target_value_network_moves_by_tau():
+    env = envs.make("Pendulum-v1")
+    config = soft.SACConfig(**SMALL, target_entropy=5.0)
+    state = soft.sac_init(env, config, jax.random.PRNGKey(11))
+    state = state._replace(value_target=jax.tree_util.tree_map(jnp.zeros_like, state.value_target))
+    new, _ = jax.jit(soft.sac_update, static_argnums=(0, 1))(config, env, state, fake_batch(env), jax.random.PRNGKey(12))
+    jax.tree_util.tree_map(lambda t, v: np.testing.assert_allclose(t, 0.1 * v, rtol=1e-5, atol=1e-7),
+                           new.value_target, new.value)
+
+
+@pytest.mark.parametrize("target_entropy, learn, direction", [(5.0, True, 1), (-20.0, True, -1), (5.0, False, 0)])
+def test_temperature_rises_below_the_target_entropy_falls_above_and_can_be_fixed(target_entropy, learn, direction):
+    env = envs.make("Pendulum-v1")
+    config = soft.SACConfig(**SMALL, target_entropy=target_entropy)
+    state = soft.sac_tanh_init(env, config, jax.random.PRNGKey(13), learn_temperature=learn)
+    new, _ = jax.jit(soft.sac_tanh_update, static_argnums=(0, 1))(config, env, state, fake_batch(env), jax.random.PRNGKey(14))
+    assert np.sign(float(new.log_temperature - state.log_temperature)) == direction
+
+
+@pytest.mark.parametrize("make_agent", [soft.make_sac_agent, soft.make_sac_tanh_agent], ids=["box", "tanh"])
+def test_both_variants_train_in_the_off_policy_loop_with_actions_in_bounds(make_agent):
+    env = envs.make("Pendulum-v1")
+    agent = make_agent(env, soft.SACConfig(hidden_sizes=(8,)))
+    config = OffPolicyConfig(total_steps=400, warmup_steps=100, batch_size=16, buffer_capacity=400,
+                             eval_every=200, eval_episodes=1)
+    state, log = jax.jit(make_off_policy_train(env, agent, config))(jax.random.PRNGKey(15))
+    assert all(bool(jnp.all(jnp.isfinite(m))) for m in log.metrics.values())
+    assert bool(jnp.all(jnp.isfinite(log.eval_returns)))
+    actions = jax.vmap(lambda k: agent.act(state, jnp.array([1.0, 0.0, 0.0]), k)[0])(jax.random.split(jax.random.PRNGKey(16), 500))
+    assert bool(jnp.all(jnp.abs(actions) <= 2.0))
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, float("nan"), float("inf")])
+def test_temperature_must_be_positive(bad, mdp32):
+    mdp = mdp32
+    env = envs.make("Pendulum-v1")
+    calls = [lambda: soft.soft_value_iteration(mdp, bad), lambda: soft.boltzmann_policy(mdp.rewards, bad),
+             lambda: soft.soft_maximum(mdp.rewards, bad), lambda: soft.soft_fitted_q_iteration(mdp, jax.random.PRNGKey(0), bad),
+             lambda: soft.fit_gaussian_to_boltzmann(soft.multimodal_q, jax.random.PRNGKey(0), bad),
+             lambda: soft.soft_value_gap_bound(bad, 5, 0.9), lambda: soft.SACConfig(temperature=bad),
+             lambda: soft.make_sac_agent(env, temperature=bad), lambda: soft.make_sac_tanh_agent(env, temperature=bad),
+             lambda: soft.soft_value_iteration(mdp, jnp.array([1.0, bad]))]
+    for call in calls:
+        with pytest.raises(ValueError, match="temperature"):
+            call()
+
+
+@pytest.mark.parametrize("field, value", [("gamma", 1.0), ("tau", 0.0), ("q_learning_rate", 0.0),
+                                          ("hidden_sizes", (64, 0)), ("log_std_max", -6.0)])
+def test_config_rejects_bad_values(field, value):
+    with pytest.raises(ValueError, match=field):
+        soft.SACConfig(**{field: value})
+
+
+def test_sac_rejects_discrete_actions():
+    with pytest.raises(ValueError, match="continuous"):
+        soft.make_sac_tanh_agent(envs.make("CartPole-v1"))
