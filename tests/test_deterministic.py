@@ -24,6 +24,16 @@ def init(agent):
     return jax.jit(agent.init)(jax.random.PRNGKey(0))
 
 
+@pytest.fixture(scope="module")
+def td3_state():
+    return init(det.make_td3(PENDULUM, TD3_CONFIG))
+
+
+@pytest.fixture(scope="module")
+def ddpg_state():
+    return init(det.make_ddpg(PENDULUM, DDPG_CONFIG))
+
+
 @functools.partial(jax.jit, static_argnums=1)
 def pendulum_batch(key, size=32):
     keys = jax.random.split(key, 3)
@@ -81,9 +91,8 @@ def test_td3_target_uses_min_of_twin_critics_and_clipped_noise():
     np.testing.assert_allclose(y, [1.0 + 0.5 * 0.5, 2.0 + 0.5 * -0.1, 3.0 + 0.5 * 1.0, 4.0], rtol=1e-6)
 
 
-def test_td3_target_without_noise_is_the_clipped_double_q_target():
-    batch = pendulum_batch(jax.random.PRNGKey(1))
-    state = init(det.make_td3(PENDULUM, TD3_CONFIG))
+def test_td3_target_without_noise_is_the_clipped_double_q_target(batch, td3_state):
+    state = td3_state
     policy = lambda s: det.policy_action(PENDULUM, state.actor, s)
     target = jax.jit(lambda batch, noise: det.td3_target(
         batch, noise, policy, lambda s, a: det.twin_critic_values(state.critic_target, s, a), 0.9, 0.5, -2.0, 2.0))
@@ -101,8 +110,8 @@ def batch():
     return pendulum_batch(jax.random.PRNGKey(1))
 
 
-def test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau(batch):
-    state = init(det.make_td3(PENDULUM, TD3_CONFIG))
+def test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau(batch, td3_state):
+    state = td3_state
     for n in range(6):
         new, _ = td3_update(state, batch, jax.random.PRNGKey(10 + n), PENDULUM, TD3_CONFIG)
         assert not tree_equal(new.critic, state.critic)  # the critics learn at every step
@@ -119,8 +128,8 @@ def test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau(batch):
     assert int(state.step) == 6
 
 
-def test_ddpg_critic_loss_is_the_mean_squared_bellman_error_of_the_box(batch):
-    state = init(det.make_ddpg(PENDULUM, DDPG_CONFIG))
+def test_ddpg_critic_loss_is_the_mean_squared_bellman_error_of_the_box(batch, ddpg_state):
+    state = ddpg_state
     next_q = det.critic_value(state.critic_target, batch.next_observation,
                               det.policy_action(PENDULUM, state.actor_target, batch.next_observation))
     y = batch.reward + 0.9 * (1.0 - batch.terminated) * next_q
@@ -129,8 +138,8 @@ def test_ddpg_critic_loss_is_the_mean_squared_bellman_error_of_the_box(batch):
     np.testing.assert_allclose(metrics["critic_loss"], expected, rtol=1e-5)
 
 
-def test_ddpg_with_tau_one_copies_targets_every_K_updates(batch):
-    state = init(det.make_ddpg(PENDULUM, DDPG_CONFIG))
+def test_ddpg_with_tau_one_copies_targets_every_K_updates(batch, ddpg_state):
+    state = ddpg_state
     for n in range(6):
         state, _ = ddpg_update(state, batch, PENDULUM, DDPG_CONFIG)
         copied = n % 3 == 0
@@ -138,9 +147,9 @@ def test_ddpg_with_tau_one_copies_targets_every_K_updates(batch):
         assert tree_equal(state.actor_target, state.actor) == copied, n
 
 
-def test_ddpg_act_adds_scaled_ou_noise_and_advances_it():
+def test_ddpg_act_adds_scaled_ou_noise_and_advances_it(ddpg_state):
     agent = det.make_ddpg(PENDULUM, DDPG_CONFIG)
-    state = init(agent)._replace(noise=jnp.array([0.3]))
+    state = ddpg_state._replace(noise=jnp.array([0.3]))
     obs, key = jnp.array([1.0, 0.0, 0.5]), jax.random.PRNGKey(4)
     action, new = jax.jit(agent.act)(state, obs, key)
     noise = det.ou_step(jnp.array([0.3]), key, DDPG_CONFIG.ou_theta, DDPG_CONFIG.ou_sigma, DDPG_CONFIG.ou_dt)
@@ -160,7 +169,7 @@ def test_nfqca_recovers_the_riccati_gain_and_q_function():
     error = np.linalg.norm(gains[-1] - solution.K) / np.linalg.norm(solution.K)
     assert error < 1e-3, error
     assert np.linalg.norm(gains[0] - solution.K) / np.linalg.norm(solution.K) > 0.5  # it did have to learn
-    batch = det.lqr_batch(jax.random.PRNGKey(5), lqr, 64)
+    batch = det.lqr_batch(jax.random.PRNGKey(5), lqr, 256)  # fresh points, same shape as the training batch
     exact = jax.vmap(lambda x, u: optimal_q(lqr, solution, x, u))(batch.observation, batch.action)
     learned = det.quadratic_q(result.q_params, batch.observation, batch.action)
     assert np.max(np.abs(learned - exact)) < 1e-3 * np.max(np.abs(exact))
@@ -189,10 +198,10 @@ def test_snapshots_keep_parameters_after_every_k_updates():
     assert float(state.agent.actor) == 20
 
 
-def test_value_estimates_use_the_same_start_states_for_q_and_monte_carlo():
+def test_value_estimates_use_the_same_start_states_for_q_and_monte_carlo(td3_state):
     """With gamma = 0 the Monte Carlo return is the first reward, so a critic equal to the reward
     function r(s, a) must match it exactly: same start states, same policy."""
-    actor = init(det.make_td3(PENDULUM, TD3_CONFIG)).actor
+    actor = td3_state.actor
 
     def reward_critic(_, obs, action):
         theta, theta_dot = jnp.arctan2(obs[..., 1], obs[..., 0]), obs[..., 2]

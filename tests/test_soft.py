@@ -12,7 +12,6 @@ from jax import enable_x64
 
 from lib import envs, policies, soft
 from lib.mdp import greedy_policy, q_from_v, random_mdp, value_iteration
-from lib.offpolicy import OffPolicyConfig, make_off_policy_train
 from lib.replay import Transition
 
 TEMPERATURES = [0.01, 0.3, 1.0, 5.0]
@@ -174,10 +173,10 @@ def test_sac_policy_uses_the_tanh_gaussian_density_on_the_action_bounds():
     np.testing.assert_allclose(float(action[0]), 2.0 * np.tanh(u), rtol=1e-5)
     np.testing.assert_allclose(float(log_prob), reference, rtol=1e-4, atol=1e-4)
     with enable_x64(True):
-        actions = jnp.linspace(-2.0, 2.0, 200_001)[1:-1, None]
+        actions = jnp.linspace(-2.0, 2.0, 100_001)[1:-1, None]
         density = jnp.exp(policies.tanh_gaussian_log_prob(mean.astype(jnp.float64), log_std.astype(jnp.float64), actions,
                                                       env.action_low, env.action_high))
-        np.testing.assert_allclose(jnp.trapezoid(density, actions[:, 0]), 1.0, atol=1e-5)
+        np.testing.assert_allclose(jnp.trapezoid(density, actions[:, 0]), 1.0, atol=1e-4)
 
 
 def fake_batch(env, size=32, seed=8):
@@ -223,16 +222,23 @@ def test_temperature_rises_below_the_target_entropy_falls_above_and_can_be_fixed
 
 
 @pytest.mark.parametrize("make_agent", [soft.make_sac_agent, soft.make_sac_tanh_agent], ids=["box", "tanh"])
-def test_both_variants_train_in_the_off_policy_loop_with_actions_in_bounds(make_agent):
+def test_both_agents_act_inside_the_action_bounds(make_agent):
+    """Exploratory and greedy actions stay in [-2, 2], even for a policy pushed far outside (mean 50)."""
     env = envs.make("Pendulum-v1")
     agent = make_agent(env, soft.SACConfig(hidden_sizes=(8,)))
-    config = OffPolicyConfig(total_steps=400, warmup_steps=100, batch_size=16, buffer_capacity=400,
-                             eval_every=200, eval_episodes=1)
-    state, log = jax.jit(make_off_policy_train(env, agent, config))(jax.random.PRNGKey(15))
-    assert all(bool(jnp.all(jnp.isfinite(m))) for m in log.metrics.values())
-    assert bool(jnp.all(jnp.isfinite(log.eval_returns)))
-    actions = jax.vmap(lambda k: agent.act(state, jnp.array([1.0, 0.0, 0.0]), k)[0])(jax.random.split(jax.random.PRNGKey(16), 500))
-    assert bool(jnp.all(jnp.abs(actions) <= 2.0))
+    state = agent.init(jax.random.PRNGKey(15))
+    last = state.policy[-1]
+    state = state._replace(policy=state.policy[:-1] + [{"w": last["w"], "b": last["b"] + jnp.array([50.0, 1.0])}])
+    obs = jnp.array([1.0, 0.0, 0.0])
+
+    @jax.jit
+    def actions(state):
+        explore = jax.vmap(lambda k: agent.act(state, obs, k)[0])(jax.random.split(jax.random.PRNGKey(16), 500))
+        return explore, agent.greedy(state, obs)
+
+    explore, greedy = actions(state)
+    assert bool(jnp.all(jnp.abs(explore) <= 2.0)) and bool(jnp.all(jnp.abs(greedy) <= 2.0))
+    assert float(jnp.max(explore)) > 1.9  # pushed to the upper bound, not stuck in the middle
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.5, float("nan"), float("inf")])
