@@ -60,6 +60,7 @@ def main(argv=None):
                 print(f"chapter {source.stem}", flush=True)
                 report["chapters"].append(measure("chapter", source.stem))
     output = pathlib.Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
     (output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (output / "report.md").write_text(markdown(report))
     print(markdown(report))
