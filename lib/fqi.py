@@ -75,13 +75,16 @@ class FQIConfig:
     gamma: discount in [0, 1).
     max_iterations: N, the most iterations run (>= 1).
     tolerance: epsilon >= 0; stop once delta < epsilon (0 runs all N iterations).
-    ridge: lambda >= 0 added to the normal equations of every least-squares fit.
+    ridge: lambda >= 0, the ridge penalty of the Q-function fit (keeps theta bounded when q* is not
+        in the feature class and the fitted iteration is not a contraction).
+    policy_ridge: the ridge penalty of the policy fit w_{n+1} = fit(D_d) (Algorithm 20.2 only).
     maximize: the numerical optimizer used in the targets.
     """
     gamma: float = 0.95
     max_iterations: int = 200
     tolerance: float = 1e-10
     ridge: float = 1e-6
+    policy_ridge: float = 1e-6
     maximize: MaximizeConfig = MaximizeConfig()
 
     def __post_init__(self):
@@ -89,6 +92,7 @@ class FQIConfig:
         check_positive_int("max_iterations", self.max_iterations)
         check_range("tolerance", self.tolerance, 0.0)
         check_range("ridge", self.ridge, 0.0)
+        check_range("policy_ridge", self.policy_ridge, 0.0)
         if not isinstance(self.maximize, MaximizeConfig):
             raise ValueError(f"maximize must be a MaximizeConfig, got {type(self.maximize).__name__}")
 
@@ -244,8 +248,12 @@ def _ridge_solver(design, ridge):
     """
     U, s, Vt = jnp.linalg.svd(design, full_matrices=False)
     filtered = jnp.where(s > 0, s / (s**2 + ridge), 0.0)
-    return lambda targets: Vt.T @ (filtered[:, None] * (U.T @ targets)) if targets.ndim == 2 \
-        else Vt.T @ (filtered * (U.T @ targets))
+
+    def fit(targets):                      # targets: (|B|,) or (|B|, m)
+        projected = U.T @ targets
+        return Vt.T @ (filtered.reshape((-1,) + (1,) * (projected.ndim - 1)) * projected)
+
+    return fit
 
 
 def _check_inputs(base_points, features, config):
@@ -335,7 +343,7 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
     next_psi = jax.vmap(features.state)(base_points.next_observation)
     opt_psi = next_psi[:max_opt]
     in_opt = (jnp.arange(max_opt) < num_opt).astype(design.dtype)           # s' in B_opt
-    fit_d = _ridge_solver(in_opt[:, None] * opt_psi, config.ridge)          # rows outside B_opt vanish
+    fit_d = _ridge_solver(in_opt[:, None] * opt_psi, config.policy_ridge)          # rows outside B_opt vanish
     not_done = 1.0 - base_points.terminated.astype(design.dtype)
     low, high = config.maximize.low, config.maximize.high
     m = features.action_size

@@ -30,7 +30,7 @@ def problem():
 
 def config(gamma, **changes):
     return fqi.FQIConfig(**{"gamma": gamma, "max_iterations": N, "tolerance": 0.0, "ridge": 0.0,
-                            "maximize": SGD, **changes})
+                            "policy_ridge": 0.0, "maximize": SGD, **changes})
 
 
 def test_quadratic_features_represent_q_star_exactly(problem):
@@ -194,6 +194,7 @@ def test_pendulum_base_points_follow_the_environment():
     (lambda: fqi.FQIConfig(max_iterations=0), "max_iterations"),
     (lambda: fqi.FQIConfig(tolerance=-1.0), "tolerance"),
     (lambda: fqi.FQIConfig(ridge=-1.0), "ridge"),
+    (lambda: fqi.FQIConfig(policy_ridge=-1.0), "policy_ridge"),
     (lambda: fqi.PendulumFeatures(num_angle=1), "num_angle"),
 ])
 def test_bad_configs_are_rejected_naming_the_field(make, field):
