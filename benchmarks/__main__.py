@@ -2,7 +2,8 @@
 
     python -m benchmarks                  # everything (several minutes)
     python -m benchmarks --runs-only      # training runs only
-    python -m benchmarks --only ch23_gradient_experiment
+    python -m benchmarks --only ch23_gradient_experiment --merge   # re-measure one row, keep the rest
+    python -m benchmarks --render         # rewrite report.md from report.json
 
 Not part of the test suite: speed is measured here and reported, never asserted in a test.
 Each measurement runs in its own process; compile and run times are reported separately.
@@ -15,7 +16,8 @@ import platform
 import subprocess
 import sys
 
-from benchmarks.runs import all_runs
+from benchmarks.peers import peer_figure
+from benchmarks.runs import all_headlines, all_runs
 from tools.execute import chapter_sources
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -27,9 +29,26 @@ def measure(kind, name):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def _summary_table(runs):
+    """Each training run's steps, seeds solved and return beside its times and the peers' figures."""
+    headlines = all_headlines()
+    lines = ["| run | env steps per seed | seeds solved (target) | final return | compile (s) | run (s) | "
+             "published peer figure |", "|---|---|---|---|---|---|---|"]
+    for row in runs:
+        if row["name"] not in headlines:
+            continue
+        head = headlines[row["name"]](row["results"])
+        lines.append(f"| {row['name']} | {head['env_steps']:,} | {head['seeds_solved']} ({head['target']}) | "
+                     f"{head['final_return']} | {row['compile_s']} | {row['run_s']} | {peer_figure(row['name'])} |")
+    return lines
+
+
 def markdown(report):
-    lines = ["# Benchmark report", "", f"Machine: {report['machine']}", "",
-             "## Training runs", "", "| run | compile (s) | run (s) | peak memory (MB) | device | notes | results |",
+    lines = ["# Benchmark report", "", f"Machine: {report['machine']}", "", report.get("conditions", ""), "",
+             "Written by `python -m benchmarks`: every number below was measured, none typed in.", "",
+             "## Training runs against their targets", "", *_summary_table(report["runs"]), "",
+             "## Every run in detail", "",
+             "| run | compile (s) | run (s) | peak memory (MB) | device | notes | results |",
              "|---|---|---|---|---|---|---|"]
     for row in report["runs"]:
         lines.append(f"| {row['name']} | {row['compile_s']} | {row['run_s']} | {row['peak_memory_mb']} | "
@@ -40,16 +59,36 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
+def _merged(old, new, key):
+    """The rows of `old` with those of `new` replacing rows of the same `key`, new ones appended."""
+    fresh = {row[key]: row for row in new}
+    kept = [fresh.pop(row[key], row) for row in old]
+    return kept + list(fresh.values())
+
+
+def write_report(report, output):
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (output / "report.md").write_text(markdown(report))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=None, help="run names or chapter stems to measure")
     parser.add_argument("--runs-only", action="store_true")
     parser.add_argument("--output", default=str(HERE), help="folder for report.md and report.json")
+    parser.add_argument("--merge", action="store_true", help="keep the rows of the existing report not measured now")
+    parser.add_argument("--render", action="store_true", help="only rewrite report.md from report.json")
+    parser.add_argument("--conditions", default="", help="a sentence on how the machine was loaded")
     args = parser.parse_args(argv)
+    output = pathlib.Path(args.output)
+    if args.render:
+        write_report(json.loads((output / "report.json").read_text()), output)
+        return
     wanted = lambda name: args.only is None or name in args.only
     report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                          f"Python {platform.python_version()}",
-              "runs": [], "chapters": []}
+              "conditions": args.conditions, "runs": [], "chapters": []}
     for name in all_runs():
         if wanted(name):
             print(f"run {name}", flush=True)
@@ -59,10 +98,12 @@ def main(argv=None):
             if wanted(source.stem):
                 print(f"chapter {source.stem}", flush=True)
                 report["chapters"].append(measure("chapter", source.stem))
-    output = pathlib.Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (output / "report.md").write_text(markdown(report))
+    if args.merge and (output / "report.json").exists():
+        old = json.loads((output / "report.json").read_text())
+        report["runs"] = _merged(old["runs"], report["runs"], "name")
+        report["chapters"] = _merged(old["chapters"], report["chapters"], "chapter")
+        report["conditions"] = " ".join(filter(None, [old.get("conditions", ""), args.conditions]))
+    write_report(report, output)
     print(markdown(report))
 
 

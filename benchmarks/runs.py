@@ -4,7 +4,9 @@ A chapter adds its runs in its own module `benchmarks/runs_chNN.py`, as a dict `
 name to a function returning (fn, args, summarize, notes): `jax.jit(fn)` is compiled for `args`
 and timed separately from the run; `summarize(output)` turns the result into the numbers the
 report shows (including whether the issue's targets are met); `notes` states the network size
-and anything else a reader needs to compare the timing with other libraries.
+and anything else a reader needs to compare the timing with other libraries. A module whose runs
+train toward a target also defines `headline(results) -> {"env_steps", "target", "seeds_solved",
+"final_return"}`, the report's summary columns.
 """
 import importlib
 import pkgutil
@@ -12,10 +14,17 @@ import pkgutil
 import benchmarks
 
 
+def _run_modules():
+    return [importlib.import_module(f"benchmarks.{info.name}")
+            for info in pkgutil.iter_modules(benchmarks.__path__) if info.name.startswith("runs_")]
+
+
 def all_runs():
     """{run name: factory} from every benchmarks/runs_*.py module."""
-    runs = {}
-    for module_info in pkgutil.iter_modules(benchmarks.__path__):
-        if module_info.name.startswith("runs_"):
-            runs.update(importlib.import_module(f"benchmarks.{module_info.name}").RUNS)
-    return runs
+    return {name: factory for module in _run_modules() for name, factory in module.RUNS.items()}
+
+
+def all_headlines():
+    """{run name: headline function} for the runs whose module defines `headline`."""
+    return {name: module.headline for module in _run_modules() if hasattr(module, "headline")
+            for name in module.RUNS}

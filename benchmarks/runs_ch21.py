@@ -54,6 +54,13 @@ def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
     return fn, args, summarize, notes
 
 
+def headline(results):
+    """The report's summary columns: every run here is 20k steps against the -200 target."""
+    return {"env_steps": STEPS, "target": "-200 within 20k steps",
+            "seeds_solved": f"{results['seeds_reaching_-200_within_20k']}/{results['seeds']}",
+            "final_return": results["final_eval_return_mean"]}
+
+
 RUNS = {
     "ch21_td3_pendulum_20k_x8": lambda: _pendulum_run("td3", (64, 64), 256, 8),
     "ch21_ddpg_pendulum_20k_x8": lambda: _pendulum_run("ddpg", (64, 64), 256, 8),

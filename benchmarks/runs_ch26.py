@@ -28,7 +28,7 @@ def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
         last = returns[:, -10:].mean(axis=1)
         reached = returns >= 500.0
         first = [int(np.asarray(log.steps[0])[np.argmax(r)]) if r.any() else None for r in reached]
-        return {"last10_return_mean": round(float(last.mean()), 1),
+        return {"env_steps": total_steps, "seeds": num_seeds, "last10_return_mean": round(float(last.mean()), 1),
                 "greedy_return_per_seed": [round(float(g), 1) for g in np.asarray(greedy).mean(axis=1)],
                 "seeds_reaching_500": int(reached.any(axis=1).sum()),
                 "first_step_at_500_per_seed": first,
@@ -89,13 +89,23 @@ def ppo_pendulum():
     def summarize(output):
         log, greedy = output
         greedy = np.asarray(greedy).mean(axis=1)
-        return {"last10_return_mean": round(float(np.asarray(log.episode_returns)[:, -10:].mean()), 1),
+        return {"env_steps": config.total_steps, "seeds": len(greedy),
+                "last10_return_mean": round(float(np.asarray(log.episode_returns)[:, -10:].mean()), 1),
                 "greedy_return_per_seed": [round(float(g), 1) for g in greedy],
                 "seeds_above_minus_200": int((greedy > -200).sum())}
 
     keys = jax.random.split(jax.random.PRNGKey(0), 4)
     return run, (keys,), summarize, ("PPO Gaussian policy, 1M steps x 4 seeds, 32 envs x 32 steps, "
                                      "MLP (64, 64) tanh, rewards x 0.1, gamma 0.95, 10 epochs")
+
+
+def headline(results):
+    """The report's summary columns: a seed is solved when its greedy policy scores 500 (Pendulum: above -200)."""
+    greedy = results["greedy_return_per_seed"]
+    pendulum = "seeds_above_minus_200" in results
+    solved = sum(g > -200 if pendulum else g >= 500 for g in greedy)
+    return {"env_steps": results["env_steps"], "target": "greedy above -200" if pendulum else "greedy 500",
+            "seeds_solved": f"{solved}/{len(greedy)}", "final_return": results["last10_return_mean"]}
 
 
 RUNS = {"ch26_ppo_cartpole_500k_x1": ppo_cartpole_one_seed,
