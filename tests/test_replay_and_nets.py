@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 from lib import nets
 from lib.replay import Transition, replay_add, replay_init, replay_sample
@@ -36,6 +37,14 @@ def test_mlp_shapes_and_init_scale():
     params = nets.mlp_init(jax.random.PRNGKey(0), [4, 32, 2])
     assert nets.mlp_apply(params, jnp.ones((7, 4))).shape == (7, 2)
     assert jnp.max(jnp.abs(params[0]["w"])) <= 1 / 2  # 1/sqrt(fan_in = 4)
+
+
+def test_mlp_init_draws_each_array_uniformly_within_one_over_root_fan_in():
+    params = nets.mlp_init(jax.random.PRNGKey(1), [4, 256, 64])
+    arrays = [(params[0]["w"], 4), (params[0]["b"], 4), (params[1]["w"], 256), (params[1]["b"], 256)]
+    for array, fan_in in arrays:
+        scaled = np.ravel(np.asarray(array)) * np.sqrt(fan_in)
+        assert stats.kstest(scaled, stats.uniform(-1, 2).cdf).pvalue > 1e-3
 
 
 def test_soft_update_is_polyak_average_and_rejects_bad_tau():
