@@ -16,3 +16,11 @@ def test_ci_runs_the_readme_test_command():
 
 def test_readme_main_command_executes_chapters_and_builds_the_site():
     assert readme_commands()[0].endswith("python -m tools.build")
+
+
+def test_the_test_command_installs_chromium_for_the_browser_tests_as_root_only_when_missing():
+    command = readme_commands()[1]
+    install = re.match(r'\{ command -v chromium >/dev/null \|\| \[ "\$\(id -u\)" != 0 \] \|\| \{ (.*?); \}; \} && ', command)
+    assert install, "the test command must begin with the guarded Chromium install"
+    assert "apt-get install -y chromium" in install.group(1)
+    assert command.endswith("python -m pytest -n 2 --dist loadfile")

@@ -2,6 +2,8 @@
 
     python -m tools.build               # execute all chapters, then build into _build/html
     python -m tools.build --no-execute  # build from the stored outputs only
+
+The module is also a Sphinx extension of the build (`extra_extensions` in _config.yml): see `setup`.
 """
 import argparse
 import pathlib
@@ -19,6 +21,24 @@ def build_site(output_dir=ROOT):
                "-W", "-n", "--keep-going"]
     subprocess.run(command, check=True)
     return pathlib.Path(output_dir) / "_build" / "html" / "index.html"
+
+
+def _drop_repeated_scripts(app, pagename, templatename, context, doctree):
+    unique = {}
+    for script in context["script_files"]:
+        unique.setdefault((script.filename or "", script.priority, tuple(sorted(script.attributes.items()))), script)
+    context["script_files"] = list(unique.values())
+
+
+def setup(app):
+    """Load each script of a page once.
+
+    Sphinx 7.4 adds an inline script registered after the builder started (sphinx-thebe's
+    configuration) twice, once with filename None and once with "", which its own deduplication
+    tells apart: every page declared `const THEBE_JS_URL` twice, a SyntaxError in the browser.
+    """
+    app.connect("html-page-context", _drop_repeated_scripts)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 def main(argv=None):

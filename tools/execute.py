@@ -7,11 +7,14 @@ The .md is the source; the .ipynb is rewritten with fresh outputs (and widget st
 site shows the sliders). A failing cell stops with its traceback and a non-zero exit status.
 """
 import argparse
+import os
 import pathlib
 import sys
 
 import jupytext
 import nbclient
+
+from lib.widgets import STATIC_VIEW_VARIABLE
 
 CHAPTERS = pathlib.Path(__file__).resolve().parent.parent / "chapters"
 
@@ -31,7 +34,11 @@ def chapter_sources(names=()):
 
 
 def run_chapter(source, timeout=1200):
-    """Run every cell of `source` (.md) in a fresh kernel; return the executed notebook."""
+    """Run every cell of `source` (.md) in a fresh kernel; return the executed notebook.
+
+    The kernel draws the sliders' static views for the site (see `lib.widgets`).
+    """
+    os.environ[STATIC_VIEW_VARIABLE] = "1"   # the kernel inherits this process's environment
     notebook = jupytext.read(source)
     client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                      resources={"metadata": {"path": str(source.parent)}})
