@@ -32,13 +32,13 @@ def measure(kind, name):
 def _summary_table(runs):
     """Each training run's steps, seeds solved and return beside its times and the peers' figures."""
     headlines = all_headlines()
-    lines = ["| run | env steps per seed | seeds solved (target) | final return | compile (s) | run (s) | "
-             "published peer figure |", "|---|---|---|---|---|---|---|"]
-    for row in runs:
+    lines = ["| run | steps per seed | seeds solved | target | final return | compile (s) | run (s) | "
+             "published peer (2 cores) |", "|---|---|---|---|---|---|---|---|"]
+    for row in sorted(runs, key=lambda row: row["name"]):
         if row["name"] not in headlines:
             continue
         head = headlines[row["name"]](row["results"])
-        lines.append(f"| {row['name']} | {head['env_steps']:,} | {head['seeds_solved']} ({head['target']}) | "
+        lines.append(f"| {row['name']} | {head['env_steps']:,} | {head['seeds_solved']} | {head['target']} | "
                      f"{head['final_return']} | {row['compile_s']} | {row['run_s']} | {peer_figure(row['name'])} |")
     return lines
 
@@ -50,7 +50,7 @@ def markdown(report):
              "## Every run in detail", "",
              "| run | compile (s) | run (s) | peak memory (MB) | device | notes | results |",
              "|---|---|---|---|---|---|---|"]
-    for row in report["runs"]:
+    for row in sorted(report["runs"], key=lambda row: row["name"]):
         lines.append(f"| {row['name']} | {row['compile_s']} | {row['run_s']} | {row['peak_memory_mb']} | "
                      f"{row['device']} | {row['notes']} | `{json.dumps(row['results'])}` |")
     lines += ["", "## Chapter execution", "", "| chapter | wall-clock (s) | kernel peak memory (MB) |", "|---|---|---|"]

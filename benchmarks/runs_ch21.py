@@ -56,7 +56,7 @@ def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
 
 def headline(results):
     """The report's summary columns: every run here is 20k steps against the -200 target."""
-    return {"env_steps": STEPS, "target": "-200 within 20k steps",
+    return {"env_steps": STEPS, "target": "-200 by 20k",
             "seeds_solved": f"{results['seeds_reaching_-200_within_20k']}/{results['seeds']}",
             "final_return": results["final_eval_return_mean"]}
 

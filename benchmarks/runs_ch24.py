@@ -100,11 +100,11 @@ def headline(results):
     """
     if "gae" in results:
         gae = results["gae"]
-        return {"env_steps": results["env_steps"], "target": "GAE: last 10 iterations >= 475",
+        return {"env_steps": results["env_steps"], "target": "GAE: 475 (last 10 iter.)",
                 "seeds_solved": f"{gae['seeds_reaching_475']}/{results['seeds']}",
                 "final_return": gae["final_return_mean"]}
     final = results["final_return_per_seed"]
-    return {"env_steps": results["steps_simulated_per_seed"], "target": "last 10 iterations >= 475",
+    return {"env_steps": results["steps_simulated_per_seed"], "target": "475 (last 10 iter.)",
             "seeds_solved": f"{results['seeds_reaching_475']}/{len(final)}",
             "final_return": round(float(np.mean(final)), 1)}
 

@@ -11,7 +11,7 @@ PPO_ROW = {"name": "ch26_ppo_cartpole_500k_x1", "compile_s": 7.5, "run_s": 3.25,
 def test_summary_row_shows_steps_seeds_solved_return_times_and_the_peer_figure():
     text = markdown({"machine": "test", "conditions": "idle", "runs": [PPO_ROW], "chapters": []})
     summary = next(line for line in text.splitlines() if line.startswith("| ch26_ppo_cartpole_500k_x1 | 500,000"))
-    assert "1/1 (greedy 500)" in summary and "| 498.0 | 7.5 | 3.25 |" in summary and "PureJaxRL" in summary
+    assert "| 1/1 | greedy 500 | 498.0 | 7.5 | 3.25 |" in summary and "PureJaxRL" in summary
 
 
 def test_merge_replaces_rows_of_the_same_name_and_keeps_the_others():
