@@ -9,18 +9,27 @@ import jax
 import numpy as np
 
 
-def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
-    from lib import envs
+def _train_then_evaluate(env, config):
+    """keys -> (training log, 10 greedy returns per seed): every seed trained, then evaluated, vmapped."""
     from lib import trust_region as tr
 
-    env = envs.make("CartPole-v1")
-    config = tr.PolicyOptimizationConfig(algorithm=algorithm, total_steps=total_steps, **overrides)
     train = tr.make_train(env, config)
 
     def run(keys):
         params, log = jax.vmap(train)(keys)
         greedy = jax.vmap(lambda p, k: tr.greedy_returns(env, p, k, 10))(params, keys)
         return log, greedy
+
+    return run
+
+
+def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
+    from lib import envs
+    from lib import trust_region as tr
+
+    env = envs.make("CartPole-v1")
+    config = tr.PolicyOptimizationConfig(algorithm=algorithm, total_steps=total_steps, **overrides)
+    run = _train_then_evaluate(env, config)
 
     def summarize(output):
         log, greedy = output
@@ -79,12 +88,7 @@ def ppo_pendulum():
     env = envs.make("Pendulum-v1")
     config = tr.PolicyOptimizationConfig(total_steps=1_000_000, reward_scale=0.1, gamma=0.95,
                                          learning_rate=1e-3, entropy_coef=0.0, epochs=10)
-    train = tr.make_train(env, config)
-
-    def run(keys):
-        params, log = jax.vmap(train)(keys)
-        greedy = jax.vmap(lambda p, k: tr.greedy_returns(env, p, k, 10))(params, keys)
-        return log, greedy
+    run = _train_then_evaluate(env, config)
 
     def summarize(output):
         log, greedy = output
