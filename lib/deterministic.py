@@ -28,14 +28,9 @@ import optax
 from lib.config import check_positive, check_positive_int, check_range
 from lib.evaluation import episode_returns
 from lib.lqr import lqr_step, reward as lqr_reward
-from lib.nets import mlp_apply, mlp_init, soft_update
+from lib.nets import gradient_step, mlp_apply, mlp_init, soft_update
 from lib.offpolicy import OffPolicyAgent
 from lib.replay import Transition
-
-
-def _gradient_step(optimizer, params, opt_state, grads):
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
 
 
 def _not_terminal(batch):
@@ -134,7 +129,7 @@ def nfqca(batch, q_apply, policy_apply, q_params, policy_params, config):
 
         def step(carry, _):
             theta, opt_state = carry
-            return _gradient_step(q_optimizer, theta, opt_state, jax.grad(loss)(theta)), None
+            return gradient_step(q_optimizer, theta, opt_state, jax.grad(loss)(theta)), None
 
         (theta, _), _ = jax.lax.scan(step, (theta, q_optimizer.init(theta)), None, config.fit_steps)
         return theta, loss(theta)
@@ -145,7 +140,7 @@ def nfqca(batch, q_apply, policy_apply, q_params, policy_params, config):
 
         def step(carry, _):
             w, opt_state = carry
-            return _gradient_step(policy_optimizer, w, opt_state, jax.grad(loss)(w)), None
+            return gradient_step(policy_optimizer, w, opt_state, jax.grad(loss)(w)), None
 
         (w, _), _ = jax.lax.scan(step, (w, policy_optimizer.init(w)), None, config.policy_steps)
         return w
@@ -303,14 +298,14 @@ def ddpg_update(state, batch, env, config):
         return jnp.mean((y - critic_value(theta, batch.observation, batch.action)) ** 2)
 
     loss_q, grad_q = jax.value_and_grad(critic_loss)(state.critic)
-    critic, critic_opt_state = _gradient_step(critic_optimizer, state.critic, state.critic_opt_state, grad_q)
+    critic, critic_opt_state = gradient_step(critic_optimizer, state.critic, state.critic_opt_state, grad_q)
 
     # 8. w_{n+1} <- w_n + alpha_d (1/b) sum_i grad_a q(s_i, a; theta_{n+1}) grad_w d(s_i; w): autodiff's chain rule
     def actor_loss(w):
         return -jnp.mean(critic_value(critic, batch.observation, policy_action(env, w, batch.observation)))
 
     loss_d, grad_d = jax.value_and_grad(actor_loss)(state.actor)
-    actor, actor_opt_state = _gradient_step(actor_optimizer, state.actor, state.actor_opt_state, grad_d)
+    actor, actor_opt_state = gradient_step(actor_optimizer, state.actor, state.actor_opt_state, grad_d)
 
     # 9. if n mod K = 0: targets move towards the online networks (a copy when tau = 1)
     move = state.step % config.target_period == 0
@@ -421,7 +416,7 @@ def td3_update(state, batch, key, env, config):
         return jnp.sum(jnp.mean((y - q) ** 2, axis=-1)), jnp.mean(q[0])
 
     (loss_q, q_mean), grad_q = jax.value_and_grad(critic_loss, has_aux=True)(state.critic)
-    critic, critic_opt_state = _gradient_step(critic_optimizer, state.critic, state.critic_opt_state, grad_q)
+    critic, critic_opt_state = gradient_step(critic_optimizer, state.critic, state.critic_opt_state, grad_q)
 
     # 8. if n mod d = 0: the policy ascends q^A, then all three targets move softly (rate tau)
     def delayed_update(operand):
@@ -431,7 +426,7 @@ def td3_update(state, batch, key, env, config):
             q_a = twin_critic_values(critic, batch.observation, policy_action(env, w, batch.observation))[0]
             return -jnp.mean(q_a)
 
-        actor, actor_opt_state = _gradient_step(actor_optimizer, actor, actor_opt_state, jax.grad(actor_loss)(actor))
+        actor, actor_opt_state = gradient_step(actor_optimizer, actor, actor_opt_state, jax.grad(actor_loss)(actor))
         return (actor, actor_opt_state, soft_update(actor_target, actor, config.tau),
                 soft_update(critic_target, critic, config.tau))
 

@@ -1,4 +1,4 @@
-"""Small multilayer perceptrons on plain pytrees, and target-network updates.
+"""Small multilayer perceptrons on plain pytrees, one optimizer step, and target-network updates.
 
 Parameters are a list of {"w", "b"} dicts, so optax, jax.tree_util and vmap over seeds work on
 them directly. Networks stay small: the chapters' tasks need a few dozen units per layer.
@@ -7,6 +7,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from lib.config import check_range
 
@@ -34,6 +35,12 @@ def mlp_apply(params, x, activation=jax.nn.relu):
     for layer in params[:-1]:
         x = activation(x @ layer["w"] + layer["b"])
     return x @ params[-1]["w"] + params[-1]["b"]
+
+
+def gradient_step(optimizer, params, opt_state, grads):
+    """One optax step: (params moved by the optimizer's update of `grads`, the new optimizer state)."""
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
 
 
 def soft_update(target, online, tau):

@@ -97,3 +97,15 @@ def gae_advantages(rewards, values, next_values, terminated, done, gamma, lam):
     _, advantages = jax.lax.scan(backward, jnp.zeros_like(deltas[0]), (deltas, done.astype(deltas.dtype)),
                                  reverse=True)
     return advantages
+
+
+def shuffled_minibatches(key, data, num_minibatches):
+    """`data` (arrays with a leading sample axis) shuffled and cut into `num_minibatches` equal parts.
+
+    Returns the same pytree with leading axes [num_minibatches, samples // num_minibatches], ready for a
+    `lax.scan` over mini-batches; a remainder of fewer than `num_minibatches` samples sits the epoch out.
+    """
+    num_samples = jax.tree_util.tree_leaves(data)[0].shape[0]
+    size = num_samples // num_minibatches
+    order = jax.random.permutation(key, num_samples)[: size * num_minibatches]
+    return jax.tree_util.tree_map(lambda x: x[order].reshape((num_minibatches, size) + x.shape[1:]), data)

@@ -36,8 +36,9 @@ import optax
 from lib.config import check_positive, check_positive_int, check_range
 from lib.evaluation import episode_returns
 from lib.mdp import discounted_visitation, evaluate_policy, expected_return, policy_dynamics, sample_trajectories
-from lib.nets import mlp_apply, mlp_init
-from lib.onpolicy import collect_rollout, discounted_returns_to_go, gae_advantages, start_envs
+from lib.nets import gradient_step, mlp_apply, mlp_init
+from lib.onpolicy import (collect_rollout, discounted_returns_to_go, gae_advantages, shuffled_minibatches,
+                          start_envs)
 from lib.policies import categorical_log_prob
 
 
@@ -374,11 +375,6 @@ def init_agent(env, config, key):
     return AgentState(policy, value, policy_opt.init(policy), value_opt.init(value))
 
 
-def _adam_step(optimizer, params, opt_state, grads):
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
-
-
 def _masked_mean(x, mask):
     return jnp.sum(mask * x) / jnp.maximum(jnp.sum(mask), 1.0)
 
@@ -401,17 +397,13 @@ def _normalize(advantages, mask):
 
 def _minibatch_epochs(loss, params, opt_state, optimizer, data, key, num_epochs, num_minibatches):
     """`num_epochs` passes over `data` (arrays with a leading sample axis) in shuffled mini-batches."""
-    num_samples = jax.tree_util.tree_leaves(data)[0].shape[0]
-    batch = num_samples // num_minibatches
-
     def epoch(carry, epoch_key):
-        order = jax.random.permutation(epoch_key, num_samples)[: batch * num_minibatches]
-        batches = jax.tree_util.tree_map(lambda x: x[order].reshape((num_minibatches, batch) + x.shape[1:]), data)
+        batches = shuffled_minibatches(epoch_key, data, num_minibatches)
 
         def minibatch_step(carry, minibatch):
             params, opt_state = carry
             grads = jax.grad(loss)(params, *minibatch)
-            return _adam_step(optimizer, params, opt_state, grads), None
+            return gradient_step(optimizer, params, opt_state, grads), None
 
         return jax.lax.scan(minibatch_step, carry, batches)[0], None
 
@@ -447,7 +439,7 @@ def reinforce_update(config, state, rollout, mask):
         log_probs = categorical_log_prob(policy_logits(w, rollout.observations), rollout.actions)
         return -jnp.sum(mask * log_probs * psi) / mask.shape[1]
 
-    policy, opt = _adam_step(policy_opt, state.policy, state.policy_opt, jax.grad(loss)(state.policy))
+    policy, opt = gradient_step(policy_opt, state.policy, state.policy_opt, jax.grad(loss)(state.policy))
     return state._replace(policy=policy, policy_opt=opt)
 
 
@@ -463,10 +455,10 @@ def baseline_update(config, state, rollout, mask):
     policy_opt, value_opt = _optimizers(config)
     returns = discounted_returns_to_go(rollout.rewards, rollout.done, config.gamma)             # 2.2
     value_grads = jax.grad(_value_loss)(state.value, rollout.observations, returns, mask)        # 2.3
-    value, value_state = _adam_step(value_opt, state.value, state.value_opt, value_grads)
+    value, value_state = gradient_step(value_opt, state.value, state.value_opt, value_grads)
     advantages = returns - state_value(value, rollout.observations)                             # 2.4
     policy_grads = jax.grad(_policy_loss)(state.policy, rollout.observations, rollout.actions, advantages, mask)
-    policy, policy_state = _adam_step(policy_opt, state.policy, state.policy_opt, policy_grads)
+    policy, policy_state = gradient_step(policy_opt, state.policy, state.policy_opt, policy_grads)
     return AgentState(policy, value, policy_state, value_state)
 
 
@@ -547,10 +539,10 @@ def actor_critic_td0_step(config, state, env, key, env_states, observations, ali
     def value_surrogate(theta):   # its gradient is -mean delta grad v
         return -_masked_mean(deltas * state_value(theta, step.observations), alive)
 
-    value, value_state = _adam_step(value_opt, state.value, state.value_opt,                    # 2.2.4
+    value, value_state = gradient_step(value_opt, state.value, state.value_opt,                    # 2.2.4
                                     jax.grad(value_surrogate)(state.value))
     policy_grads = jax.grad(_policy_loss)(state.policy, step.observations, step.actions, deltas, alive)
-    policy, policy_state = _adam_step(policy_opt, state.policy, state.policy_opt, policy_grads)  # 2.2.5
+    policy, policy_state = gradient_step(policy_opt, state.policy, state.policy_opt, policy_grads)  # 2.2.5
     # Once every copy's episode is over there is nothing to learn from: keep the state as it was
     # (an Adam step on a zero gradient would still move the parameters along its momentum).
     new_state = AgentState(policy, value, policy_state, value_state)

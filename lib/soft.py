@@ -26,7 +26,7 @@ import optax
 
 from lib.config import check_positive, check_positive_int, check_range
 from lib.mdp import evaluate_policy, policy_dynamics, q_from_v
-from lib.nets import mlp_apply, mlp_init, soft_update
+from lib.nets import gradient_step, mlp_apply, mlp_init, soft_update
 from lib.offpolicy import OffPolicyAgent
 from lib.policies import gaussian_log_prob, gaussian_sample, tanh_gaussian_mode, tanh_gaussian_sample
 
@@ -378,14 +378,12 @@ def sac_update(config, env, state, batch, key):
     a_new, log_d = _gaussian_sample(config, env, state.policy, s, key_v)
     y_v = jax.lax.stop_gradient(jnp.min(twin_q(state.q, s, a_new), axis=0) - alpha * log_d)
     value_loss, value_grad = jax.value_and_grad(lambda psi: jnp.mean((mlp_apply(psi, s)[:, 0] - y_v) ** 2))(state.value)
-    updates, value_opt = optax.adam(config.value_learning_rate).update(value_grad, state.value_opt)
-    value = optax.apply_updates(state.value, updates)
+    value, value_opt = gradient_step(optax.adam(config.value_learning_rate), state.value, state.value_opt, value_grad)
 
     # Update Q-networks: y_q = r + gamma v(s'; psi-bar), both regressed on the stored (s_i, a_i).
     y_q = r + config.gamma * (1.0 - terminated) * mlp_apply(state.value_target, s_next)[:, 0]
     q_loss, q_grad = jax.value_and_grad(lambda theta: twin_squared_error(theta, s, a, y_q))(state.q)
-    updates, q_opt = optax.adam(config.q_learning_rate).update(q_grad, state.q_opt)
-    q = optax.apply_updates(state.q, updates)
+    q, q_opt = gradient_step(optax.adam(config.q_learning_rate), state.q, state.q_opt, q_grad)
 
     # Update policy network: reparameterized a = mu + sigma eps, descend mean(alpha log d(a|s_i) - q^1(s_i, a)).
     def policy_loss_fn(phi):
@@ -393,8 +391,8 @@ def sac_update(config, env, state, batch, key):
         return jnp.mean(alpha * log_prob - twin_q(q, s, action)[0]), -jnp.mean(log_prob)
 
     (policy_loss, entropy), policy_grad = jax.value_and_grad(policy_loss_fn, has_aux=True)(state.policy)
-    updates, policy_opt = optax.adam(config.policy_learning_rate).update(policy_grad, state.policy_opt)
-    policy = optax.apply_updates(state.policy, updates)
+    policy, policy_opt = gradient_step(optax.adam(config.policy_learning_rate), state.policy, state.policy_opt,
+                                       policy_grad)
 
     # Update target value network: psi-bar <- tau psi + (1 - tau) psi-bar.
     value_target = soft_update(state.value_target, value, config.tau)
@@ -482,8 +480,7 @@ def sac_tanh_update(config, env, state, batch, key):
     soft_next = jnp.min(twin_q(state.q_target, s_next, a_next), axis=0) - alpha * log_d_next
     y = jax.lax.stop_gradient(r + config.gamma * (1.0 - terminated) * soft_next)
     q_loss, q_grad = jax.value_and_grad(lambda theta: twin_squared_error(theta, s, a, y))(state.q)
-    updates, q_opt = optax.adam(config.q_learning_rate).update(q_grad, state.q_opt)
-    q = optax.apply_updates(state.q, updates)
+    q, q_opt = gradient_step(optax.adam(config.q_learning_rate), state.q, state.q_opt, q_grad)
 
     # Actor: reparameterized squashed action, descend mean(alpha log d - min_j q^j).
     def policy_loss_fn(phi):
@@ -491,15 +488,15 @@ def sac_tanh_update(config, env, state, batch, key):
         return jnp.mean(alpha * log_prob - jnp.min(twin_q(q, s, action), axis=0)), log_prob
 
     (policy_loss, log_prob), policy_grad = jax.value_and_grad(policy_loss_fn, has_aux=True)(state.policy)
-    updates, policy_opt = optax.adam(config.policy_learning_rate).update(policy_grad, state.policy_opt)
-    policy = optax.apply_updates(state.policy, updates)
+    policy, policy_opt = gradient_step(optax.adam(config.policy_learning_rate), state.policy, state.policy_opt,
+                                       policy_grad)
 
     # Temperature: move alpha so that the policy's entropy -E[log d] tracks the target.
     entropy_gap = jax.lax.stop_gradient(jnp.mean(log_prob) + target_entropy)
     temperature_grad = jnp.where(state.learn_temperature, -entropy_gap, 0.0)
     temperature_optimizer = optax.adam(config.temperature_learning_rate)
-    updates, temperature_opt = temperature_optimizer.update(temperature_grad, state.temperature_opt)
-    log_temperature = optax.apply_updates(state.log_temperature, updates)
+    log_temperature, temperature_opt = gradient_step(temperature_optimizer, state.log_temperature,
+                                                     state.temperature_opt, temperature_grad)
 
     q_target = soft_update(state.q_target, q, config.tau)
     metrics = {"q_loss": q_loss, "policy_loss": policy_loss, "entropy": -jnp.mean(log_prob), "temperature": alpha}

@@ -42,7 +42,7 @@ from jax.flatten_util import ravel_pytree
 from lib.config import check_positive, check_positive_int, check_range
 from lib.evaluation import episode_returns
 from lib.nets import mlp_apply, mlp_init
-from lib.onpolicy import collect_rollout, gae_advantages, start_envs
+from lib.onpolicy import collect_rollout, gae_advantages, shuffled_minibatches, start_envs
 from lib.policies import categorical_entropy, categorical_log_prob, gaussian_log_prob, gaussian_sample
 
 # ================================================================ 1. the trust-region loop
@@ -600,13 +600,9 @@ def _adam(max_grad_norm):
 
 def _minibatch_epochs(loss_fn, params, opt_state, optimizer, batch, key, learning_rate, epochs, num_minibatches):
     """`epochs` shuffled passes of Adam steps on `loss_fn(params, minibatch) -> (loss, aux)`."""
-    size = batch.observations.shape[0]
-
     def epoch(carry, epoch_key):
         params, opt_state = carry
-        order = jax.random.permutation(epoch_key, size)
-        minibatches = jax.tree_util.tree_map(
-            lambda x: x[order].reshape((num_minibatches, -1) + x.shape[1:]), batch)
+        minibatches = shuffled_minibatches(epoch_key, batch, num_minibatches)
 
         def minibatch_step(carry, minibatch):
             params, opt_state = carry

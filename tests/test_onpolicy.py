@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from lib import envs
-from lib.onpolicy import collect_rollout, discounted_returns_to_go, gae_advantages, start_envs
+from lib.onpolicy import (collect_rollout, discounted_returns_to_go, gae_advantages, shuffled_minibatches,
+                          start_envs)
 
 GAMMA = 0.9
 
@@ -77,3 +78,13 @@ def test_rollout_transitions_follow_the_dynamics_and_reset_at_episode_ends():
     lengths = [np.diff(np.concatenate([[-1], np.flatnonzero(rollout.done[:, n])])) for n in range(4)]
     np.testing.assert_array_equal(np.concatenate([finished[:, n][~np.isnan(finished[:, n])] for n in range(4)]),
                                   np.concatenate(lengths))
+
+
+def test_shuffled_minibatches_hold_each_sample_once_and_drop_only_the_remainder():
+    data = {"x": jnp.arange(10.0), "y": jnp.arange(10.0)[:, None] * jnp.ones((1, 2))}
+    even = shuffled_minibatches(jax.random.PRNGKey(0), data, 5)
+    assert even["x"].shape == (5, 2) and even["y"].shape == (5, 2, 2)
+    np.testing.assert_array_equal(np.sort(np.ravel(even["x"])), np.arange(10.0))
+    np.testing.assert_array_equal(even["y"][..., 0], even["x"])          # rows stay together
+    uneven = shuffled_minibatches(jax.random.PRNGKey(0), data, 3)
+    assert uneven["x"].shape == (3, 3) and len(np.unique(np.asarray(uneven["x"]))) == 9
