@@ -29,24 +29,46 @@ def measure(kind, name):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def _summary_table(runs):
+def _summary_table(runs, peers):
     """Each training run's steps, seeds solved and return beside its times and the peers' figures."""
     headlines = all_headlines()
+    measured_here = {}
+    for row in peers:
+        measured_here.setdefault(row["ours"], []).append(f"{row['peer']}: {row['peer_compile_s']} + {row['peer_run_s']}")
     lines = ["| run | steps per seed | seeds solved | target | final return | compile (s) | run (s) | "
-             "published peer (2 cores) |", "|---|---|---|---|---|---|---|---|"]
+             "published peer (2 cores) | peer on this machine, compile + run (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(runs, key=lambda row: row["name"]):
         if row["name"] not in headlines:
             continue
         head = headlines[row["name"]](row["results"])
         lines.append(f"| {row['name']} | {head['env_steps']:,} | {head['seeds_solved']} | {head['target']} | "
-                     f"{head['final_return']} | {row['compile_s']} | {row['run_s']} | {peer_figure(row['name'])} |")
+                     f"{head['final_return']} | {row['compile_s']} | {row['run_s']} | {peer_figure(row['name'])} | "
+                     f"{'; '.join(measured_here.get(row['name'], []))} |")
     return lines
+
+
+def _peer_table(peers):
+    """Our runs and the peers' measured in turn on this machine (medians), by `python -m benchmarks.peer_runs`."""
+    if not peers:
+        return []
+    lines = ["## Peers measured on this machine", "",
+             "Measured by `python -m benchmarks.peer_runs`: each pair ran in turn, each run in a fresh process; "
+             "the medians of the repeats are shown.", "",
+             "| our run | compile (s) | run (s) | peer | compile (s) | run (s) | peer's final return | measured |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in peers:
+        lines.append(f"| {row['ours']} | {row['ours_compile_s']} | {row['ours_run_s']} | {row['peer_description']} | "
+                     f"{row['peer_compile_s']} | {row['peer_run_s']} | {row['peer_final_return']} | "
+                     f"{row['measured_at']}, median of {row['repeats']} |")
+    return lines + [""]
 
 
 def markdown(report):
     lines = ["# Benchmark report", "", f"Machine: {report['machine']}", "", report.get("conditions", ""), "",
              "Written by `python -m benchmarks`: every number below was measured, none typed in.", "",
-             "## Training runs against their targets", "", *_summary_table(report["runs"]), "",
+             "## Training runs against their targets", "", *_summary_table(report["runs"], report.get("peers", [])), "",
+             *_peer_table(report.get("peers", [])),
              "## Every run in detail", "",
              "| run | compile (s) | run (s) | peak memory (MB) | device | notes | results |",
              "|---|---|---|---|---|---|---|"]
@@ -98,8 +120,9 @@ def main(argv=None):
             if wanted(source.stem):
                 print(f"chapter {source.stem}", flush=True)
                 report["chapters"].append(measure("chapter", source.stem))
-    if args.merge and (output / "report.json").exists():
-        old = json.loads((output / "report.json").read_text())
+    old = json.loads((output / "report.json").read_text()) if (output / "report.json").exists() else {}
+    report["peers"] = old.get("peers", [])  # measured apart, by benchmarks.peer_runs
+    if args.merge and old:
         report["runs"] = _merged(old["runs"], report["runs"], "name")
         report["chapters"] = _merged(old["chapters"], report["chapters"], "chapter")
         report["conditions"] = " ".join(filter(None, [old.get("conditions", ""), args.conditions]))

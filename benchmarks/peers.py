@@ -1,4 +1,7 @@
-"""The published peer figures the issues quote (2-core machines, approximate), matched to our runs by name prefix."""
+"""The published peer figures the issues quote (other 2-core machines, approximate), matched to our runs by name prefix.
+
+They are not comparable with times measured here: `python -m benchmarks.peer_runs` measures the peers on this machine.
+"""
 
 PEERS = {
     "ch21_td3": "fastest JAX TD3, 20k steps, 64x64: 4 s + 3 s compile",

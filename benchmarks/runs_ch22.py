@@ -7,6 +7,8 @@ faster than the fastest JAX peer (about 5 s to run plus 4 s to compile, 64x64 ne
 import jax
 import numpy as np
 
+from benchmarks.runs import over_seeds, seeds_note
+
 TARGET_RETURN = -200.0
 
 
@@ -19,7 +21,7 @@ def _pendulum_sac(variant, num_seeds, total_steps, batch_size, key_impl="threefr
     make_agent = soft.make_sac_tanh_agent if variant == "tanh" else soft.make_sac_agent
     loop = OffPolicyConfig(total_steps=total_steps, warmup_steps=1_000, batch_size=batch_size,
                            buffer_capacity=total_steps, eval_every=1_000, eval_episodes=5)
-    train = jax.vmap(make_off_policy_train(env, make_agent(env, config), loop))
+    train = over_seeds(make_off_policy_train(env, make_agent(env, config), loop), num_seeds)
     keys = jax.random.split(jax.random.key(0, impl=key_impl), num_seeds)
 
     def summarize(output):
@@ -41,7 +43,7 @@ def _pendulum_sac(variant, num_seeds, total_steps, batch_size, key_impl="threefr
             else "Algorithm 22.1: value net, Gaussian, alpha = 0.2")
     notes = (f"SAC {kind}; policy/Q{'/V' if variant == 'box' else ''} MLPs 64x64; batch {batch_size}; "
              "1 update per step after 1k random steps; "
-             f"{num_seeds} seed(s) vmapped; eval every 1k steps, 5 greedy episodes; PRNG {key_impl}")
+             f"{seeds_note(num_seeds)}; eval every 1k steps, 5 greedy episodes; PRNG {key_impl}")
     return train, (keys,), summarize, notes
 
 

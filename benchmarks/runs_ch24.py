@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.runs import over_seeds, seeds_note
+
 TARGET = 475.0
 LAST = 10   # iterations averaged for the final return
 
@@ -24,7 +26,7 @@ def _gae_run(num_seeds):
 
     env = envs.make("CartPole-v1")
     config = pg.PolicyGradientConfig(estimator="gae")
-    train = jax.vmap(pg.make_train(env, config), in_axes=(0, None))
+    train = over_seeds(pg.make_train(env, config), num_seeds, in_axes=(0, None))
     # x1 runs the first of the x8 seeds; its numbers still differ from that seed's in x8, since the
     # vmap width changes float rounding and training amplifies the difference.
     keys = jax.random.split(jax.random.PRNGKey(0), 8)[:num_seeds]
@@ -41,7 +43,7 @@ def _gae_run(num_seeds):
                 "target_475_met": bool(np.all(final >= TARGET)),
                 "steps_simulated_per_seed": simulated, "steps_in_episodes_per_seed": used}
 
-    notes = (f"Algorithm 24.3, {num_seeds} seed(s) vmapped; policy and value MLPs 4-64-64-out (tanh); "
+    notes = (f"Algorithm 24.3, {seeds_note(num_seeds)}; policy and value MLPs 4-64-64-out (tanh); "
              f"{config.num_iterations} iterations x {config.num_episodes} complete episodes (500-step window each); "
              f"gamma {config.gamma}, lambda {config.lam}, Adam {config.policy_lr}/{config.value_lr} annealed to 0, "
              f"K={config.value_epochs}, J={config.policy_epochs}, {config.num_minibatches} mini-batches; "

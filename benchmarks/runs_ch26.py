@@ -8,19 +8,20 @@ the same work is timed on the same machine as our default configuration.
 import jax
 import numpy as np
 
+from benchmarks.runs import over_seeds, seeds_note
 
-def _train_then_evaluate(env, config):
-    """keys -> (training log, 10 greedy returns per seed): every seed trained, then evaluated, vmapped."""
+
+def _train_then_evaluate(env, config, num_seeds):
+    """keys -> (training log, 10 greedy returns per seed): every seed trained, then evaluated."""
     from lib import trust_region as tr
 
     train = tr.make_train(env, config)
 
-    def run(keys):
-        params, log = jax.vmap(train)(keys)
-        greedy = jax.vmap(lambda p, k: tr.greedy_returns(env, p, k, 10))(params, keys)
-        return log, greedy
+    def run(key):
+        params, log = train(key)
+        return log, tr.greedy_returns(env, params, key, 10)
 
-    return run
+    return over_seeds(run, num_seeds)
 
 
 def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
@@ -29,7 +30,7 @@ def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
 
     env = envs.make("CartPole-v1")
     config = tr.PolicyOptimizationConfig(algorithm=algorithm, total_steps=total_steps, **overrides)
-    run = _train_then_evaluate(env, config)
+    run = _train_then_evaluate(env, config, num_seeds)
 
     def summarize(output):
         log, greedy = output
@@ -44,7 +45,7 @@ def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
                 "target_500_met": bool(np.all(np.asarray(greedy).mean(axis=1) >= 500.0)),
                 "mean_kl_per_update": round(float(np.asarray(log.kl).mean()), 4)}
 
-    notes = (f"{algorithm.upper()}, {total_steps} steps x {num_seeds} seeds vmapped, {config.num_envs} envs x "
+    notes = (f"{algorithm.upper()}, {total_steps} steps, {seeds_note(num_seeds)}, {config.num_envs} envs x "
              f"{config.num_steps} steps per update, {config.epochs} epochs x {config.num_minibatches} minibatches, "
              f"lr {config.learning_rate}, actor/critic MLP {config.hidden_sizes} tanh; "
              f"greedy eval 10 episodes per seed")
@@ -88,7 +89,7 @@ def ppo_pendulum():
     env = envs.make("Pendulum-v1")
     config = tr.PolicyOptimizationConfig(total_steps=1_000_000, reward_scale=0.1, gamma=0.95,
                                          learning_rate=1e-3, entropy_coef=0.0, epochs=10)
-    run = _train_then_evaluate(env, config)
+    run = _train_then_evaluate(env, config, 4)
 
     def summarize(output):
         log, greedy = output
