@@ -61,13 +61,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=str(ROOT / ".peer-venv" / "bin" / "python"),
                         help="the interpreter that has rejax installed")
-    parser.add_argument("--only", nargs="*", default=None, help="peer run names from benchmarks/peer_timing.py")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="peer run names from benchmarks/peer_timing.py (none: only the --external scripts)")
     parser.add_argument("--external", nargs=3, action="append", default=[], metavar=("LABEL", "SCRIPT", "OUR_RUN"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", default=str(HERE))
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    if not pathlib.Path(args.python).exists():
+        parser.error(f"--python {args.python} does not exist: create the peers' environment first (see the docstring)")
     jobs = [(peer, ours, description, [args.python, "benchmarks/peer_timing.py", peer])
             for peer, (ours, description) in PAIRS.items() if args.only is None or peer in args.only]
     jobs += [(label, ours, f"{label} ({pathlib.Path(script).name}, kept outside this repository)",

@@ -1,7 +1,10 @@
 """The benchmark report's rendering and merging (the measurements themselves are not tests)."""
 import json
 
+import pytest
+
 from benchmarks.__main__ import _merged, main, markdown
+from benchmarks.peer_runs import main as peer_main
 from benchmarks.peer_runs import median_pair
 
 PPO_ROW = {"name": "ch26_ppo_cartpole_500k_x1", "compile_s": 7.5, "run_s": 3.25, "peak_memory_mb": 600,
@@ -53,3 +56,9 @@ def test_peers_measured_here_appear_beside_our_run_and_survive_a_new_benchmark(t
     (tmp_path / "report.json").write_text(json.dumps({"machine": "m", "runs": [], "chapters": [], "peers": [peer]}))
     main(["--only", "no_such_run", "--runs-only", "--output", str(tmp_path)])
     assert json.loads((tmp_path / "report.json").read_text())["peers"] == [peer]
+
+
+def test_peer_runs_without_the_peers_environment_say_how_to_make_it(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        peer_main(["--python", str(tmp_path / "missing" / "python"), "--output", str(tmp_path)])
+    assert "create the peers' environment first" in capsys.readouterr().err
