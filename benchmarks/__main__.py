@@ -55,11 +55,13 @@ def _peer_table(peers):
     lines = ["## Peers measured on this machine", "",
              "Measured by `python -m benchmarks.peer_runs`: each pair ran in turn, each run in a fresh process; "
              "the medians of the repeats are shown.", "",
-             "| our run | compile (s) | run (s) | peer | compile (s) | run (s) | peer's final return | measured |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| our run | compile (s) | run (s) | peer | compile (s) | run (s) | our total / peer's | "
+             "peer's final return | measured |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in peers:
+        ratio = (row["ours_compile_s"] + row["ours_run_s"]) / (row["peer_compile_s"] + row["peer_run_s"])
         lines.append(f"| {row['ours']} | {row['ours_compile_s']} | {row['ours_run_s']} | {row['peer_description']} | "
-                     f"{row['peer_compile_s']} | {row['peer_run_s']} | {row['peer_final_return']} | "
+                     f"{row['peer_compile_s']} | {row['peer_run_s']} | {ratio:.2f} | {row['peer_final_return']} | "
                      f"{row['measured_at']}, median of {row['repeats']} |")
     return lines + [""]
 

@@ -52,7 +52,7 @@ def test_peers_measured_here_appear_beside_our_run_and_survive_a_new_benchmark(t
     text = markdown({"machine": "test", "runs": [PPO_ROW], "chapters": [], "peers": [peer]})
     summary = next(line for line in text.splitlines() if line.startswith("| ch26_ppo_cartpole_500k_x1 | 500,000"))
     assert summary.endswith("| rejax_ppo: 10.5 + 7.5 |")
-    assert "## Peers measured on this machine" in text and "| rejax PPO | 10.5 | 7.5 |" in text
+    assert "## Peers measured on this machine" in text and "| rejax PPO | 10.5 | 7.5 | 0.56 |" in text
     (tmp_path / "report.json").write_text(json.dumps({"machine": "m", "runs": [], "chapters": [], "peers": [peer]}))
     main(["--only", "no_such_run", "--runs-only", "--output", str(tmp_path)])
     assert json.loads((tmp_path / "report.json").read_text())["peers"] == [peer]
