@@ -12,8 +12,9 @@ same minutes as our runs, so that the comparison holds the hardware fixed:
 `compile_s`, `run_s` and `final_return` (for a peer whose code is not installable, kept outside
 this repository). The report's `purejaxrl_ppo` rows ran PureJaxRL's `purejaxrl/ppo.py` (commit
 146b485: its `make_train` with the published CartPole configuration, debug printing off) in the
-peers' environment, timed like the runs here. Each pair is measured `--repeats` times, ours and the peer's in turn, each in a
-fresh process; the report keeps the medians.
+peers' environment, timed by `benchmarks.worker.compile_and_run` like the runs here. Each pair is
+measured `--repeats` times, ours and the peer's in turn, each in a fresh process; the report keeps
+the medians.
 """
 import argparse
 import json
@@ -71,7 +72,7 @@ def main(argv=None):
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if not pathlib.Path(args.python).exists():
         parser.error(f"--python {args.python} does not exist: create the peers' environment first (see the docstring)")
-    jobs = [(peer, ours, description, [args.python, "benchmarks/peer_timing.py", peer])
+    jobs = [(peer, ours, description, [args.python, "-m", "benchmarks.peer_timing", peer])
             for peer, (ours, description) in PAIRS.items() if args.only is None or peer in args.only]
     jobs += [(label, ours, f"{label} ({pathlib.Path(script).name}, kept outside this repository)",
               [args.python, script]) for label, script, ours in args.external]

@@ -1,21 +1,22 @@
 """Time one run of a peer library on this machine; print one line of JSON.
 
-Runs in the peers' own environment (see benchmarks/peer_runs.py), so it imports nothing from
-this project:
+Runs in the peers' own environment (see benchmarks/peer_runs.py), from the repository root; of
+this project it imports only the timing function of benchmarks/worker.py, so the peers are timed
+exactly as our runs are:
 
-    .peer-venv/bin/python benchmarks/peer_timing.py rejax_td3_pendulum_20k_64x64
+    .peer-venv/bin/python -m benchmarks.peer_timing rejax_td3_pendulum_20k_64x64
 
 Each run is configured like the run of ours it is paired with: same environment, steps, network
-widths, activation and batch size. Compilation (`jit(...).lower(...).compile()`) and the run are
-timed separately, as benchmarks/worker.py times ours.
+widths, activation and batch size.
 """
 import json
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 from rejax import get_algo
+
+from benchmarks.worker import compile_and_run
 
 # name: (rejax algorithm, its configuration)
 PEER_RUNS = {
@@ -35,13 +36,7 @@ PEER_RUNS = {
 def time_peer(name):
     algorithm, config = PEER_RUNS[name]
     algo = get_algo(algorithm).create(**config)
-    key = jax.random.PRNGKey(0)
-    start = time.perf_counter()
-    compiled = jax.jit(algo.train).lower(key).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    _, (_, returns) = jax.block_until_ready(compiled(key))
-    run_s = time.perf_counter() - start
+    (_, (_, returns)), compile_s, run_s = compile_and_run(algo.train, jax.random.PRNGKey(0))
     return {"peer": name, "compile_s": round(compile_s, 2), "run_s": round(run_s, 2),
             "final_return": round(float(jnp.mean(returns[-1])), 1)}
 

@@ -7,6 +7,8 @@ about 4 s + 3 s compile on 2 cores; CleanRL's JAX DDPG about 32 s): the single-s
 import jax
 import numpy as np
 
+from benchmarks.runs import over_seeds, seeds_note
+
 STEPS = 20_000
 SNAPSHOT_EVERY = 2_000
 
@@ -24,11 +26,8 @@ def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
         agent = det.with_snapshots(agent, SNAPSHOT_EVERY, (STEPS - 1_000) // SNAPSHOT_EVERY)
     loop = OffPolicyConfig(total_steps=STEPS, warmup_steps=1_000, batch_size=batch_size, buffer_capacity=STEPS,
                            eval_every=1_000, eval_episodes=10)
-    train = make_off_policy_train(env, agent, loop)
-    if num_seeds == 1:
-        fn, args = train, (jax.random.PRNGKey(0),)
-    else:
-        fn, args = jax.vmap(train), (jax.random.split(jax.random.PRNGKey(0), num_seeds),)
+    fn = over_seeds(make_off_policy_train(env, agent, loop), num_seeds)
+    args = (jax.random.split(jax.random.PRNGKey(0), num_seeds),)
 
     def summarize(output):
         returns = np.asarray(output[1].eval_returns).reshape(num_seeds, -1)
@@ -49,7 +48,7 @@ def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
         return summary
 
     notes = (f"{algorithm.upper()}, actor and critic {'x'.join(map(str, hidden))} ReLU, batch {batch_size}, "
-             f"{STEPS} env steps (1000 random warm-up), {num_seeds} seed(s){' vmapped' if num_seeds > 1 else ''}, "
+             f"{STEPS} env steps (1000 random warm-up), {seeds_note(num_seeds)}, "
              f"greedy evaluation of 10 episodes every 1000 steps included")
     return fn, args, summarize, notes
 

@@ -13,18 +13,28 @@ def peak_memory_mb(who):
     return resource.getrusage(who).ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
 
 
+def compile_and_run(fn, *args):
+    """(output, compile seconds, run seconds) of `jax.jit(fn)` on `args`, the two timed apart.
+
+    Imports nothing from this project, so that benchmarks/peer_timing.py times the peers the same way.
+    """
+    import jax
+
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    output = jax.block_until_ready(compiled(*args))
+    return output, compile_s, time.perf_counter() - start
+
+
 def measure_run(name):
     import jax
 
     from benchmarks.runs import all_runs
 
     fn, args, summarize, notes = all_runs()[name]()
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    output = jax.block_until_ready(compiled(*args))
-    run_s = time.perf_counter() - start
+    output, compile_s, run_s = compile_and_run(fn, *args)
     return {"name": name, "compile_s": round(compile_s, 2), "run_s": round(run_s, 2),
             "peak_memory_mb": round(peak_memory_mb(resource.RUSAGE_SELF)), "notes": notes,
             "device": str(jax.devices()[0].platform), "results": summarize(output)}
