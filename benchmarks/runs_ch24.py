@@ -27,8 +27,8 @@ def _gae_run(num_seeds):
     env = envs.make("CartPole-v1")
     config = pg.PolicyGradientConfig(estimator="gae")
     train = over_seeds(pg.make_train(env, config), num_seeds, in_axes=(0, None))
-    # x1 runs the first of the x8 seeds; its numbers still differ from that seed's in x8, since the
-    # vmap width changes float rounding and training amplifies the difference.
+    # x1 runs the first of the x8 seeds; its numbers still differ from that seed's in x8, since
+    # batching the seeds changes float rounding and training amplifies the difference.
     keys = jax.random.split(jax.random.PRNGKey(0), 8)[:num_seeds]
 
     def summarize(output):

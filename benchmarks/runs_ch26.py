@@ -90,7 +90,8 @@ def ppo_pendulum():
     env = envs.make("Pendulum-v1")
     config = tr.PolicyOptimizationConfig(total_steps=1_000_000, reward_scale=0.1, gamma=0.95,
                                          learning_rate=1e-3, entropy_coef=0.0, epochs=10)
-    run = _train_then_evaluate(env, config, 4)
+    num_seeds = 4
+    run = _train_then_evaluate(env, config, num_seeds)
 
     def summarize(output):
         log, greedy = output
@@ -100,8 +101,8 @@ def ppo_pendulum():
                 "greedy_return_per_seed": [round(float(g), 1) for g in greedy],
                 "seeds_above_minus_200": int((greedy > -200).sum())}
 
-    keys = jax.random.split(jax.random.PRNGKey(0), 4)
-    return run, (keys,), summarize, ("PPO Gaussian policy, 1M steps x 4 seeds, 32 envs x 32 steps, "
+    keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
+    return run, (keys,), summarize, (f"PPO Gaussian policy, 1M steps x {num_seeds} seeds, 32 envs x 32 steps, "
                                      "MLP (64, 64) tanh, rewards x 0.1, gamma 0.95, 10 epochs")
 
 
