@@ -56,6 +56,13 @@ def random_action(env, key):
     return jax.random.uniform(key, (env.action_size,), minval=env.action_low, maxval=env.action_high)
 
 
+def _zero_action(env):
+    """An action of the right shape and dtype: the replay buffer's layout needs no random draw."""
+    if env.discrete:
+        return jnp.zeros((), jnp.int32)
+    return jnp.zeros((env.action_size,), jnp.float32)
+
+
 def _select_tree(condition, on_true, on_false):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), on_true, on_false)
 
@@ -65,7 +72,7 @@ def make_off_policy_train(env, agent, config):
 
     def environment_step(carry, step_index):
         agent_state, buffer, env_state, obs, episode_return, key = carry
-        key, key_act, key_random, key_reset, key_update = jax.random.split(key, 5)
+        key, key_act, key_random, key_reset, key_sample, key_update = jax.random.split(key, 6)
         policy_action, agent_state = agent.act(agent_state, obs, key_act)
         action = jnp.where(step_index < config.warmup_steps, random_action(env, key_random), policy_action)
         next_state, next_obs, reward, terminated, truncated = env.step(env_state, action)
@@ -80,7 +87,7 @@ def make_off_policy_train(env, agent, config):
         episode_return = jnp.where(done, 0.0, episode_return)
 
         def learn(agent_state):
-            batch = replay_sample(buffer, key_update, config.batch_size)
+            batch = replay_sample(buffer, key_sample, config.batch_size)
             return agent.update(agent_state, batch, key_update)
 
         def wait(agent_state):
@@ -102,7 +109,7 @@ def make_off_policy_train(env, agent, config):
         key, key_agent, key_env = jax.random.split(key, 3)
         agent_state = agent.init(key_agent)
         env_state, obs = env.reset(key_env)
-        example = Transition(obs, random_action(env, key), jnp.array(0.0), obs, jnp.array(False))
+        example = Transition(obs, _zero_action(env), jnp.array(0.0), obs, jnp.array(False))
         buffer = replay_init(config.buffer_capacity, example)
         carry = (agent_state, buffer, env_state, obs, jnp.array(0.0), key)
         num_evals = config.total_steps // config.eval_every

@@ -416,6 +416,11 @@ def _run_iterations(iteration, carry, config):
     return carry, SVGLog(checkpoints, objective)
 
 
+def _action_size(policy, params, model, initial_state, key):
+    """The policy's action dimension, from shapes only (no draw from `key`)."""
+    return jax.eval_shape(lambda k: policy(params, model.observe(initial_state(k)))[0], key).shape[0]
+
+
 def svg_infinity(key, params, *, policy, model, initial_state, config):
     """Algorithm 25.1: SVG(inf), policy gradient ascent by autodiff through whole model rollouts.
 
@@ -428,7 +433,7 @@ def svg_infinity(key, params, *, policy, model, initial_state, config):
     T, N = config.horizon, config.batch_size
     optimizer = _policy_optimizer(config)
     state_size = model.noise_scale.shape[0]
-    action_size = policy(params, model.observe(initial_state(key)))[0].shape[0]
+    action_size = _action_size(policy, params, model, initial_state, key)
 
     def J(w, s0, eps, xi):
         per_start = jax.vmap(lambda s, e, x: svg_infinity_objective(w, s, e, x, policy=policy, model=model,
@@ -457,7 +462,7 @@ def _svg_n_loop(key, params, critic_params, n, *, window, policy, critic, model,
     policy_optimizer = _policy_optimizer(config)
     critic_optimizer = optax.adam(config.critic_learning_rate)
     state_size = model.noise_scale.shape[0]
-    action_size = policy(params, model.observe(initial_state(key)))[0].shape[0]
+    action_size = _action_size(policy, params, model, initial_state, key)
     q = lambda c, s, a: critic(c, model.observe(s), a)
 
     def critic_loss(c, states, actions, targets):
@@ -539,15 +544,16 @@ def make_pendulum_svg_train(depths, config=SVGConfig(), hidden=16, action_std=0.
     model = pendulum_model(noise_std)
 
     def train(key):
-        key_policy, key_critic, key_run = jax.random.split(key, 3)
+        key_policy, key_critic, key_infinite, key_finite = jax.random.split(key, 4)
         params = pendulum_policy_init(key_policy, hidden, action_std)
         results = {}
         if None in depths:
-            results[None] = svg_infinity(key_run, params, policy=pendulum_policy, model=model,
+            results[None] = svg_infinity(key_infinite, params, policy=pendulum_policy, model=model,
                                          initial_state=pendulum_initial_state, config=config)
         if finite:
             critic_params = mlp_init(key_critic, [4, config.critic_hidden, config.critic_hidden, 1])
-            run = lambda n: _svg_n_loop(key_run, params, critic_params, n, window=max(finite), policy=pendulum_policy,
+            # Every finite depth draws the same noise (key_finite): the depths differ only in n.
+            run = lambda n: _svg_n_loop(key_finite, params, critic_params, n, window=max(finite), policy=pendulum_policy,
                                         critic=mlp_critic, model=model, initial_state=pendulum_initial_state,
                                         config=config)
             final, _, log = jax.vmap(run)(jnp.array(finite))
