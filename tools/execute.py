@@ -5,8 +5,13 @@
 
 The .md is the source; the .ipynb is rewritten with fresh outputs (and widget state, so the
 site shows the sliders). A failing cell stops with its traceback and a non-zero exit status.
+
+Re-executing an unchanged chapter on the same machine rewrites the same bytes: cells keep the ids
+of the stored notebook, no execution timestamps are stored, and widget models get ids numbered in
+the order the kernel created them instead of random ones.
 """
 import argparse
+import hashlib
 import os
 import pathlib
 import sys
@@ -40,15 +45,42 @@ def run_chapter(source, timeout=1200):
     """
     os.environ[STATIC_VIEW_VARIABLE] = "1"   # the kernel inherits this process's environment
     notebook = jupytext.read(source)
-    client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                                      resources={"metadata": {"path": str(source.parent)}})
     client.execute()
     return notebook
 
 
+def keep_cell_ids(notebook, stored):
+    """Give each cell the id of the stored cell with its type and source, else of the cell in its place."""
+    by_content = {(cell.cell_type, cell.source): cell.id for cell in stored.cells}
+    used = set()
+    for position, cell in enumerate(notebook.cells):
+        in_place = stored.cells[position] if position < len(stored.cells) else None
+        candidates = [by_content.get((cell.cell_type, cell.source)),
+                      in_place.id if in_place is not None and in_place.cell_type == cell.cell_type else None]
+        cell.id = next((c for c in candidates if c is not None and c not in used), cell.id)
+        used.add(cell.id)
+
+
+def number_widget_models(notebook, chapter):
+    """Replace the kernel's random widget model ids by ids numbered in order of creation."""
+    state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    if not state:
+        return notebook
+    text = jupytext.writes(notebook, fmt="ipynb")
+    for index, model_id in enumerate(list(state)):
+        text = text.replace(model_id, hashlib.sha256(f"{chapter}:{index}".encode()).hexdigest()[:32])
+    return jupytext.reads(text, fmt="ipynb")
+
+
 def execute_chapter(source):
     """Run `source` (.md) and store its outputs in the paired .ipynb."""
-    jupytext.write(run_chapter(source), source.with_suffix(".ipynb"))
+    target = source.with_suffix(".ipynb")
+    notebook = number_widget_models(run_chapter(source), source.stem)
+    if target.exists():
+        keep_cell_ids(notebook, jupytext.read(target))
+    jupytext.write(notebook, target)
 
 
 def main(argv=None):
