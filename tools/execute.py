@@ -52,14 +52,18 @@ def run_chapter(source, timeout=1200):
 
 
 def keep_cell_ids(notebook, stored):
-    """Give each cell the id of the stored cell with its type and source, else of the cell in its place."""
-    by_content = {(cell.cell_type, cell.source): cell.id for cell in stored.cells}
-    used = set()
-    for position, cell in enumerate(notebook.cells):
+    """Give each cell the id of a stored cell with its type and source, else of the stored cell in its place."""
+    by_content = {}
+    for cell in stored.cells:
+        by_content.setdefault((cell.cell_type, cell.source), []).append(cell.id)
+    matched = [by_content.get((cell.cell_type, cell.source), []) for cell in notebook.cells]
+    matched = [ids.pop(0) if ids else None for ids in matched]
+    used = {cell_id for cell_id in matched if cell_id is not None}
+    for position, (cell, cell_id) in enumerate(zip(notebook.cells, matched)):
         in_place = stored.cells[position] if position < len(stored.cells) else None
-        candidates = [by_content.get((cell.cell_type, cell.source)),
-                      in_place.id if in_place is not None and in_place.cell_type == cell.cell_type else None]
-        cell.id = next((c for c in candidates if c is not None and c not in used), cell.id)
+        if cell_id is None and in_place is not None and in_place.cell_type == cell.cell_type and in_place.id not in used:
+            cell_id = in_place.id
+        cell.id = cell.id if cell_id is None else cell_id
         used.add(cell.id)
 
 
