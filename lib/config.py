@@ -4,6 +4,7 @@ Configs are frozen dataclasses whose `__post_init__` calls these checks, so a ba
 at construction with a message naming the field and its allowed range, never later as a NaN.
 """
 import math
+import numbers
 
 import jax
 
@@ -25,11 +26,11 @@ def check_range(name, value, low=-math.inf, high=math.inf, *, low_open=False, hi
 
 
 def check_positive(name, value):
-    """Raise ValueError unless value > 0."""
-    check_range(name, value, 0.0, low_open=True)
+    """Raise ValueError unless 0 < value < inf."""
+    check_range(name, value, 0.0, math.inf, low_open=True, high_open=True)
 
 
 def check_positive_int(name, value):
-    """Raise ValueError unless value is an integer >= 1."""
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
+    """Raise ValueError unless value is an int >= 1 (2.0 or 2e4 is refused: a float would reach JAX as a shape)."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer (an int, not {type(value).__name__}), got {value!r}")

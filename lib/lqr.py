@@ -12,8 +12,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from lib.config import check_range
+from lib.config import check_positive, check_range
 
 
 class LQR(NamedTuple):
@@ -42,11 +43,34 @@ def make_lqr(A, B, Q, R, gamma, noise_cov=None):
     noise_cov = jnp.zeros((n, n)) if noise_cov is None else jnp.atleast_2d(jnp.asarray(noise_cov, float))
     if noise_cov.shape != (n, n):
         raise ValueError(f"noise_cov must have shape {(n, n)}, got {noise_cov.shape}")
+    for name, matrix in (("A", A), ("B", B), ("Q", Q), ("R", R), ("noise_cov", noise_cov)):
+        if not isinstance(matrix, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(matrix))):
+            raise ValueError(f"{name} must have finite entries, got {np.asarray(matrix).tolist()}")
+    _check_semidefinite("Q", Q)
+    _check_semidefinite("R", R, strict=True)
+    _check_semidefinite("noise_cov", noise_cov)
     return LQR(A, B, Q, R, gamma, noise_cov)
+
+
+def _check_semidefinite(name, matrix, strict=False):
+    """Raise ValueError unless a concrete `matrix` is symmetric positive semidefinite (definite if strict)."""
+    if isinstance(matrix, jax.core.Tracer):
+        return
+    matrix = np.asarray(matrix, dtype=float)
+    scale = 1.0 + np.max(np.abs(matrix))
+    if not np.allclose(matrix, matrix.T, atol=1e-6 * scale):
+        raise ValueError(f"{name} must be symmetric, got {matrix.tolist()}")
+    smallest = float(np.min(np.linalg.eigvalsh(0.5 * (matrix + matrix.T))))
+    if smallest <= 0.0 if strict else smallest < -1e-9 * scale:
+        kind = "definite" if strict else "semidefinite"
+        raise ValueError(f"{name} must be positive {kind}; its smallest eigenvalue is {smallest:.3g}")
 
 
 def double_integrator(dt=0.1, gamma=0.95, control_cost=0.1, noise_std=0.0):
     """A cart on a line: state (position, velocity), action a force; the chapters' default LQR."""
+    check_positive("dt", dt)
+    check_positive("control_cost", control_cost)
+    check_range("noise_std", noise_std, 0.0, float("inf"), high_open=True)
     A = [[1.0, dt], [0.0, 1.0]]
     B = [[0.0], [dt]]
     return make_lqr(A, B, jnp.eye(2), control_cost * jnp.eye(1), gamma,
@@ -75,7 +99,13 @@ def solve_riccati(lqr, tol=1e-10, max_iterations=100_000):
         P, _, iteration = carry
         return riccati_step(lqr, P), P, iteration + 1
 
-    P, _, _ = jax.lax.while_loop(not_converged, iterate, (riccati_step(lqr, lqr.Q), lqr.Q, 1))
+    P, _, iterations = jax.lax.while_loop(not_converged, iterate, (riccati_step(lqr, lqr.Q), lqr.Q, 1))
+    if not isinstance(P, jax.core.Tracer):
+        if not np.all(np.isfinite(np.asarray(P))):
+            raise ValueError("the Riccati iteration diverged (P is not finite): (A, B) is not stabilizable "
+                             "at this discount, so no policy has a finite cost")
+        if int(iterations) >= max_iterations:
+            raise ValueError(f"the Riccati iteration did not reach tol={tol:g} in max_iterations={max_iterations}")
     P = 0.5 * (P + P.T)
     constant = lqr.gamma / (1 - lqr.gamma) * jnp.trace(P @ lqr.noise_cov)
     return RiccatiSolution(P, optimal_gain(lqr, P), constant)
@@ -107,11 +137,22 @@ def optimal_q(lqr, solution, x, u):
     return reward(lqr, x, u) + lqr.gamma * expected_next_value
 
 
+def closed_loop_radius(lqr, gain):
+    """The spectral radius of sqrt(gamma) (A - B K): the policy u = -K x has a finite cost iff it is < 1."""
+    closed_loop = jnp.sqrt(lqr.gamma) * (lqr.A - lqr.B @ gain)
+    return jnp.max(jnp.abs(jnp.linalg.eigvals(jax.lax.stop_gradient(closed_loop))))
+
+
 def linear_policy_cost_matrix(lqr, gain):
-    """P_K with v_K(x) = -(x^T P_K x + const) for the policy u = -K x (a discounted Lyapunov solve)."""
+    """P_K with v_K(x) = -(x^T P_K x + const) for the policy u = -K x (a discounted Lyapunov solve).
+
+    Every entry is +inf when sqrt(gamma)(A - B K) is not stable: the discounted cost diverges, and
+    the linear system below would return a finite matrix that means nothing.
+    """
     closed_loop = jnp.sqrt(lqr.gamma) * (lqr.A - lqr.B @ gain)
     n = lqr.A.shape[0]
     stage = lqr.Q + gain.T @ lqr.R @ gain
     # vec(P) = (I - C^T kron C^T)^{-1} vec(stage), valid when sqrt(gamma)(A - B K) is stable.
     system = jnp.eye(n * n) - jnp.kron(closed_loop.T, closed_loop.T)
-    return jnp.linalg.solve(system, stage.reshape(-1)).reshape(n, n)
+    P = jnp.linalg.solve(system, stage.reshape(-1)).reshape(n, n)
+    return jnp.where(closed_loop_radius(lqr, gain) < 1.0, P, jnp.inf)

@@ -82,3 +82,48 @@ def test_make_lqr_rejects_mismatched_shapes_and_bad_discount():
         lqr.make_lqr(jnp.eye(2), jnp.ones((2, 1)), jnp.eye(3), jnp.eye(1), 0.9)
     with pytest.raises(ValueError, match="gamma"):
         lqr.make_lqr(jnp.eye(2), jnp.ones((2, 1)), jnp.eye(2), jnp.eye(1), 1.0)
+
+
+def test_an_unstable_gain_has_infinite_cost_not_a_finite_lyapunov_solution():
+    """K = [[-10, -10]] and [[100, 30]] destabilize the double integrator: no finite return exists."""
+    system = lqr.double_integrator()
+    optimum = lqr.solve_riccati(system)
+    for gain in ([[-10.0, -10.0]], [[100.0, 30.0]]):
+        gain = jnp.array(gain)
+        assert float(lqr.closed_loop_radius(system, gain)) >= 1.0
+        assert np.all(np.isinf(np.asarray(lqr.linear_policy_cost_matrix(system, gain))))
+    assert np.all(np.isfinite(np.asarray(lqr.linear_policy_cost_matrix(system, optimum.K))))
+    assert float(lqr.closed_loop_radius(system, optimum.K)) < 1.0
+
+
+def test_the_cost_matrix_is_differentiable_at_a_stable_gain():
+    system = lqr.double_integrator()
+    gain = lqr.solve_riccati(system).K
+    grad = jax.grad(lambda k: jnp.trace(lqr.linear_policy_cost_matrix(system, k)))(gain)
+    assert np.all(np.isfinite(np.asarray(grad))) and float(jnp.max(jnp.abs(grad))) < 1e-2   # K* is a minimizer
+
+
+def test_riccati_on_an_unstabilizable_system_says_so():
+    system = lqr.make_lqr([[1.1]], [[0.0]], [[1.0]], [[1.0]], 0.95)
+    with pytest.raises(ValueError, match="stabilizable"):
+        lqr.solve_riccati(system)
+    with pytest.raises(ValueError, match="max_iterations"):
+        lqr.solve_riccati(lqr.double_integrator(), max_iterations=3)
+
+
+@pytest.mark.parametrize("field, kwargs", [
+    ("R", dict(R=[[-0.1]])), ("R", dict(R=[[0.0]])), ("Q", dict(Q=[[1.0, 2.0], [0.0, 1.0]])),
+    ("Q", dict(Q=[[-1.0, 0.0], [0.0, 1.0]])), ("noise_cov", dict(noise_cov=[[1.0, 0.0], [0.0, -1.0]])),
+    ("A", dict(A=[[float("nan"), 0.0], [0.0, 1.0]])),
+])
+def test_make_lqr_rejects_matrices_that_define_no_lqr(field, kwargs):
+    args = dict(A=[[1.0, 0.1], [0.0, 1.0]], B=[[0.0], [0.1]], Q=np.eye(2), R=[[0.1]], gamma=0.95)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=field):
+        lqr.make_lqr(**args)
+
+
+@pytest.mark.parametrize("field, value", [("dt", -0.1), ("dt", 0.0), ("control_cost", 0.0), ("noise_std", -1.0)])
+def test_double_integrator_rejects_bad_constants(field, value):
+    with pytest.raises(ValueError, match=field):
+        lqr.double_integrator(**{field: value})
