@@ -10,7 +10,7 @@ import jax
 
 
 def check_range(name, value, low=-math.inf, high=math.inf, *, low_open=False, high_open=False):
-    """Raise ValueError unless low <= value <= high (strict on an open end).
+    """Raise ValueError unless value is finite and low <= value <= high (strict on an open end).
 
     A value traced inside jit/vmap has no number to check yet: it passes here, and must have been
     checked where it entered (a config or a public wrapper).
@@ -19,7 +19,7 @@ def check_range(name, value, low=-math.inf, high=math.inf, *, low_open=False, hi
         return
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
-    if too_low or too_high or value != value:
+    if too_low or too_high or not math.isfinite(value):
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
@@ -27,7 +27,7 @@ def check_range(name, value, low=-math.inf, high=math.inf, *, low_open=False, hi
 
 def check_positive(name, value):
     """Raise ValueError unless 0 < value < inf."""
-    check_range(name, value, 0.0, math.inf, low_open=True, high_open=True)
+    check_range(name, value, 0.0, low_open=True)
 
 
 def check_positive_int(name, value):

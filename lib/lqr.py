@@ -70,7 +70,7 @@ def double_integrator(dt=0.1, gamma=0.95, control_cost=0.1, noise_std=0.0):
     """A cart on a line: state (position, velocity), action a force; the chapters' default LQR."""
     check_positive("dt", dt)
     check_positive("control_cost", control_cost)
-    check_range("noise_std", noise_std, 0.0, float("inf"), high_open=True)
+    check_range("noise_std", noise_std, 0.0)
     A = [[1.0, dt], [0.0, 1.0]]
     B = [[0.0], [dt]]
     return make_lqr(A, B, jnp.eye(2), control_cost * jnp.eye(1), gamma,

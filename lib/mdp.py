@@ -7,16 +7,68 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lib.config import check_positive_int, check_range
 
 
-class FiniteMDP(NamedTuple):
-    """transitions[s, a, s'] = P(s' | s, a); rewards[s, a]; initial[s] = alpha(s); gamma in [0, 1)."""
+class _MDPFields(NamedTuple):
     transitions: jax.Array
     rewards: jax.Array
     initial: jax.Array
     gamma: float
+
+
+class FiniteMDP(_MDPFields):
+    """transitions[s, a, s'] = P(s' | s, a); rewards[s, a]; initial[s] = alpha(s); gamma in [0, 1).
+
+    Built from concrete values (not inside jit), it is checked: rows of P and alpha are probability
+    distributions, rewards are finite, and gamma is in [0, 1) as float32 represents it (with gamma = 1
+    the values are infinite and a discounted-visitation walk never ends).
+    """
+    __slots__ = ()
+
+    def __new__(cls, transitions, rewards, initial, gamma):
+        _check_mdp(transitions, rewards, initial, gamma)
+        return super().__new__(cls, transitions, rewards, initial, gamma)
+
+    @classmethod
+    def _make(cls, iterable):   # `_replace` builds through here: check it as well
+        return cls(*iterable)
+
+
+def _concrete(x):
+    """x as a NumPy array of numbers, or None while JAX traces or rebuilds the tuple with placeholders."""
+    if isinstance(x, jax.core.Tracer):
+        return None
+    try:
+        array = np.asarray(x)
+    except (TypeError, ValueError):
+        return None
+    return array if array.dtype.kind in "biuf" else None
+
+
+def _check_distribution(name, array, axis_size):
+    if array.shape[-1:] != (axis_size,):
+        raise ValueError(f"{name} must end in an axis of {axis_size} states, got shape {array.shape}")
+    if np.any(array < 0) or not np.allclose(array.sum(-1), 1.0, atol=1e-4):
+        raise ValueError(f"{name} must hold probability distributions (non-negative, summing to 1 over s')")
+
+
+def _check_mdp(transitions, rewards, initial, gamma):
+    arrays = [_concrete(x) for x in (transitions, rewards, initial, gamma)]
+    if any(array is None for array in arrays):
+        return
+    transitions, rewards, initial, gamma = arrays
+    if transitions.ndim < 3:
+        raise ValueError(f"transitions must have shape (states, actions, states), got {transitions.shape}")
+    num_states, num_actions = transitions.shape[-3:-1]
+    _check_distribution("transitions", transitions, num_states)
+    _check_distribution("initial", initial, num_states)
+    if rewards.shape[-2:] != (num_states, num_actions) or not np.all(np.isfinite(rewards)):
+        raise ValueError(f"rewards must be finite with shape {(num_states, num_actions)}, got shape {rewards.shape}")
+    if not np.all((gamma >= 0) & (np.float32(gamma) < 1)):
+        raise ValueError(f"gamma must be in [0, 1) (as float32 represents it), got {gamma.tolist()}")
 
 
 def random_mdp(key, num_states, num_actions, gamma=0.9):

@@ -1,0 +1,57 @@
+"""Bad input gets a clear error that names the parameter, at the Python boundary, never a NaN or a hang.
+
+One row per case: (what is called, the error type, a word the message must contain). The valid edge
+values at the end keep working.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lib import deterministic as det
+from lib import mdp as mdps
+from lib import soft
+from lib import trust_region as tr
+from lib.offpolicy import OffPolicyConfig
+
+GOOD = mdps.random_mdp(jax.random.key(0), 3, 2, gamma=0.9)
+BAD_ROWS = GOOD.transitions.at[0, 0].set(jnp.array([0.5, 0.4, 0.0]))
+
+CASES = {
+    "step count given as a float": (lambda: OffPolicyConfig(total_steps=2e4, eval_every=1e3), "total_steps"),
+    "integral float of a width": (lambda: det.TD3Config(actor_hidden=(64.0, 64.0)), "actor_hidden"),
+    "infinite learning rate": (lambda: det.DDPGConfig(actor_learning_rate=float("inf")), "actor_learning_rate"),
+    "infinite kl bound": (lambda: tr.PolicyOptimizationConfig(kl_bound=float("inf")), "kl_bound"),
+    "infinite exploration noise": (lambda: det.TD3Config(explore_noise=float("inf")), "explore_noise"),
+    "infinite SAC learning rate": (lambda: soft.SACConfig(q_learning_rate=float("inf")), "q_learning_rate"),
+    "MDP with gamma = 1": (lambda: GOOD._replace(gamma=1.0), "gamma"),
+    "MDP with gamma = 1.2": (lambda: mdps.FiniteMDP(GOOD.transitions, GOOD.rewards, GOOD.initial, 1.2), "gamma"),
+    "gamma that float32 rounds to 1": (lambda: mdps.random_mdp(jax.random.key(0), 3, 2, gamma=1 - 1e-9), "gamma"),
+    "transition row not a distribution": (lambda: GOOD._replace(transitions=BAD_ROWS), "transitions"),
+    "negative transition probability": (
+        lambda: GOOD._replace(transitions=GOOD.transitions.at[0, 0].set(jnp.array([1.5, -0.5, 0.0]))), "transitions"),
+    "initial distribution not summing to 1": (lambda: GOOD._replace(initial=jnp.array([0.5, 0.1, 0.1])), "initial"),
+    "non-finite reward": (lambda: GOOD._replace(rewards=GOOD.rewards.at[0, 0].set(jnp.nan)), "rewards"),
+    "rewards of the wrong shape": (lambda: GOOD._replace(rewards=jnp.zeros((3, 3))), "rewards"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_raises_a_value_error_naming_the_parameter(case):
+    call, name = CASES[case]
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_valid_edge_values_keep_working():
+    edge = GOOD._replace(gamma=0.0)
+    np.testing.assert_allclose(mdps.evaluate_policy(edge, jnp.full((3, 2), 0.5)), GOOD.rewards.mean(1), rtol=1e-6)
+    OffPolicyConfig(total_steps=2, warmup_steps=0, eval_every=1, batch_size=1, buffer_capacity=1, eval_episodes=1)
+    OffPolicyConfig(total_steps=np.int64(2000))        # NumPy integers are integers
+
+
+def test_a_validated_mdp_still_passes_through_jit_and_vmap():
+    values = jax.jit(mdps.evaluate_policy)(GOOD, jnp.full((3, 2), 0.5))
+    stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), GOOD, GOOD._replace(gamma=0.5))
+    both = jax.vmap(mdps.evaluate_policy, in_axes=(0, None))(stacked, jnp.full((3, 2), 0.5))
+    np.testing.assert_allclose(both[0], values, rtol=1e-6)
