@@ -12,6 +12,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lib.checks import raise_if_diverged
 from lib.config import check_positive_int
 from lib.evaluation import episode_returns
 from lib.replay import Transition, replay_add, replay_init, replay_sample
@@ -47,6 +48,8 @@ class TrainLog(NamedTuple):
     eval_returns: jax.Array     # mean greedy return at each evaluation
     episode_returns: jax.Array  # per step: the return of the episode that ended there, else nan
     metrics: Any                # the agent's update metrics, one entry per step (zeros before warmup)
+    diverged_at: jax.Array      # the first step after which a loss or parameter was inf/NaN; -1 if none
+                                # (lib.checks.raise_if_diverged turns it into a clear error)
 
 
 def random_action(env, key):
@@ -63,6 +66,17 @@ def _zero_action(env):
     return jnp.zeros((env.action_size,), jnp.float32)
 
 
+def all_finite(tree):
+    """True when every number in `tree` (parameters, optimizer states, losses) is finite."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.array(leaves)) if leaves else jnp.array(True)
+
+
+def first_divergence(diverged_at, finite, step_index):
+    """The step of the first non-finite update: kept once set, else `step_index` when `finite` is False."""
+    return jnp.where((diverged_at < 0) & ~finite, step_index, diverged_at)
+
+
 def _select_tree(condition, on_true, on_false):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), on_true, on_false)
 
@@ -71,7 +85,7 @@ def make_off_policy_train(env, agent, config):
     """Build `train(key) -> (agent_state, TrainLog)` for `agent` on `env`."""
 
     def environment_step(carry, step_index):
-        agent_state, buffer, env_state, obs, episode_return, key = carry
+        agent_state, buffer, env_state, obs, episode_return, diverged_at, key = carry
         key, key_act, key_random, key_reset, key_sample, key_update = jax.random.split(key, 6)
         policy_action, agent_state = agent.act(agent_state, obs, key_act)
         action = jnp.where(step_index < config.warmup_steps, random_action(env, key_random), policy_action)
@@ -96,7 +110,8 @@ def make_off_policy_train(env, agent, config):
 
         # step_index is not batched over seeds, so this stays a real branch under vmap.
         agent_state, metrics = jax.lax.cond(step_index >= config.warmup_steps, learn, wait, agent_state)
-        return (agent_state, buffer, env_state, obs, episode_return, key), (finished_return, metrics)
+        diverged_at = first_divergence(diverged_at, all_finite((agent_state, metrics)), step_index)
+        return (agent_state, buffer, env_state, obs, episode_return, diverged_at, key), (finished_return, metrics)
 
     def train_and_evaluate(carry, step_indices):
         carry, (finished, metrics) = jax.lax.scan(environment_step, carry, step_indices)
@@ -111,7 +126,7 @@ def make_off_policy_train(env, agent, config):
         env_state, obs = env.reset(key_env)
         example = Transition(obs, _zero_action(env), jnp.array(0.0), obs, jnp.array(False))
         buffer = replay_init(config.buffer_capacity, example)
-        carry = (agent_state, buffer, env_state, obs, jnp.array(0.0), key)
+        carry = (agent_state, buffer, env_state, obs, jnp.array(0.0), jnp.array(-1, jnp.int32), key)
         num_evals = config.total_steps // config.eval_every
         step_indices = jnp.arange(config.total_steps).reshape(num_evals, config.eval_every)
         carry, (eval_returns, finished, metrics) = jax.lax.scan(train_and_evaluate, carry, step_indices)
@@ -119,13 +134,20 @@ def make_off_policy_train(env, agent, config):
         log = TrainLog(eval_steps=(jnp.arange(num_evals) + 1) * config.eval_every,
                        eval_returns=eval_returns,
                        episode_returns=flat(finished),
-                       metrics=jax.tree_util.tree_map(flat, metrics))
+                       metrics=jax.tree_util.tree_map(flat, metrics),
+                       diverged_at=carry[-2])
         return carry[0], log
 
     return train
 
 
 def train_seeds(train, seed, num_seeds):
-    """Run `train` for `num_seeds` seeds at once (vmap), compiled as one program."""
+    """Run `train` for `num_seeds` seeds at once (vmap), compiled as one program.
+
+    Raises RuntimeError naming the seeds and steps if any run diverged (log.diverged_at).
+    """
+    check_positive_int("num_seeds", num_seeds)
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    return jax.jit(jax.vmap(train))(keys)
+    state, log = jax.jit(jax.vmap(train))(keys)
+    raise_if_diverged(log.diverged_at, "off-policy training")
+    return state, log
