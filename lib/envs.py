@@ -55,6 +55,27 @@ def state_from_physics(physics):
     return EnvState(jnp.asarray(physics), jnp.zeros((), jnp.int32))
 
 
+def check_continuous_action(name, action, size):
+    """A Box action must have shape (size,): checked from the shape, so it holds under jit too."""
+    if jnp.shape(action) != (size,):
+        raise ValueError(f"{name}: action must have shape ({size},), got shape {jnp.shape(action)}")
+    return jnp.asarray(action)
+
+
+def check_discrete_action(name, action, num_actions):
+    """A Discrete(n) action must be an integer scalar in {0, ..., n - 1}, as gymnasium requires.
+
+    The dtype and shape are checked always; the value where it is concrete (outside jit).
+    """
+    action = jnp.asarray(action)
+    if action.shape != () or not jnp.issubdtype(action.dtype, jnp.integer):
+        raise ValueError(f"{name}: action must be an integer scalar in [0, {num_actions - 1}], "
+                         f"got {action.dtype} of shape {action.shape}")
+    if not isinstance(action, jax.core.Tracer) and not 0 <= int(action) < num_actions:
+        raise ValueError(f"{name}: action must be in [0, {num_actions - 1}], got {int(action)}")
+    return action
+
+
 def _advance(state, physics, obs, reward, terminated, max_episode_steps):
     time = state.time + 1
     return (EnvState(physics, time), obs.astype(jnp.float32), reward,
@@ -89,6 +110,7 @@ def _pendulum_reset(key):
 def _pendulum_step(state, action):
     g, m, l, dt = PENDULUM_G, PENDULUM_M, PENDULUM_L, PENDULUM_DT
     theta, theta_dot = state.physics
+    action = check_continuous_action("Pendulum-v1", action, 1)
     u = jnp.clip(action, -PENDULUM_MAX_TORQUE, PENDULUM_MAX_TORQUE)[0]
     costs = angle_normalize(theta) ** 2 + 0.1 * theta_dot**2 + 0.001 * u**2
     new_theta_dot = theta_dot + (3 * g / (2 * l) * jnp.sin(theta) + 3.0 / (m * l**2) * u) * dt
@@ -122,6 +144,7 @@ def _cartpole_reset(key):
 
 def _cartpole_step(state, action):
     x, x_dot, theta, theta_dot = state.physics
+    action = check_discrete_action("CartPole-v1", action, 2)
     force = jnp.where(action == 1, CARTPOLE_FORCE_MAG, -CARTPOLE_FORCE_MAG)
     costheta, sintheta = jnp.cos(theta), jnp.sin(theta)
     temp = (force + CARTPOLE_POLEMASS_LENGTH * theta_dot**2 * sintheta) / CARTPOLE_TOTAL_MASS
@@ -163,6 +186,7 @@ def _mountaincar_reset(key):
 
 def _mountaincar_step(state, action):
     position, velocity = state.physics
+    action = check_continuous_action("MountainCarContinuous-v0", action, 1)
     force = jnp.clip(action[0], MOUNTAINCAR_MIN_ACTION, MOUNTAINCAR_MAX_ACTION)
     velocity = velocity + force * MOUNTAINCAR_POWER - 0.0025 * jnp.cos(3 * position)
     velocity = jnp.clip(velocity, -MOUNTAINCAR_MAX_SPEED, MOUNTAINCAR_MAX_SPEED)

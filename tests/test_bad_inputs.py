@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 
 from lib import deterministic as det
+from lib import envs
 from lib import mdp as mdps
 from lib import soft
 from lib import trust_region as tr
 from lib.offpolicy import OffPolicyConfig
 
+CARTPOLE, PENDULUM = envs.make("CartPole-v1"), envs.make("Pendulum-v1")
+CART_STATE = CARTPOLE.reset(jax.random.key(0))[0]
+PENDULUM_STATE = PENDULUM.reset(jax.random.key(0))[0]
 GOOD = mdps.random_mdp(jax.random.key(0), 3, 2, gamma=0.9)
 BAD_ROWS = GOOD.transitions.at[0, 0].set(jnp.array([0.5, 0.4, 0.0]))
 
@@ -33,6 +37,12 @@ CASES = {
     "initial distribution not summing to 1": (lambda: GOOD._replace(initial=jnp.array([0.5, 0.1, 0.1])), "initial"),
     "non-finite reward": (lambda: GOOD._replace(rewards=GOOD.rewards.at[0, 0].set(jnp.nan)), "rewards"),
     "rewards of the wrong shape": (lambda: GOOD._replace(rewards=jnp.zeros((3, 3))), "rewards"),
+    "CartPole action 2 of 2": (lambda: CARTPOLE.step(CART_STATE, jnp.array(2)), "action"),
+    "CartPole action -1": (lambda: CARTPOLE.step(CART_STATE, jnp.array(-1)), "action"),
+    "CartPole action 0.7": (lambda: CARTPOLE.step(CART_STATE, jnp.array(0.7)), "action"),
+    "CartPole float action under jit": (lambda: jax.jit(CARTPOLE.step)(CART_STATE, jnp.array(1.0)), "action"),
+    "scalar Pendulum torque": (lambda: PENDULUM.step(PENDULUM_STATE, jnp.array(0.5)), "shape"),
+    "Pendulum torque of two entries": (lambda: jax.jit(PENDULUM.step)(PENDULUM_STATE, jnp.zeros(2)), "shape"),
 }
 
 
