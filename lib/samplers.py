@@ -8,7 +8,7 @@ checked when they are concrete (ValueError naming the parameter); inside `jax.gr
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import ndtr, ndtri
+from jax.scipy.special import log_ndtr, ndtr, ndtri
 
 from lib.config import check_positive
 
@@ -80,8 +80,13 @@ def truncated_normal_log_density(x, mu, sigma, a, b):
 @jax.jit
 def _truncated_normal_log_density(x, mu, sigma, a, b):
     z = (x - mu) / sigma
-    mass = ndtr((b - mu) / sigma) - ndtr((a - mu) / sigma)
-    log_p = -0.5 * z**2 - 0.5 * jnp.log(2.0 * jnp.pi) - jnp.log(sigma) - jnp.log(mass)
+    alpha, beta = (a - mu) / sigma, (b - mu) / sigma
+    # The mass Phi(beta) - Phi(alpha), in log space and mirrored into the left tail as the sampler
+    # does: in the right tail both CDFs round to 1 in float32 and their difference to 0.
+    flip = alpha > 0
+    log_lo, log_hi = log_ndtr(jnp.where(flip, -beta, alpha)), log_ndtr(jnp.where(flip, -alpha, beta))
+    log_mass = log_hi + jnp.log1p(-jnp.exp(log_lo - log_hi))
+    log_p = -0.5 * z**2 - 0.5 * jnp.log(2.0 * jnp.pi) - jnp.log(sigma) - log_mass
     return jnp.where((x >= a) & (x <= b), log_p, -jnp.inf)
 
 

@@ -42,6 +42,17 @@ def test_truncated_normal_log_density_matches_scipy(mu, sigma, a, b):
     assert smp.truncated_normal_log_density(b + 0.1, mu, sigma, a, b) == -jnp.inf
 
 
+@pytest.mark.parametrize("mu, sigma, a, b", [(0.0, 1.0, 10.0, 11.0), (0.0, 1.0, -11.0, -10.0),
+                                             (0.0, 1.0, 5.0, 6.0), (0.0, 1.0, -6.0, -5.0), (1.0, 0.5, 4.0, 4.5)])
+def test_truncated_normal_log_density_is_right_far_in_both_tails(mu, sigma, a, b):
+    """The mass Phi(beta) - Phi(alpha) underflows in the right tail unless it is taken in log space."""
+    x = np.linspace(a, b, 11)[1:-1]
+    ref = stats.truncnorm((a - mu) / sigma, (b - mu) / sigma, loc=mu, scale=sigma).logpdf(x)
+    got = smp.truncated_normal_log_density(jnp.asarray(x, jnp.float32), mu, sigma, a, b)
+    assert np.all(np.isfinite(np.asarray(got)))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
 def test_truncated_normal_pathwise_derivative_matches_implicit_formula():
     mu, sigma, a, b = 0.3, 1.2, -1.0, 2.0
     u = smp.uniform_noise(jax.random.key(1), (50,))
