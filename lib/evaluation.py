@@ -2,6 +2,8 @@
 import jax
 import jax.numpy as jnp
 
+from lib.config import check_positive_int, check_range
+
 
 def episode_returns(env, policy, key, num_episodes, discount=1.0):
     """Returns of `num_episodes` episodes of `policy(obs) -> action` (discounted if discount < 1).
@@ -9,6 +11,8 @@ def episode_returns(env, policy, key, num_episodes, discount=1.0):
     Each episode runs for env.max_episode_steps steps with rewards masked after it ends, so the
     loop has a fixed length and compiles once.
     """
+    check_positive_int("num_episodes", num_episodes)
+    check_range("discount", discount, 0.0, 1.0)
     def one_episode(episode_key):
         state, obs = env.reset(episode_key)
 

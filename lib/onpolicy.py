@@ -12,7 +12,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lib.config import check_range
+from lib.config import check_positive_int, check_range
 
 
 class Rollout(NamedTuple):
@@ -68,6 +68,7 @@ def start_envs(env, key, num_envs):
 
 def discounted_returns_to_go(rewards, done, gamma):
     """G_t = r_t + gamma G_{t+1}, restarted where an episode ended; a reverse scan over time."""
+    check_range("gamma", gamma, 0.0, 1.0)
     def backward(future, inputs):
         reward, ended = inputs
         value = reward + gamma * (1.0 - ended) * future
@@ -106,6 +107,9 @@ def shuffled_minibatches(key, data, num_minibatches):
     `lax.scan` over mini-batches; a remainder of fewer than `num_minibatches` samples sits the epoch out.
     """
     num_samples = jax.tree_util.tree_leaves(data)[0].shape[0]
+    check_positive_int("num_minibatches", num_minibatches)
+    if num_minibatches > num_samples:
+        raise ValueError(f"num_minibatches must be at most the {num_samples} samples, got {num_minibatches}")
     size = num_samples // num_minibatches
     order = jax.random.permutation(key, num_samples)[: size * num_minibatches]
     return jax.tree_util.tree_map(lambda x: x[order].reshape((num_minibatches, size) + x.shape[1:]), data)

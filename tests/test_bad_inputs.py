@@ -11,8 +11,10 @@ import pytest
 from lib import deterministic as det
 from lib import envs
 from lib import mdp as mdps
+from lib import onpolicy
 from lib import soft
 from lib import trust_region as tr
+from lib.evaluation import episode_returns
 from lib.offpolicy import OffPolicyConfig
 
 CARTPOLE, PENDULUM = envs.make("CartPole-v1"), envs.make("Pendulum-v1")
@@ -43,6 +45,15 @@ CASES = {
     "CartPole float action under jit": (lambda: jax.jit(CARTPOLE.step)(CART_STATE, jnp.array(1.0)), "action"),
     "scalar Pendulum torque": (lambda: PENDULUM.step(PENDULUM_STATE, jnp.array(0.5)), "shape"),
     "Pendulum torque of two entries": (lambda: jax.jit(PENDULUM.step)(PENDULUM_STATE, jnp.zeros(2)), "shape"),
+    "discount 1.5 for episode returns": (
+        lambda: episode_returns(PENDULUM, lambda o: jnp.zeros(1), jax.random.key(0), 2, discount=1.5), "discount"),
+    "negative episode count": (lambda: episode_returns(PENDULUM, lambda o: jnp.zeros(1), jax.random.key(0), -1),
+                               "num_episodes"),
+    "gamma 1.5 for returns to go": (lambda: onpolicy.discounted_returns_to_go(jnp.ones(3), jnp.zeros(3), 1.5), "gamma"),
+    "lambda 1.5 for GAE": (lambda: onpolicy.gae_advantages(*(jnp.ones(3),) * 5, 0.9, 1.5), "lam"),
+    "zero mini-batches": (lambda: onpolicy.shuffled_minibatches(jax.random.key(0), jnp.ones(20), 0), "num_minibatches"),
+    "more mini-batches than samples": (
+        lambda: onpolicy.shuffled_minibatches(jax.random.key(0), jnp.ones(20), 21), "num_minibatches"),
 }
 
 
