@@ -7,6 +7,7 @@ import math
 import numbers
 
 import jax
+import numpy as np
 
 
 def check_range(name, value, low=-math.inf, high=math.inf, *, low_open=False, high_open=False):
@@ -34,3 +35,15 @@ def check_positive_int(name, value):
     """Raise ValueError unless value is an int >= 1 (2.0 or 2e4 is refused: a float would reach JAX as a shape)."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer (an int, not {type(value).__name__}), got {value!r}")
+
+
+def concrete(value):
+    """value as a NumPy array of numbers, or None while JAX traces it (or rebuilds a pytree with placeholders):
+    then there is no value to check yet."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    return array if array.dtype.kind in "biuf" else None

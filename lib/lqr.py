@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib.config import check_positive, check_range
+from lib.config import check_positive, check_range, concrete
 
 
 class LQR(NamedTuple):
@@ -44,8 +44,9 @@ def make_lqr(A, B, Q, R, gamma, noise_cov=None):
     if noise_cov.shape != (n, n):
         raise ValueError(f"noise_cov must have shape {(n, n)}, got {noise_cov.shape}")
     for name, matrix in (("A", A), ("B", B), ("Q", Q), ("R", R), ("noise_cov", noise_cov)):
-        if not isinstance(matrix, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(matrix))):
-            raise ValueError(f"{name} must have finite entries, got {np.asarray(matrix).tolist()}")
+        values = concrete(matrix)
+        if values is not None and not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must have finite entries, got {values.tolist()}")
     _check_semidefinite("Q", Q)
     _check_semidefinite("R", R, strict=True)
     _check_semidefinite("noise_cov", noise_cov)
@@ -54,9 +55,9 @@ def make_lqr(A, B, Q, R, gamma, noise_cov=None):
 
 def _check_semidefinite(name, matrix, strict=False):
     """Raise ValueError unless a concrete `matrix` is symmetric positive semidefinite (definite if strict)."""
-    if isinstance(matrix, jax.core.Tracer):
+    matrix = concrete(matrix)
+    if matrix is None:
         return
-    matrix = np.asarray(matrix, dtype=float)
     scale = 1.0 + np.max(np.abs(matrix))
     if not np.allclose(matrix, matrix.T, atol=1e-6 * scale):
         raise ValueError(f"{name} must be symmetric, got {matrix.tolist()}")

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib.config import check_positive_int, check_range
+from lib.config import check_positive_int, check_range, concrete
 
 
 class _MDPFields(NamedTuple):
@@ -37,17 +37,6 @@ class FiniteMDP(_MDPFields):
         return cls(*iterable)
 
 
-def _concrete(x):
-    """x as a NumPy array of numbers, or None while JAX traces or rebuilds the tuple with placeholders."""
-    if isinstance(x, jax.core.Tracer):
-        return None
-    try:
-        array = np.asarray(x)
-    except (TypeError, ValueError):
-        return None
-    return array if array.dtype.kind in "biuf" else None
-
-
 def _check_distribution(name, array, axis_size):
     if array.shape[-1:] != (axis_size,):
         raise ValueError(f"{name} must end in an axis of {axis_size} states, got shape {array.shape}")
@@ -56,7 +45,7 @@ def _check_distribution(name, array, axis_size):
 
 
 def _check_mdp(transitions, rewards, initial, gamma):
-    arrays = [_concrete(x) for x in (transitions, rewards, initial, gamma)]
+    arrays = [concrete(x) for x in (transitions, rewards, initial, gamma)]
     if any(array is None for array in arrays):
         return
     transitions, rewards, initial, gamma = arrays

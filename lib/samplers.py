@@ -10,26 +10,19 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 
-from lib.config import check_positive
-
-
-def _concrete(value):
-    """value as a NumPy array, or None while it is traced (no concrete value to check)."""
-    if isinstance(value, jax.core.Tracer):
-        return None
-    return np.asarray(value, dtype=np.float64)
+from lib.config import check_positive, concrete
 
 
 def _check_positive(name, value):
     """ValueError naming `name` unless every entry of value is > 0."""
-    arr = _concrete(value)
+    arr = concrete(value)
     if arr is not None:
         check_positive(name, float(np.min(arr)))  # np.min propagates NaN, which is rejected
 
 
 def _check_interval(a, b):
     """ValueError unless a < b entrywise."""
-    lo, hi = _concrete(a), _concrete(b)
+    lo, hi = concrete(a), concrete(b)
     if lo is not None and hi is not None and not np.all(lo < hi):
         raise ValueError(f"a must be < b for the interval [a, b], got a={a}, b={b}")
 
