@@ -66,13 +66,3 @@ def check_mean_within(label, values, exact, z=4.0):
     mean, error = mean_and_standard_error(values)
     check(f"{label}: mean over {np.size(values)} within {z:g} standard errors of the exact {exact:.4g}",
           abs(mean - exact) <= z * error)
-
-
-def raise_if_diverged(diverged_at, name="training"):
-    """Raise RuntimeError if any run (seed) diverged; `diverged_at` is a log's field (-1: stayed finite)."""
-    steps = np.atleast_1d(np.asarray(diverged_at))
-    bad = np.flatnonzero(steps >= 0)
-    if bad.size:
-        where = ", ".join(f"run {i} at step {int(steps[i])}" for i in bad[:8])
-        raise RuntimeError(f"{name} diverged: a loss or parameter became inf or NaN ({where}); "
-                           "lower the learning rates or check the config")

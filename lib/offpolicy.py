@@ -12,8 +12,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lib.checks import raise_if_diverged
 from lib.config import check_positive_int
+from lib.divergence import all_finite, first_divergence, raise_if_diverged
 from lib.evaluation import episode_returns
 from lib.replay import Transition, replay_add, replay_init, replay_sample
 
@@ -49,7 +49,7 @@ class TrainLog(NamedTuple):
     episode_returns: jax.Array  # per step: the return of the episode that ended there, else nan
     metrics: Any                # the agent's update metrics, one entry per step (zeros before warmup)
     diverged_at: jax.Array      # the first step after which a loss or parameter was inf/NaN; -1 if none
-                                # (lib.checks.raise_if_diverged turns it into a clear error)
+                                # (lib.divergence.raise_if_diverged turns it into a clear error)
 
 
 def random_action(env, key):
@@ -64,17 +64,6 @@ def _zero_action(env):
     if env.discrete:
         return jnp.zeros((), jnp.int32)
     return jnp.zeros((env.action_size,), jnp.float32)
-
-
-def all_finite(tree):
-    """True when every number in `tree` (parameters, optimizer states, losses) is finite."""
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return jnp.all(jnp.array(leaves)) if leaves else jnp.array(True)
-
-
-def first_divergence(diverged_at, finite, step_index):
-    """The step of the first non-finite update: kept once set, else `step_index` when `finite` is False."""
-    return jnp.where((diverged_at < 0) & ~finite, step_index, diverged_at)
 
 
 def _select_tree(condition, on_true, on_false):
