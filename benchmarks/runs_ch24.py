@@ -23,6 +23,7 @@ def _steps(config, log):
 def _gae_run(num_seeds):
     from lib import envs
     from lib import policy_gradient as pg
+    from lib.onpolicy import greedy_returns
 
     env = envs.make("CartPole-v1")
     config = pg.PolicyGradientConfig(estimator="gae")
@@ -32,9 +33,12 @@ def _gae_run(num_seeds):
     keys = jax.random.split(jax.random.PRNGKey(0), 8)[:num_seeds]
 
     def summarize(output):
+        from lib.divergence import raise_if_diverged
+
         state, log = output
+        raise_if_diverged(log.diverged_at, "policy gradient (gae)")
         final = np.asarray(log.episode_returns)[:, -LAST:].mean(axis=1)
-        greedy = jax.jit(jax.vmap(lambda p, k: pg.greedy_returns(env, p, k, 32)))(
+        greedy = jax.jit(jax.vmap(lambda p, k: greedy_returns(env, p, k, 32)))(
             state.policy, jax.random.split(jax.random.PRNGKey(1), num_seeds))
         simulated, used = _steps(config, log)
         return {"final_return_per_seed": [round(float(r), 1) for r in final],
@@ -45,7 +49,8 @@ def _gae_run(num_seeds):
 
     notes = (f"Algorithm 24.3, {seeds_note(num_seeds)}; policy and value MLPs 4-64-64-out (tanh); "
              f"{config.num_iterations} iterations x {config.num_episodes} complete episodes (500-step window each); "
-             f"gamma {config.gamma}, lambda {config.lam}, Adam {config.policy_lr}/{config.value_lr} annealed to 0, "
+             f"gamma {config.gamma}, lambda {config.lam}, "
+             f"Adam {config.policy_learning_rate}/{config.value_learning_rate} annealed to 0, "
              f"K={config.value_epochs}, J={config.policy_epochs}, {config.num_minibatches} mini-batches; "
              f"final return = mean of the last {LAST} iterations' episodes (stochastic policy)")
     return train, (keys, 0), summarize, notes
@@ -71,7 +76,7 @@ def all_estimators_cartpole_x4():
                   "value_minibatch": (2e-3, 3e-3), "gae": (2e-3, 3e-3), "td0": (1e-3, 3e-3)}
     # The notebook's step sizes, except 24.2 and 24.3: its 5e-3 is for 40 short iterations and
     # collapses some seeds over 150; these use the GAE run's (library default) 2e-3 / 3e-3.
-    configs = [pg.PolicyGradientConfig(estimator=name, policy_lr=w, value_lr=theta)
+    configs = [pg.PolicyGradientConfig(estimator=name, policy_learning_rate=w, value_learning_rate=theta)
                for name, (w, theta) in step_sizes.items()]
     train = jax.vmap(pg.make_train(env, configs), in_axes=(0, None))
     keys = jax.random.split(jax.random.PRNGKey(0), 4)

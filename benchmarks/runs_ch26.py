@@ -15,12 +15,13 @@ from benchmarks.runs import over_seeds, seeds_note
 def _train_then_evaluate(env, config, num_seeds):
     """keys -> (training log, 10 greedy returns per seed): every seed trained, then evaluated."""
     from lib import trust_region as tr
+    from lib.onpolicy import greedy_returns
 
     train = tr.make_train(env, config)
 
     def run(key):
         params, log = train(key)
-        return log, tr.greedy_returns(env, params, key, 10)
+        return log, greedy_returns(env, params.policy, key, 10)
 
     return over_seeds(run, num_seeds)
 
@@ -34,7 +35,10 @@ def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
     run = _train_then_evaluate(env, config, num_seeds)
 
     def summarize(output):
+        from lib.divergence import raise_if_diverged
+
         log, greedy = output
+        raise_if_diverged(log.diverged_at, f"{algorithm} training")
         returns = np.asarray(log.episode_returns)
         last = returns[:, -10:].mean(axis=1)
         reached = returns >= 500.0
@@ -48,7 +52,7 @@ def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
 
     notes = (f"{algorithm.upper()}, {total_steps} steps, {seeds_note(num_seeds)}, {config.num_envs} envs x "
              f"{config.num_steps} steps per update, {config.epochs} epochs x {config.num_minibatches} minibatches, "
-             f"lr {config.learning_rate}, actor/critic MLP {config.hidden_sizes} tanh; "
+             f"lr {config.learning_rate}, policy/value MLP {config.policy_hidden}/{config.value_hidden} tanh; "
              f"greedy eval 10 episodes per seed")
     keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
     return run, (keys,), summarize, notes
@@ -94,7 +98,10 @@ def ppo_pendulum():
     run = _train_then_evaluate(env, config, num_seeds)
 
     def summarize(output):
+        from lib.divergence import raise_if_diverged
+
         log, greedy = output
+        raise_if_diverged(log.diverged_at, "ppo training")
         greedy = np.asarray(greedy).mean(axis=1)
         return {"env_steps": config.total_steps, "seeds": len(greedy),
                 "last10_return_mean": round(float(np.asarray(log.episode_returns)[:, -10:].mean()), 1),

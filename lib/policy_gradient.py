@@ -31,14 +31,15 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from lib.config import check_positive, check_positive_int, check_range
-from lib.evaluation import episode_returns
+from lib.divergence import raise_if_diverged
 from lib.mdp import discounted_visitation, evaluate_policy, expected_return, policy_dynamics, sample_trajectories
-from lib.nets import gradient_step, mlp_apply, mlp_init
-from lib.onpolicy import (collect_rollout, discounted_returns_to_go, gae_advantages, shuffled_minibatches,
-                          start_envs)
+from lib.nets import gradient_step
+from lib.onpolicy import (annealable_adam, annealed_learning_rate, checked_widths, collect_rollout,
+                          current_learning_rate, discounted_returns_to_go, gae_advantages, init_policy_and_value,
+                          masked_mean, minibatch_epochs, normalize, policy_output, run_iterations, start_envs,
+                          state_value, with_learning_rate)
 from lib.policies import categorical_log_prob
 
 
@@ -175,6 +176,14 @@ def score_function_gradient(params, states, actions, weights, policy_fn=softmax_
     return jax.grad(surrogate)(params)
 
 
+def checked_lambdas(lams):
+    """`lams` as a 1-D array, after checking every lambda lies in [0, 1] (a ValueError naming `lams`)."""
+    lams = jnp.atleast_1d(jnp.asarray(lams))
+    if bool(jnp.any((lams < 0) | (lams > 1) | ~jnp.isfinite(lams))):
+        raise ValueError(f"lams must lie in [0, 1], got {lams}")
+    return lams
+
+
 def _psi_whole_return(rewards, gamma):
     """psi_t = G(tau) = sum_k gamma^k r_k on every step ([H, E] time-major arrays)."""
     discounts = gamma ** jnp.arange(rewards.shape[0])[:, None]
@@ -197,14 +206,14 @@ def finite_mdp_estimates(mdp, params, critic, key, lams, num_trials, num_episode
       reward_to_go: psi_t = gamma^t G_t,
       baseline:     psi_t = gamma^t (G_t - v_hat(s_t)),
       gae:          psi_t = gamma^t A_t^GAE(gamma, lambda) with critic v_hat, one row per lambda in `lams`.
-    `critic[s]` is v_hat; with the exact v_d the baseline is the book's optimal control variate.
+    `critic[s]` is v_hat. With the exact v_d the baseline is the usual choice, not the variance-minimizing
+    one: that weights the returns by the squared norm of the score, b*(s) = E[|grad log d|^2 G | s] /
+    E[|grad log d|^2 | s] (Exercise 6 of chapter 24 finds it on a bandit).
     """
     for name, value in (("num_trials", num_trials), ("num_episodes", num_episodes), ("horizon", horizon)):
         check_positive_int(name, value)
-    lams = jnp.atleast_1d(jnp.asarray(lams))
-    if bool(jnp.any((lams < 0) | (lams > 1))):
-        raise ValueError(f"lams must lie in [0, 1], got {lams}")
-    return _finite_mdp_estimates(mdp, params, critic, key, lams, num_trials, num_episodes, horizon, policy_fn)
+    return _finite_mdp_estimates(mdp, params, critic, key, checked_lambdas(lams), num_trials, num_episodes, horizon,
+                                 policy_fn)
 
 
 @partial(jax.jit, static_argnums=(5, 6, 7, 8))
@@ -247,7 +256,9 @@ class EstimatorSummary(NamedTuple):
 
 
 def summarize_estimates(estimates, exact):
-    """Bias and variance of `estimates[trials, ...]` against the `exact` gradient."""
+    """Bias and variance of `estimates[trials, ...]` against the `exact` gradient (at least 2 trials)."""
+    if estimates.shape[0] < 2:
+        raise ValueError(f"estimates must hold at least 2 trials for a variance, got {estimates.shape[0]}")
     flat = jnp.reshape(estimates, (estimates.shape[0], -1))
     mean = jnp.mean(flat, axis=0)
     variance = jnp.sum(jnp.var(flat, axis=0, ddof=1))
@@ -264,7 +275,7 @@ def gae_advantage_moments(mdp, policy, critic, key, lams, num_episodes, horizon)
     """
     check_positive_int("num_episodes", num_episodes)
     check_positive_int("horizon", horizon)
-    return _gae_advantage_moments(mdp, policy, critic, key, jnp.atleast_1d(jnp.asarray(lams)), num_episodes, horizon)
+    return _gae_advantage_moments(mdp, policy, critic, key, checked_lambdas(lams), num_episodes, horizon)
 
 
 @partial(jax.jit, static_argnums=(5, 6))
@@ -297,118 +308,93 @@ def _gae_advantage_moments(mdp, policy, critic, key, lams, num_episodes, horizon
 @dataclass(frozen=True)
 class PolicyGradientConfig:
     """Hyperparameters of the CartPole runs. Defaults: the GAE actor-critic (Algorithm 24.3)."""
-    estimator: str = "gae"         # one of ESTIMATORS
-    num_iterations: int = 150      # N: outer iterations, each collecting B episodes
-    num_episodes: int = 16         # B: episodes per iteration, run in parallel copies of the environment
-    gamma: float = 0.99            # discount, in [0, 1]
-    lam: float = 0.95              # GAE lambda (estimator "gae" only), in [0, 1]
-    policy_lr: float = 2e-3        # alpha_w, Adam step size of the policy
-    value_lr: float = 3e-3         # alpha_theta, Adam step size of the baseline / value function
-    hidden: int = 64               # units in each of the two hidden layers (tanh), policy and value nets
-    num_minibatches: int = 4       # mini-batches per epoch (24.2, 24.3): M = B * T / num_minibatches
-    value_epochs: int = 4          # K: passes over the batch for the value function (24.2, 24.3)
-    policy_epochs: int = 1         # J: passes over the batch for the policy (24.2, 24.3)
-    anneal_lr: bool = True         # step sizes fall linearly from their value to 0 over the run (the boxes keep them fixed)
+    estimator: str = "gae"                 # one of ESTIMATORS
+    num_iterations: int = 150              # N: outer iterations, each collecting B episodes
+    num_episodes: int = 16                 # B: episodes per iteration, run in parallel copies of the environment
+    gamma: float = 0.99                    # discount, in [0, 1]
+    lam: float = 0.95                      # GAE lambda (estimator "gae" only), in [0, 1]
+    policy_learning_rate: float = 2e-3     # alpha_w, Adam step size of the policy, > 0
+    value_learning_rate: float = 3e-3      # alpha_theta, Adam step size of the baseline / value function, > 0
+    policy_hidden: tuple = (64, 64)        # hidden widths (tanh) of the policy d(a|s; w), each an int >= 1
+    value_hidden: tuple = (64, 64)         # hidden widths (tanh) of the value v(s; theta), each an int >= 1
+    num_minibatches: int = 4               # mini-batches per epoch (24.2, 24.3), in [1, num_episodes]
+    value_epochs: int = 4                  # K: passes over the batch for the value function (24.2, 24.3)
+    policy_epochs: int = 1                 # J: passes over the batch for the policy (24.2, 24.3)
+    anneal_learning_rate: bool = True      # step sizes fall linearly to 0 over the run (the boxes keep them fixed)
 
     def __post_init__(self):
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
-        for name in ("num_iterations", "num_episodes", "hidden", "num_minibatches", "value_epochs", "policy_epochs"):
+        for name in ("num_iterations", "num_episodes", "num_minibatches", "value_epochs", "policy_epochs"):
             check_positive_int(name, getattr(self, name))
+        for name in ("policy_hidden", "value_hidden"):
+            object.__setattr__(self, name, checked_widths(name, getattr(self, name)))
+        # A mini-batch is cut from the B episodes' whole 500-step windows, most of it after the episode
+        # ended (masked): with more mini-batches than episodes, one holds less than a window's worth.
+        check_range("num_minibatches", self.num_minibatches, 1, self.num_episodes)
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("lam", self.lam, 0.0, 1.0)
-        check_positive("policy_lr", self.policy_lr)
-        check_positive("value_lr", self.value_lr)
+        check_positive("policy_learning_rate", self.policy_learning_rate)
+        check_positive("value_learning_rate", self.value_learning_rate)
 
 
 ESTIMATORS = ("whole_return", "reward_to_go", "baseline", "value_minibatch", "gae", "td0")
 
 
 class AgentState(NamedTuple):
-    policy: list        # w: MLP observation -> action logits
-    value: list         # theta: MLP observation -> v(s; theta) (unused by whole_return, reward_to_go)
-    policy_opt: tuple
-    value_opt: tuple
+    policy: list             # w: MLP observation -> action logits
+    value: list              # theta: MLP observation -> v(s; theta) (unused by whole_return, reward_to_go)
+    policy_opt_state: tuple
+    value_opt_state: tuple
 
 
-class TrainLog(NamedTuple):
+class PolicyGradientLog(NamedTuple):
     episode_returns: jax.Array   # [iterations]: mean undiscounted return of the B episodes collected
     episode_lengths: jax.Array   # [iterations]: mean length of those episodes (steps actually used)
+    learning_rates: jax.Array    # [iterations]: alpha_w used in the iteration (annealed or fixed)
+    diverged_at: jax.Array       # the first iteration after which a parameter was inf/NaN; -1 if none
 
 
-def policy_logits(params, observations):
-    """Action logits of the policy network (two tanh hidden layers)."""
-    return mlp_apply(params, observations, activation=jnp.tanh)
-
-
-def state_value(params, observations):
-    """v(s; theta), the value network (two tanh hidden layers, scalar output)."""
-    return mlp_apply(params, observations, activation=jnp.tanh)[..., 0]
+def policy_logits(policy, observations):
+    """Action logits of the policy network."""
+    return policy_output(policy, observations)
 
 
 def _optimizers(config):
-    """Adam for w and theta; the step size sits in the optimizer state, so it can be annealed."""
-    adam = optax.inject_hyperparams(optax.adam)
-    return adam(learning_rate=config.policy_lr), adam(learning_rate=config.value_lr)
+    """The Adam of w and the Adam of theta, built here once; their step sizes sit in their states (annealable)."""
+    return annealable_adam(config.policy_learning_rate), annealable_adam(config.value_learning_rate)
 
 
-def _with_step_sizes(config, state, progress):
-    """Set alpha_w and alpha_theta for the fraction `progress` in [0, 1) of the run done so far."""
-    scale = 1.0 - progress if config.anneal_lr else 1.0
+def _with_step_sizes(config, state, index):
+    """Set alpha_w and alpha_theta for iteration `index` of the run (`lib.onpolicy.annealed_learning_rate`)."""
+    def rate(learning_rate):
+        return annealed_learning_rate(learning_rate, index, config.num_iterations, config.anneal_learning_rate)
 
-    def set_rate(opt_state, rate):
-        rates = dict(opt_state.hyperparams, learning_rate=jnp.asarray(rate * scale, jnp.float32))
-        return opt_state._replace(hyperparams=rates)
-
-    return state._replace(policy_opt=set_rate(state.policy_opt, config.policy_lr),
-                          value_opt=set_rate(state.value_opt, config.value_lr))
+    policy_opt_state = with_learning_rate(state.policy_opt_state, rate(config.policy_learning_rate))
+    value_opt_state = with_learning_rate(state.value_opt_state, rate(config.value_learning_rate))
+    return state._replace(policy_opt_state=policy_opt_state, value_opt_state=value_opt_state)
 
 
 def init_agent(env, config, key):
-    """Fresh networks and Adam states; the policy's last layer is scaled by 0.01 (near-uniform start)."""
-    key_policy, key_value = jax.random.split(key)
-    sizes = [env.observation_size, config.hidden, config.hidden]
-    policy = mlp_init(key_policy, sizes + [env.action_size])
-    policy[-1] = jax.tree_util.tree_map(lambda x: 0.01 * x, policy[-1])
-    value = mlp_init(key_value, sizes + [1])
+    """Fresh networks (`lib.onpolicy.init_policy_and_value`) and Adam states."""
+    policy, value = init_policy_and_value(key, env, config.policy_hidden, config.value_hidden)
     policy_opt, value_opt = _optimizers(config)
     return AgentState(policy, value, policy_opt.init(policy), value_opt.init(value))
-
-
-def _masked_mean(x, mask):
-    return jnp.sum(mask * x) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 def _policy_loss(policy, observations, actions, advantages, mask):
     """-mean over real steps of log d(a|s; w) A: its gradient is minus the score-function estimate."""
     log_probs = categorical_log_prob(policy_logits(policy, observations), actions)
-    return -_masked_mean(log_probs * advantages, mask)
+    return -masked_mean(log_probs * advantages, mask)
 
 
 def _value_loss(value, observations, targets, mask):
-    return _masked_mean((state_value(value, observations) - targets) ** 2, mask)
+    return masked_mean((state_value(value, observations) - targets) ** 2, mask)
 
 
-def _normalize(advantages, mask):
-    mean = _masked_mean(advantages, mask)
-    std = jnp.sqrt(_masked_mean((advantages - mean) ** 2, mask))
-    return (advantages - mean) / (std + 1e-8)
-
-
-def _minibatch_epochs(loss, params, opt_state, optimizer, data, key, num_epochs, num_minibatches):
-    """`num_epochs` passes over `data` (arrays with a leading sample axis) in shuffled mini-batches."""
-    def epoch(carry, epoch_key):
-        batches = shuffled_minibatches(epoch_key, data, num_minibatches)
-
-        def minibatch_step(carry, minibatch):
-            params, opt_state = carry
-            grads = jax.grad(loss)(params, *minibatch)
-            return gradient_step(optimizer, params, opt_state, grads), None
-
-        return jax.lax.scan(minibatch_step, carry, batches)[0], None
-
-    (params, opt_state), _ = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, num_epochs))
-    return params, opt_state
+def _on_minibatch(loss):
+    """`loss(params, *arrays)` as the `loss(params, minibatch) -> (loss, aux)` of `minibatch_epochs`."""
+    return lambda params, minibatch: (loss(params, *minibatch), None)
 
 
 def first_episode_mask(done):
@@ -439,8 +425,8 @@ def reinforce_update(config, state, rollout, mask):
         log_probs = categorical_log_prob(policy_logits(w, rollout.observations), rollout.actions)
         return -jnp.sum(mask * log_probs * psi) / mask.shape[1]
 
-    policy, opt = gradient_step(policy_opt, state.policy, state.policy_opt, jax.grad(loss)(state.policy))
-    return state._replace(policy=policy, policy_opt=opt)
+    policy, opt_state = gradient_step(policy_opt, state.policy, state.policy_opt_state, jax.grad(loss)(state.policy))
+    return state._replace(policy=policy, policy_opt_state=opt_state)
 
 
 def baseline_update(config, state, rollout, mask):
@@ -455,10 +441,31 @@ def baseline_update(config, state, rollout, mask):
     policy_opt, value_opt = _optimizers(config)
     returns = discounted_returns_to_go(rollout.rewards, rollout.done, config.gamma)             # 2.2
     value_grads = jax.grad(_value_loss)(state.value, rollout.observations, returns, mask)        # 2.3
-    value, value_state = gradient_step(value_opt, state.value, state.value_opt, value_grads)
+    value, value_state = gradient_step(value_opt, state.value, state.value_opt_state, value_grads)
     advantages = returns - state_value(value, rollout.observations)                             # 2.4
     policy_grads = jax.grad(_policy_loss)(state.policy, rollout.observations, rollout.actions, advantages, mask)
-    policy, policy_state = gradient_step(policy_opt, state.policy, state.policy_opt, policy_grads)
+    policy, policy_state = gradient_step(policy_opt, state.policy, state.policy_opt_state, policy_grads)
+    return AgentState(policy, value, policy_state, value_state)
+
+
+def _fit_value_then_policy(config, state, data, key):
+    """The shared tail of 24.2 and 24.3: K epochs on the value targets, normalized advantages, J epochs on the policy.
+
+    `data` = (observations, actions, advantages, value targets, mask) flattened over time and copies;
+    the advantages are computed by the caller, before (24.3) or after (24.2, `advantages=None`) the value fit.
+    """
+    policy_opt, value_opt = _optimizers(config)
+    key_value, key_policy = jax.random.split(key)
+    observations, actions, advantages, targets, weights = data
+    value, value_state, _ = minibatch_epochs(_on_minibatch(_value_loss), state.value, state.value_opt_state,
+                                             value_opt, (observations, targets, weights), key_value,
+                                             config.value_epochs, config.num_minibatches)
+    if advantages is None:                                   # 24.2: A = R - v(s; theta) with the fitted v
+        advantages = targets - state_value(value, observations)
+    advantages = normalize(advantages, weights)
+    policy, policy_state, _ = minibatch_epochs(_on_minibatch(_policy_loss), state.policy, state.policy_opt_state,
+                                               policy_opt, (observations, actions, advantages, weights), key_policy,
+                                               config.policy_epochs, config.num_minibatches)
     return AgentState(policy, value, policy_state, value_state)
 
 
@@ -472,19 +479,9 @@ def value_minibatch_update(config, state, rollout, mask, key):
       2.6  A <- (A - mu_A) / sigma_A over the batch;
       2.7  J epochs of mini-batch steps on L_pi = -mean log d(a|s; w) A.
     """
-    policy_opt, value_opt = _optimizers(config)
-    key_value, key_policy = jax.random.split(key)
     returns = discounted_returns_to_go(rollout.rewards, rollout.done, config.gamma)             # 2.2
     observations, actions, returns, weights = _flatten(rollout.observations, rollout.actions, returns, mask)
-    value, value_state = _minibatch_epochs(_value_loss, state.value, state.value_opt, value_opt,  # 2.3-2.4
-                                           (observations, returns, weights), key_value,
-                                           config.value_epochs, config.num_minibatches)
-    advantages = returns - state_value(value, observations)                                     # 2.5
-    advantages = _normalize(advantages, weights)                                                # 2.6
-    policy, policy_state = _minibatch_epochs(_policy_loss, state.policy, state.policy_opt, policy_opt,  # 2.7
-                                             (observations, actions, advantages, weights), key_policy,
-                                             config.policy_epochs, config.num_minibatches)
-    return AgentState(policy, value, policy_state, value_state)
+    return _fit_value_then_policy(config, state, (observations, actions, None, returns, weights), key)  # 2.3-2.7
 
 
 def gae_update(config, state, rollout, mask, key):
@@ -499,23 +496,13 @@ def gae_update(config, state, rollout, mask, key):
       2.4    A <- (A - mu_A) / sigma_A;
       2.5    J epochs of mini-batch steps on L_pi = -mean log d(a|s; w) A.
     """
-    policy_opt, value_opt = _optimizers(config)
-    key_value, key_policy = jax.random.split(key)
     values = state_value(state.value, rollout.observations)                                     # 2.2.2
     next_values = state_value(state.value, rollout.next_observations)
     advantages = gae_advantages(rollout.rewards, values, next_values, rollout.terminated,       # 2.2.3
                                 rollout.done, config.gamma, config.lam)
     targets = advantages + values                                                               # 2.2.4
-    observations, actions, advantages, targets, weights = _flatten(
-        rollout.observations, rollout.actions, advantages, targets, mask)
-    value, value_state = _minibatch_epochs(_value_loss, state.value, state.value_opt, value_opt,  # 2.3
-                                           (observations, targets, weights), key_value,
-                                           config.value_epochs, config.num_minibatches)
-    advantages = _normalize(advantages, weights)                                                # 2.4
-    policy, policy_state = _minibatch_epochs(_policy_loss, state.policy, state.policy_opt, policy_opt,  # 2.5
-                                             (observations, actions, advantages, weights), key_policy,
-                                             config.policy_epochs, config.num_minibatches)
-    return AgentState(policy, value, policy_state, value_state)
+    data = _flatten(rollout.observations, rollout.actions, advantages, targets, mask)
+    return _fit_value_then_policy(config, state, data, key)                                    # 2.3-2.5
 
 
 def actor_critic_td0_step(config, state, env, key, env_states, observations, alive):
@@ -537,12 +524,12 @@ def actor_critic_td0_step(config, state, env, key, env_states, observations, ali
     deltas = jax.lax.stop_gradient(deltas)
 
     def value_surrogate(theta):   # its gradient is -mean delta grad v
-        return -_masked_mean(deltas * state_value(theta, step.observations), alive)
+        return -masked_mean(deltas * state_value(theta, step.observations), alive)
 
-    value, value_state = gradient_step(value_opt, state.value, state.value_opt,                    # 2.2.4
-                                    jax.grad(value_surrogate)(state.value))
+    value, value_state = gradient_step(value_opt, state.value, state.value_opt_state,              # 2.2.4
+                                       jax.grad(value_surrogate)(state.value))
     policy_grads = jax.grad(_policy_loss)(state.policy, step.observations, step.actions, deltas, alive)
-    policy, policy_state = gradient_step(policy_opt, state.policy, state.policy_opt, policy_grads)  # 2.2.5
+    policy, policy_state = gradient_step(policy_opt, state.policy, state.policy_opt_state, policy_grads)  # 2.2.5
     # Once every copy's episode is over there is nothing to learn from: keep the state as it was
     # (an Adam step on a zero gradient would still move the parameters along its momentum).
     new_state = AgentState(policy, value, policy_state, value_state)
@@ -574,9 +561,9 @@ def collect_episodes(env, policy, key, num_episodes):
     return rollout, first_episode_mask(rollout.done)
 
 
-def _batch_update(config, state, rollout, mask, key, progress):
+def _batch_update(config, state, rollout, mask, key, index):
     """The update rule of `config.estimator` (all but "td0") on a batch of complete episodes."""
-    state = _with_step_sizes(config, state, progress)
+    state = _with_step_sizes(config, state, index)
     if config.estimator in ("whole_return", "reward_to_go"):
         return reinforce_update(config, state, rollout, mask)
     if config.estimator == "baseline":
@@ -586,9 +573,9 @@ def _batch_update(config, state, rollout, mask, key, progress):
     return gae_update(config, state, rollout, mask, key)
 
 
-def _td0_episodes(env, config, state, key, progress):
+def _td0_episodes(env, config, state, key, index):
     """B episodes in parallel copies with an Algorithm 24.4 update at every step."""
-    state = _with_step_sizes(config, state, progress)
+    state = _with_step_sizes(config, state, index)
     key_reset, key_steps = jax.random.split(key)
     env_states, observations = start_envs(env, key_reset, config.num_episodes)
 
@@ -604,25 +591,32 @@ def _td0_episodes(env, config, state, key, progress):
     return state, rewards, mask
 
 
+def _checked_configs(env, configs):
+    """`configs` as a non-empty tuple of PolicyGradientConfig that agree on the shapes one program needs."""
+    if not env.discrete:
+        raise ValueError(f"make_train needs a discrete-action environment, got {env.name}")
+    configs = (configs,) if isinstance(configs, PolicyGradientConfig) else tuple(configs)
+    if not configs or not all(isinstance(c, PolicyGradientConfig) for c in configs):
+        raise ValueError("configs must be a PolicyGradientConfig or a non-empty sequence of them")
+    shapes = {(c.num_iterations, c.num_episodes, c.policy_hidden, c.value_hidden) for c in configs}
+    if len(shapes) != 1:
+        raise ValueError("configs must agree on (num_iterations, num_episodes, policy_hidden, value_hidden), "
+                         f"got {sorted(shapes)}")
+    return configs
+
+
 def make_train(env, configs):
-    """A pure `train(key, which=0) -> (AgentState, TrainLog)`, the whole run one compiled lax.scan.
+    """A pure `train(key, which=0) -> (AgentState, PolicyGradientLog)`, the whole run one compiled lax.scan.
 
     `configs` is one PolicyGradientConfig or a sequence of them; `which` (an integer, may be traced)
     picks the config to run. A sequence compiles every estimator into ONE program (a lax.switch per
     iteration), so comparing estimators costs one compilation instead of one each; the configs must
-    then agree on num_iterations, num_episodes and hidden. Every iteration collects one complete
+    then agree on num_iterations, num_episodes and the widths. Every iteration collects one complete
     episode in each of B = num_episodes fresh copies of `env` (`collect_episodes`) and updates with
     the estimator's rule; for "td0" the update happens at every step of those episodes instead.
     vmap `train` over keys (in_axes=(0, None)) to run seeds in parallel.
     """
-    if not env.discrete:
-        raise ValueError(f"make_train needs a discrete-action environment, got {env.name}")
-    configs = (configs,) if isinstance(configs, PolicyGradientConfig) else tuple(configs)
-    if not configs:
-        raise ValueError("configs must hold at least one PolicyGradientConfig")
-    shapes = {(c.num_iterations, c.num_episodes, c.hidden) for c in configs}
-    if len(shapes) != 1:
-        raise ValueError(f"configs must agree on (num_iterations, num_episodes, hidden), got {sorted(shapes)}")
+    configs = _checked_configs(env, configs)
     first = configs[0]
     batch = [c for c in configs if c.estimator != "td0"]
     online = [c for c in configs if c.estimator == "td0"]
@@ -630,35 +624,33 @@ def make_train(env, configs):
     position = jnp.array([(batch if c.estimator != "td0" else online).index(c) for c in configs])
     is_online = jnp.array([c.estimator == "td0" for c in configs])
 
-    def batch_iteration(state, key, which, progress):
+    def batch_iteration(state, key, which, index):
         key_collect, key_update = jax.random.split(key)
         rollout, mask = collect_episodes(env, state.policy, key_collect, first.num_episodes)
         branches = [partial(_batch_update, c) for c in batch]
-        state = jax.lax.switch(position[which], branches, state, rollout, mask, key_update, progress)
+        state = jax.lax.switch(position[which], branches, state, rollout, mask, key_update, index)
         return state, rollout.rewards, mask
 
-    def online_iteration(state, key, which, progress):
+    def online_iteration(state, key, which, index):
         branches = [partial(_td0_episodes, env, c) for c in online]
-        return jax.lax.switch(position[which], branches, state, key, progress)
+        return jax.lax.switch(position[which], branches, state, key, index)
 
     def train(key, which=0):
         key_init, key_loop = jax.random.split(key)
-        state = init_agent(env, first, key_init)
 
-        def iteration(state, inputs):
-            key, index = inputs
-            progress = index / first.num_iterations
+        def iteration(state, key, index):
             if batch and online:
                 state, rewards, mask = jax.lax.cond(is_online[which], online_iteration, batch_iteration,
-                                                    state, key, which, progress)
+                                                    state, key, which, index)
             else:
-                state, rewards, mask = (online_iteration if online else batch_iteration)(state, key, which, progress)
+                state, rewards, mask = (online_iteration if online else batch_iteration)(state, key, which, index)
             returns = jnp.sum(mask * rewards, axis=0)
-            return state, (jnp.mean(returns), jnp.mean(jnp.sum(mask, axis=0)))
+            rate = current_learning_rate(state.policy_opt_state)
+            return state, (jnp.mean(returns), jnp.mean(jnp.sum(mask, axis=0)), rate)
 
-        inputs = (jax.random.split(key_loop, first.num_iterations), jnp.arange(first.num_iterations))
-        state, (returns, lengths) = jax.lax.scan(iteration, state, inputs)
-        return state, TrainLog(returns, lengths)
+        state, rows, diverged_at = run_iterations(iteration, init_agent(env, first, key_init), key_loop,
+                                                  first.num_iterations)
+        return state, PolicyGradientLog(*rows, diverged_at)
 
     return train
 
@@ -667,15 +659,14 @@ def train_seeds(env, configs, seed, num_seeds):
     """Every config of `configs`, each for `num_seeds` seeds in parallel (vmap) from PRNGKey(seed).
 
     One compilation for all configs (see `make_train`); the same seeds for each. Returns a list of
-    (AgentState, TrainLog) with a leading seed axis, one per config.
+    (AgentState, PolicyGradientLog) with a leading seed axis, one per config. Raises RuntimeError,
+    naming the config, the seeds and the iteration, if a run's parameters became inf or NaN.
     """
     check_positive_int("num_seeds", num_seeds)
-    configs = (configs,) if isinstance(configs, PolicyGradientConfig) else tuple(configs)
+    configs = _checked_configs(env, configs)
     train = jax.jit(jax.vmap(make_train(env, configs), in_axes=(0, None)))
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    return [train(keys, which) for which in range(len(configs))]
-
-
-def greedy_returns(env, policy, key, num_episodes):
-    """Undiscounted returns of the greedy (argmax) policy, for a final evaluation."""
-    return episode_returns(env, lambda obs: jnp.argmax(policy_logits(policy, obs)), key, num_episodes)
+    runs = [train(keys, which) for which in range(len(configs))]
+    for config, (_, log) in zip(configs, runs):
+        raise_if_diverged(log.diverged_at, f"policy gradient ({config.estimator})")
+    return runs

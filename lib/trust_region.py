@@ -30,19 +30,21 @@ Three layers, each built on the one before.
 The book's text for the chapter stops after the trust-region basics; the policy optimizers follow
 the published algorithms (Kakade 2001; Schulman et al. 2015, 2017).
 """
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.flatten_util import ravel_pytree
 
-from lib.config import check_positive, check_positive_int, check_range
-from lib.evaluation import episode_returns
-from lib.nets import mlp_apply, mlp_init
-from lib.onpolicy import collect_rollout, gae_advantages, shuffled_minibatches, start_envs
+from lib.config import check_positive, check_positive_int, check_range, concrete
+from lib.divergence import raise_if_diverged
+from lib.onpolicy import (annealable_adam, annealed_learning_rate, checked_widths, collect_rollout,
+                          current_learning_rate, finished_episodes, gae_advantages, init_policy_and_value,
+                          minibatch_epochs, normalize, policy_output, run_iterations, start_envs, state_value,
+                          with_learning_rate)
 from lib.policies import categorical_entropy, categorical_log_prob, gaussian_log_prob, gaussian_sample
 
 # ================================================================ 1. the trust-region loop
@@ -254,46 +256,58 @@ def conjugate_gradient(matvec, b, num_iterations=10):
 
     Exact (in exact arithmetic) after n iterations for an n x n system; fewer give the usual
     truncated solution. Steps with a vanishing residual leave x unchanged (no division by zero).
+    A is refused where it is not positive definite: a search direction with d^T A d <= 0 stops the
+    iteration. Called with concrete values that raises a ValueError; under jit (no value to raise on)
+    the iterate reached before that direction is returned, as Steihaug's method does.
     """
     check_positive_int("num_iterations", num_iterations)
+    x, refused = _conjugate_gradient(matvec, b, num_iterations)
+    refused = concrete(refused)
+    if refused is not None and bool(refused):
+        raise ValueError("matvec must be a symmetric positive-definite matrix: conjugate_gradient met a direction d "
+                         "with d^T A d <= 0 (add damping, or use steihaug_cg for an indefinite model)")
+    return x
 
+
+def _conjugate_gradient(matvec, b, num_iterations):
+    """(x, refused): CG's iterate and whether a direction of non-positive curvature stopped it."""
     def body(_, carry):
-        x, r, d, rr = carry
+        x, r, d, rr, refused = carry
         ad = matvec(d)
-        live = rr > 1e-30
-        alpha = jnp.where(live, rr / jnp.where(live, d @ ad, 1.0), 0.0)
+        curvature = d @ ad
+        refused = refused | ((rr > 1e-30) & (curvature <= 0))
+        live = (rr > 1e-30) & ~refused
+        alpha = jnp.where(live, rr / jnp.where(live, curvature, 1.0), 0.0)
         x = x + alpha * d
         r = r - alpha * ad
         rr_next = r @ r
         d = r + jnp.where(live, rr_next / jnp.where(live, rr, 1.0), 0.0) * d
-        return x, r, d, rr_next
+        return x, r, d, rr_next, refused
 
     x0 = jnp.zeros_like(b)
-    return jax.lax.fori_loop(0, num_iterations, body, (x0, b, b, b @ b))[0]
+    x, _, _, _, refused = jax.lax.fori_loop(0, num_iterations, body, (x0, b, b, b @ b, jnp.array(False)))
+    return x, refused
 
 
 # ================================================================ 3. policies and the three optimizers
 
 
 class PolicyParams(NamedTuple):
-    actor: list          # MLP: observation -> logits (categorical) or mean (Gaussian)
+    policy: list         # MLP: observation -> logits (categorical) or mean (Gaussian)
     log_std: jax.Array   # state-independent log standard deviation (Gaussian only; unused otherwise)
-    critic: list         # MLP: observation -> v(s; psi)
+    value: list          # MLP: observation -> v(s; psi)
 
 
-def init_policy(key, env, hidden_sizes=(64, 64), initial_log_std=-0.5):
-    """Actor and critic MLPs (tanh hidden layers); the actor's output layer scaled by 0.01 so the
-    first policy is close to uniform (categorical) or to N(0, sigma^2) (Gaussian)."""
-    key_actor, key_critic = jax.random.split(key)
-    actor = mlp_init(key_actor, [env.observation_size, *hidden_sizes, env.action_size])
-    actor[-1] = jax.tree_util.tree_map(lambda w: 0.01 * w, actor[-1])
-    critic = mlp_init(key_critic, [env.observation_size, *hidden_sizes, 1])
-    return PolicyParams(actor, jnp.full((0 if env.discrete else env.action_size,), initial_log_std), critic)
+def init_policy(key, env, policy_hidden=(64, 64), value_hidden=(64, 64), initial_log_std=-0.5):
+    """Policy and value MLPs (`lib.onpolicy.init_policy_and_value`: tanh layers, the policy's output scaled
+    by 0.01) and, for a Gaussian policy, its log standard deviation."""
+    policy, value = init_policy_and_value(key, env, policy_hidden, value_hidden)
+    return PolicyParams(policy, jnp.full((0 if env.discrete else env.action_size,), initial_log_std), value)
 
 
-def distribution(env, actor, log_std, observations):
+def distribution(env, policy, log_std, observations):
     """The policy's distribution parameters at each observation: logits, or (mean, log_std)."""
-    out = mlp_apply(actor, observations, jnp.tanh)
+    out = policy_output(policy, observations)
     return out if env.discrete else (out, jnp.broadcast_to(log_std, out.shape))
 
 
@@ -323,17 +337,6 @@ def sample(env, dist, key):
     return action, log_prob(env, dist, action)
 
 
-def greedy_action(env, params, observation):
-    """The mode of the policy: argmax logit, or the Gaussian mean."""
-    dist = distribution(env, params.actor, params.log_std, observation)
-    return jnp.argmax(dist, axis=-1) if env.discrete else dist[0]
-
-
-def value(params, observations):
-    """v(s; psi)."""
-    return mlp_apply(params.critic, observations, jnp.tanh)[..., 0]
-
-
 ALGORITHMS = ("npg", "trpo", "ppo")
 
 
@@ -345,16 +348,17 @@ class PolicyOptimizationConfig:
     total_steps: environment steps in the run (rounded down to whole iterations).
     num_envs, num_steps: parallel environments and steps per environment in each rollout;
         one iteration uses num_envs * num_steps transitions.
-    hidden_sizes: hidden layers of both actor and critic (tanh).
+    policy_hidden, value_hidden: hidden widths (tanh) of the policy and of the value network, each an int >= 1.
     gamma, lam: discount and GAE parameter, in [0, 1].
     reward_scale: multiplies the rewards the learner sees (returns are logged unscaled), > 0.
     kl_bound: delta, the trust region on the mean KL for NPG and TRPO, > 0.
     cg_iterations, cg_damping: conjugate-gradient steps and the damping added to the Fisher matrix.
     backtrack_ratio, backtrack_steps: TRPO's line search tries beta^j * full step, j < backtrack_steps.
     clip_epsilon: PPO's clip, in (0, 1).
-    epochs, num_minibatches: passes over each batch and mini-batches per pass (PPO's actor-critic,
-        and the critic of NPG and TRPO).
-    learning_rate: Adam's step for PPO (actor and critic) and for the NPG/TRPO critic, > 0.
+    epochs, num_minibatches: passes over each batch and mini-batches per pass (PPO's policy and value
+        loss, and the value network of NPG and TRPO).
+    learning_rate: the step of the one Adam that updates PPO's joint policy-and-value loss (and the
+        NPG/TRPO value network), > 0; one optimizer, so one rate, not a policy_ and a value_learning_rate.
     anneal_learning_rate: decay the learning rate linearly to 0 over the run.
     value_coef, entropy_coef: PPO's loss weights, >= 0.
     max_grad_norm: global gradient-norm clip for the Adam updates, > 0.
@@ -364,7 +368,8 @@ class PolicyOptimizationConfig:
     total_steps: int = 500_000
     num_envs: int = 32
     num_steps: int = 32
-    hidden_sizes: tuple = (64, 64)
+    policy_hidden: tuple = (64, 64)
+    value_hidden: tuple = (64, 64)
     gamma: float = 0.99
     lam: float = 0.95
     reward_scale: float = 1.0
@@ -389,8 +394,8 @@ class PolicyOptimizationConfig:
         for name in ("total_steps", "num_envs", "num_steps", "cg_iterations", "backtrack_steps",
                      "epochs", "num_minibatches"):
             check_positive_int(name, getattr(self, name))
-        for size in self.hidden_sizes:
-            check_positive_int("hidden_sizes", size)
+        for name in ("policy_hidden", "value_hidden"):
+            object.__setattr__(self, name, checked_widths(name, getattr(self, name)))
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("lam", self.lam, 0.0, 1.0)
         check_positive("reward_scale", self.reward_scale)
@@ -448,36 +453,33 @@ class Batch(NamedTuple):
     actions: jax.Array
     log_probs: jax.Array
     advantages: jax.Array
-    returns: jax.Array    # lambda-returns A + v(s): the critic's regression targets
+    returns: jax.Array    # lambda-returns A + v(s): the value network's regression targets
 
 
 def collect_batch(env, params, key, env_states, observations, num_steps, gamma=0.99, lam=0.95, reward_scale=1.0):
     """Run the current policy for num_steps steps in every environment copy and build the Batch:
-    GAE advantages from the critic, lambda-returns as its targets. Returns
-    (env_states, observations, batch, finished_returns[T, N])."""
+    GAE advantages from the value network, lambda-returns as its targets. Returns
+    (env_states, observations, batch, finished_returns[T, N], done[T, N]): done marks the entries of
+    finished_returns that are the returns of episodes ending there."""
     def sample_action(observation, k):
-        return sample(env, distribution(env, params.actor, params.log_std, observation), k)
+        return sample(env, distribution(env, params.policy, params.log_std, observation), k)
 
     env_states, observations, rollout, finished = collect_rollout(
         env, sample_action, key, env_states, observations, num_steps)
     rewards = reward_scale * rollout.rewards
-    values = value(params, rollout.observations)
-    next_values = value(params, rollout.next_observations)
+    values = state_value(params.value, rollout.observations)
+    next_values = state_value(params.value, rollout.next_observations)
     advantages = gae_advantages(rewards, values, next_values, rollout.terminated.astype(rewards.dtype),
                                 rollout.done, gamma, lam)
     flat = lambda x: x.reshape((-1,) + x.shape[2:])
     batch = Batch(flat(rollout.observations), flat(rollout.actions), flat(rollout.log_probs),
                   flat(advantages), flat(advantages + values))
-    return env_states, observations, batch, finished
+    return env_states, observations, batch, finished, rollout.done
 
 
-def _flat_actor(params):
-    """theta = (actor weights, log_std) as one vector, and the map back."""
-    return ravel_pytree((params.actor, params.log_std))
-
-
-def _normalize(advantages):
-    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+def _flat_policy(params):
+    """theta = (policy weights, log_std) as one vector, and the map back."""
+    return ravel_pytree((params.policy, params.log_std))
 
 
 def natural_gradient_step(env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1):
@@ -488,18 +490,18 @@ def natural_gradient_step(env, params, batch, kl_bound, cg_iterations=10, cg_dam
     sqrt(2 delta / x^T I x) x satisfies 1/2 step^T I step = delta. Returns
     (theta_k as a vector, full step, unravel, surrogate, mean_kl, predicted improvement g^T step).
     """
-    theta_k, unravel = _flat_actor(params)
-    dist_k = distribution(env, params.actor, params.log_std, batch.observations)
-    advantages = _normalize(batch.advantages)
+    theta_k, unravel = _flat_policy(params)
+    dist_k = distribution(env, params.policy, params.log_std, batch.observations)
+    advantages = normalize(batch.advantages)
 
     def surrogate(theta):
-        actor, log_std = unravel(theta)
-        new_log_probs = log_prob(env, distribution(env, actor, log_std, batch.observations), batch.actions)
+        policy, log_std = unravel(theta)
+        new_log_probs = log_prob(env, distribution(env, policy, log_std, batch.observations), batch.actions)
         return jnp.mean(jnp.exp(new_log_probs - batch.log_probs) * advantages)
 
     def mean_kl(theta):
-        actor, log_std = unravel(theta)
-        return jnp.mean(policy_kl(env, dist_k, distribution(env, actor, log_std, batch.observations)))
+        policy, log_std = unravel(theta)
+        return jnp.mean(policy_kl(env, dist_k, distribution(env, policy, log_std, batch.observations)))
 
     gradient = jax.grad(surrogate)(theta_k)
     fvp = lambda v: fisher_vector_product(mean_kl, theta_k, v, cg_damping)
@@ -514,8 +516,8 @@ def npg_update(env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1):
     theta_k, step, unravel, _, mean_kl, _ = natural_gradient_step(
         env, params, batch, kl_bound, cg_iterations, cg_damping)
     theta = theta_k + step
-    actor, log_std = unravel(theta)
-    return params._replace(actor=actor, log_std=log_std), mean_kl(theta)
+    policy, log_std = unravel(theta)
+    return params._replace(policy=policy, log_std=log_std), mean_kl(theta)
 
 
 def trpo_update(env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1,
@@ -534,8 +536,8 @@ def trpo_update(env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1,
     gains = jax.vmap(surrogate)(candidates) - surrogate(theta_k)
     ok = jnp.logical_and(kls <= kl_bound, gains > 0)
     theta = jnp.where(ok.any(), candidates[jnp.argmax(ok)], theta_k)
-    actor, log_std = unravel(theta)
-    return params._replace(actor=actor, log_std=log_std), jnp.where(ok.any(), kls[jnp.argmax(ok)], 0.0)
+    policy, log_std = unravel(theta)
+    return params._replace(policy=policy, log_std=log_std), jnp.where(ok.any(), kls[jnp.argmax(ok)], 0.0)
 
 
 class StepProfile(NamedTuple):
@@ -544,7 +546,8 @@ class StepProfile(NamedTuple):
     fisher_kl: jax.Array         # its Fisher form 1/2 t^2 s^T I s (undamped I)
     surrogate_gain: jax.Array    # L(theta_t) - L(theta_k), L = mean[ratio A]
     clipped_gain: jax.Array      # the same for PPO's clipped surrogate at clip_epsilon
-    clipped_share: jax.Array     # share of samples whose ratio is outside [1 - eps, 1 + eps]
+    outside_share: jax.Array     # share of samples whose ratio is outside [1 - eps, 1 + eps] (not all of
+                                 # them clipped: the min keeps r A where it is the lower term)
     trpo_fraction: jax.Array     # the fraction TRPO's line search accepts (0 if none)
     trpo_kl: jax.Array           # the exact mean KL at that fraction
 
@@ -555,12 +558,12 @@ def natural_step_profile(env, params, batch, kl_bound, clip_epsilon, fractions, 
     surrogate against PPO's clipped surrogate, and where TRPO's line search stops."""
     theta_k, step, unravel, surrogate, mean_kl, _ = natural_gradient_step(
         env, params, batch, kl_bound, cg_iterations, cg_damping)
-    advantages = _normalize(batch.advantages)
+    advantages = normalize(batch.advantages)
     curvature = step @ fisher_vector_product(mean_kl, theta_k, step)
 
     def at(t):
-        actor, log_std = unravel(theta_k + t * step)
-        ratio = jnp.exp(log_prob(env, distribution(env, actor, log_std, batch.observations), batch.actions)
+        policy, log_std = unravel(theta_k + t * step)
+        ratio = jnp.exp(log_prob(env, distribution(env, policy, log_std, batch.observations), batch.actions)
                         - batch.log_probs)
         clipped = jnp.mean(jnp.minimum(ratio * advantages,
                                        jnp.clip(ratio, 1 - clip_epsilon, 1 + clip_epsilon) * advantages))
@@ -580,127 +583,137 @@ def ppo_loss(env, params, batch, clip_epsilon, value_coef=0.5, entropy_coef=0.01
     """PPO's loss on a mini-batch: -clipped surrogate + c_v (v - target)^2 - c_e entropy.
 
     The clipped surrogate mean[min(r A, clip(r, 1 - eps, 1 + eps) A)], r = d(a|s; w) / d(a|s; w_k),
-    removes any incentive to move r outside [1 - eps, 1 + eps]. Returns (loss, approximate KL).
+    removes any incentive to move r outside [1 - eps, 1 + eps]; where a move makes a sample worse
+    the min keeps the unclipped r A, so the objective can fall.
     """
-    dist = distribution(env, params.actor, params.log_std, batch.observations)
+    dist = distribution(env, params.policy, params.log_std, batch.observations)
     new_log_probs = log_prob(env, dist, batch.actions)
-    log_ratio = new_log_probs - batch.log_probs
-    ratio = jnp.exp(log_ratio)
-    advantages = _normalize(batch.advantages)
+    ratio = jnp.exp(new_log_probs - batch.log_probs)
+    advantages = normalize(batch.advantages)
     clipped = jnp.clip(ratio, 1.0 - clip_epsilon, 1.0 + clip_epsilon)
     policy_objective = jnp.mean(jnp.minimum(ratio * advantages, clipped * advantages))
-    value_loss = jnp.mean((value(params, batch.observations) - batch.returns) ** 2)
+    value_loss = jnp.mean((state_value(params.value, batch.observations) - batch.returns) ** 2)
     loss = -policy_objective + value_coef * value_loss - entropy_coef * jnp.mean(entropy(env, dist))
-    return loss, jnp.mean((ratio - 1.0) - log_ratio)   # k3 estimator of KL(pi_k || pi)
+    return loss
 
 
-def _adam(max_grad_norm):
-    return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.scale_by_adam(eps=1e-5))
+def mean_policy_kl(env, params_old, params_new, observations):
+    """The exact mean over `observations` of KL(pi_old(. | s) || pi_new(. | s)): the KL an update moved by."""
+    dist_old = distribution(env, params_old.policy, params_old.log_std, observations)
+    return jnp.mean(policy_kl(env, dist_old, distribution(env, params_new.policy, params_new.log_std, observations)))
 
 
-def _minibatch_epochs(loss_fn, params, opt_state, optimizer, batch, key, learning_rate, epochs, num_minibatches):
-    """`epochs` shuffled passes of Adam steps on `loss_fn(params, minibatch) -> (loss, aux)`."""
-    def epoch(carry, epoch_key):
-        params, opt_state = carry
-        minibatches = shuffled_minibatches(epoch_key, batch, num_minibatches)
-
-        def minibatch_step(carry, minibatch):
-            params, opt_state = carry
-            (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, minibatch)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, jax.tree_util.tree_map(lambda u: -learning_rate * u, updates))
-            return (params, opt_state), aux
-
-        return jax.lax.scan(minibatch_step, (params, opt_state), minibatches)
-
-    (params, opt_state), aux = jax.lax.scan(epoch, (params, opt_state), jax.random.split(key, epochs))
-    return params, opt_state, aux
+class PolicyOptimizationLog(NamedTuple):
+    """Per iteration, and the run's divergence."""
+    steps: jax.Array               # environment steps so far
+    episode_returns: jax.Array     # mean return of the episodes that ended in the iteration (the previous
+                                   # iteration's value when none ended; 0 before the first: see episodes_so_far)
+    episodes_so_far: jax.Array     # episodes ended up to and including the iteration
+    kl: jax.Array                  # exact mean KL between the policies before and after the update
+    learning_rate: jax.Array       # Adam's step size in the iteration (annealed or fixed)
+    diverged_at: jax.Array         # the first iteration after which a parameter was inf/NaN; -1 if none
 
 
-class TrainLog(NamedTuple):
-    """Per iteration: steps so far, mean return of the episodes finished so far in that iteration
-    (the previous value when none finished), and the mean KL between successive policies."""
-    steps: jax.Array
-    episode_returns: jax.Array
-    kl: jax.Array
+def _update_rule(env, config, optimizer):
+    """`update(algorithm, params, opt_state, batch, key, knobs) -> (params, opt_state)` for one iteration."""
+    def ppo_objective(clip_epsilon):
+        return lambda p, b: (ppo_loss(env, p, b, clip_epsilon, config.value_coef, config.entropy_coef), None)
+
+    def value_loss(p, b):
+        return jnp.mean((state_value(p.value, b.observations) - b.returns) ** 2), None
+
+    def update(algorithm, params, opt_state, batch, key, knobs):
+        if algorithm == "ppo":
+            params, opt_state, _ = minibatch_epochs(ppo_objective(knobs.clip_epsilon), params, opt_state, optimizer,
+                                                    batch, key, config.epochs, config.num_minibatches)
+            return params, opt_state
+        if algorithm == "npg":
+            new_params, _ = npg_update(env, params, batch, knobs.kl_bound, config.cg_iterations, config.cg_damping)
+        else:
+            new_params, _ = trpo_update(env, params, batch, knobs.kl_bound, config.cg_iterations,
+                                        config.cg_damping, config.backtrack_ratio, config.backtrack_steps)
+        # The value network is fitted on the batch with Adam (its loss does not involve the policy).
+        fitted, opt_state, _ = minibatch_epochs(value_loss, params, opt_state, optimizer, batch, key,
+                                                config.epochs, config.num_minibatches)
+        return new_params._replace(value=fitted.value), opt_state
+
+    return update
+
+
+class _Carry(NamedTuple):
+    params: PolicyParams
+    opt_state: tuple
+    env_states: tuple
+    observations: jax.Array
+    last_return: jax.Array
+    episodes_so_far: jax.Array
 
 
 def make_train(env, config=PolicyOptimizationConfig(), switchable=False):
-    """A pure `train(key, knobs) -> (params, TrainLog)` running config.algorithm on `env`.
+    """A pure `train(key, knobs) -> (params, PolicyOptimizationLog)` running config.algorithm on `env`.
 
     With switchable=True all three updates are compiled into one program and `knobs.algorithm`
     (an index into ALGORITHMS) picks one at run time: one compilation serves NPG, TRPO and PPO.
 
-    The whole run is one `lax.scan` over iterations: collect a rollout with the current policy,
-    compute GAE advantages and lambda-returns, update the policy (NPG, TRPO or PPO) and the critic.
-    Jit it once; vmap it over keys for seeds and over knobs for a grid of KL bounds or clips.
+    The whole run is one `lax.scan` over iterations (`lib.onpolicy.run_iterations`): collect a rollout
+    with the current policy, compute GAE advantages and lambda-returns, update the policy (NPG, TRPO
+    or PPO) and the value network. Jit it once; vmap it over keys for seeds and over knobs for a grid
+    of KL bounds or clips. `train_seeds` does that and raises if a run diverged.
     """
     if not isinstance(config, PolicyOptimizationConfig):
         raise ValueError("config must be a PolicyOptimizationConfig")
-    optimizer = _adam(config.max_grad_norm)
-    num_iterations = config.num_iterations
+    optimizer = annealable_adam(config.learning_rate, config.max_grad_norm, eps=1e-5)
+    update = _update_rule(env, config, optimizer)
 
-    def actor_critic_loss(clip_epsilon):
-        return lambda p, b: ppo_loss(env, p, b, clip_epsilon, config.value_coef, config.entropy_coef)
-
-    def critic_loss(p, b):
-        return jnp.mean((value(p, b.observations) - b.returns) ** 2), jnp.zeros(())
-
-    def update(algorithm, params, opt_state, batch, key, knobs, learning_rate):
-        """The policy and critic update of one iteration; returns (params, opt_state, mean KL)."""
-        if algorithm == "ppo":
-            params, opt_state, kls = _minibatch_epochs(
-                actor_critic_loss(knobs.clip_epsilon), params, opt_state, optimizer, batch, key,
-                learning_rate, config.epochs, config.num_minibatches)
-            return params, opt_state, kls[-1].mean()
-        if algorithm == "npg":
-            new_params, kl = npg_update(env, params, batch, knobs.kl_bound, config.cg_iterations, config.cg_damping)
+    def iteration(knobs, carry, key, index):
+        key_rollout, key_update = jax.random.split(key)
+        env_states, obs, batch, finished, done = collect_batch(
+            env, carry.params, key_rollout, carry.env_states, carry.observations, config.num_steps, config.gamma,
+            config.lam, config.reward_scale)
+        rate = annealed_learning_rate(knobs.learning_rate, index, config.num_iterations, config.anneal_learning_rate)
+        operands = (carry.params, with_learning_rate(carry.opt_state, rate), batch, key_update, knobs)
+        if switchable:
+            branches = [lambda *a, name=name: update(name, *a) for name in ALGORITHMS]
+            params, opt_state = jax.lax.switch(knobs.algorithm, branches, *operands)
         else:
-            new_params, kl = trpo_update(env, params, batch, knobs.kl_bound, config.cg_iterations,
-                                         config.cg_damping, config.backtrack_ratio, config.backtrack_steps)
-        # The critic is fitted on the batch with Adam (its gradient ignores the actor).
-        fitted, opt_state, _ = _minibatch_epochs(critic_loss, params, opt_state, optimizer, batch, key,
-                                                 learning_rate, config.epochs, config.num_minibatches)
-        return new_params._replace(critic=fitted.critic), opt_state, kl
+            params, opt_state = update(config.algorithm, *operands)
+        kl = mean_policy_kl(env, carry.params, params, batch.observations)
+        mean_return, count = finished_episodes(finished, done)
+        last_return = jnp.where(count > 0, mean_return, carry.last_return)
+        episodes = carry.episodes_so_far + count
+        row = ((index + 1) * config.batch_size, last_return, episodes, kl, current_learning_rate(opt_state))
+        return _Carry(params, opt_state, env_states, obs, last_return, episodes), row
 
     def train(key, knobs=None):
         knobs = make_knobs(config) if knobs is None else knobs
         key_init, key_env, key_loop = jax.random.split(key, 3)
-        params = init_policy(key_init, env, config.hidden_sizes, config.initial_log_std)
-        opt_state = optimizer.init(params)
+        params = init_policy(key_init, env, config.policy_hidden, config.value_hidden, config.initial_log_std)
         env_states, obs = start_envs(env, key_env, config.num_envs)
-
-        def iteration(carry, inputs):
-            params, opt_state, env_states, obs, last_return = carry
-            index, iteration_key = inputs
-            key_rollout, key_update = jax.random.split(iteration_key)
-
-            env_states, obs, batch, finished = collect_batch(
-                env, params, key_rollout, env_states, obs, config.num_steps, config.gamma, config.lam,
-                config.reward_scale)
-
-            fraction = 1.0 - index / num_iterations if config.anneal_learning_rate else 1.0
-            operands = (params, opt_state, batch, key_update, knobs, knobs.learning_rate * fraction)
-            if switchable:
-                branches = [lambda *a, name=name: update(name, *a) for name in ALGORITHMS]
-                params, opt_state, kl = jax.lax.switch(knobs.algorithm, branches, *operands)
-            else:
-                params, opt_state, kl = update(config.algorithm, *operands)
-
-            ended = jnp.isfinite(finished)
-            mean_finished = jnp.sum(jnp.where(ended, finished, 0.0)) / jnp.maximum(ended.sum(), 1)
-            last_return = jnp.where(ended.any(), mean_finished, last_return)
-            steps = (index + 1) * config.batch_size
-            return (params, opt_state, env_states, obs, last_return), TrainLog(steps, last_return, kl)
-
-        init = (params, opt_state, env_states, obs, jnp.asarray(jnp.nan, jnp.float32))
-        inputs = (jnp.arange(num_iterations), jax.random.split(key_loop, num_iterations))
-        (params, *_), log = jax.lax.scan(iteration, init, inputs)
-        return params, log
+        carry = _Carry(params, optimizer.init(params), env_states, obs, jnp.zeros(()), jnp.zeros((), jnp.int32))
+        carry, rows, diverged_at = run_iterations(lambda c, k, i: iteration(knobs, c, k, i), carry, key_loop,
+                                                  config.num_iterations)
+        return carry.params, PolicyOptimizationLog(*rows, diverged_at)
 
     return train
 
 
-def greedy_returns(env, params, key, num_episodes=10):
-    """Undiscounted returns of the policy's mode over whole episodes (lib.evaluation)."""
-    return episode_returns(env, lambda obs: greedy_action(env, params, obs), key, num_episodes)
+def train_seeds(env, config, keys, knobs=None, switchable=False):
+    """`make_train` vmapped over `keys` (one run per key) and compiled; returns (params, log) with a leading
+    seed axis. Raises RuntimeError naming the seeds and the iteration if a run's parameters became inf or NaN.
+
+    The compiled program is kept per (env, config, switchable), so new knobs (another algorithm of a
+    switchable train, another clip) reuse it.
+    """
+    keys = jnp.asarray(keys) if not isinstance(keys, jax.Array) else keys
+    if keys.ndim < 1 or keys.shape[0] < 1:
+        raise ValueError(f"keys must hold at least one PRNG key (a leading seed axis), got shape {keys.shape}")
+    knobs = make_knobs(config) if knobs is None else knobs
+    params, log = _compiled_train(env, config, switchable)(keys, knobs)
+    algorithm = ALGORITHMS[int(knobs.algorithm)] if switchable else config.algorithm
+    raise_if_diverged(log.diverged_at, f"{algorithm} training")
+    return params, log
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_train(env, config, switchable):
+    return jax.jit(jax.vmap(make_train(env, config, switchable), in_axes=(0, None)))

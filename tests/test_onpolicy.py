@@ -76,8 +76,10 @@ def test_rollout_transitions_follow_the_dynamics_and_reset_at_episode_ends():
     assert ended.sum() > 10 and np.all(np.abs(restarted) <= 0.05)
     # CartPole pays +1 per step: a finished return is the episode's length.
     lengths = [np.diff(np.concatenate([[-1], np.flatnonzero(rollout.done[:, n])])) for n in range(4)]
-    np.testing.assert_array_equal(np.concatenate([finished[:, n][~np.isnan(finished[:, n])] for n in range(4)]),
+    done = np.asarray(rollout.done)
+    np.testing.assert_array_equal(np.concatenate([np.asarray(finished)[:, n][done[:, n]] for n in range(4)]),
                                   np.concatenate(lengths))
+    np.testing.assert_array_equal(np.asarray(finished)[~done], 0.0)   # no NaN sentinel: `done` is the mask
 
 
 def test_shuffled_minibatches_hold_each_sample_once_and_drop_only_the_remainder():

@@ -175,7 +175,9 @@ def test_first_episode_mask_keeps_steps_up_to_and_including_the_first_end():
 
 
 @pytest.mark.parametrize("field, value", [("estimator", "ppo"), ("gamma", 1.5), ("lam", -0.1),
-                                          ("policy_lr", 0.0), ("num_episodes", 0), ("num_minibatches", 2.5)])
+                                          ("policy_learning_rate", 0.0), ("num_episodes", 0), ("num_minibatches", 2.5),
+                                          ("num_minibatches", 17), ("policy_hidden", (64.0, 64.0)),
+                                          ("value_hidden", ())])
 def test_config_rejects_out_of_range_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         pg.PolicyGradientConfig(**{field: value})
@@ -191,9 +193,29 @@ def test_make_train_rejects_configs_of_different_shapes_and_continuous_actions()
 
 def test_gae_actor_critic_improves_the_cartpole_return_over_a_few_iterations():
     cartpole = envs.make("CartPole-v1")
-    config = pg.PolicyGradientConfig(estimator="gae", num_iterations=12, num_episodes=8, hidden=32,
-                                     policy_lr=3e-3, value_lr=3e-3, anneal_lr=False)
+    config = pg.PolicyGradientConfig(estimator="gae", num_iterations=12, num_episodes=8, policy_hidden=(32, 32),
+                                     value_hidden=[32, 32], policy_learning_rate=3e-3, value_learning_rate=3e-3,
+                                     anneal_learning_rate=False)
     (_, log), = pg.train_seeds(cartpole, config, seed=0, num_seeds=2)
     returns = np.asarray(log.episode_returns)
     # A uniform random policy lasts about 22 steps; each iteration averages 8 episodes.
     assert returns[:, :2].mean() < 40 and returns[:, -3:].mean() > 2 * returns[:, :2].mean(), returns
+    np.testing.assert_array_equal(log.diverged_at, [-1, -1])
+    np.testing.assert_array_equal(log.learning_rates, np.full((2, 12), np.float32(3e-3)))   # not annealed
+
+
+def test_annealed_step_size_of_iteration_i_is_the_closed_form_rate_times_one_minus_i_over_n():
+    cartpole = envs.make("CartPole-v1")
+    config = pg.PolicyGradientConfig(estimator="reward_to_go", num_iterations=4, num_episodes=2, num_minibatches=1,
+                                     policy_hidden=(4,), value_hidden=(4,), policy_learning_rate=0.01)
+    _, log = jax.jit(pg.make_train(cartpole, config))(jax.random.key(0))
+    closed_form = np.float32(0.01) * (1.0 - np.arange(4, dtype=np.float32) / np.float32(4))
+    np.testing.assert_array_equal(log.learning_rates, closed_form)   # 0.01, 0.0075, 0.005, 0.0025 in float32
+
+
+def test_a_diverging_run_raises_naming_the_estimator_and_the_iteration():
+    cartpole = envs.make("CartPole-v1")
+    config = pg.PolicyGradientConfig(estimator="gae", num_iterations=3, num_episodes=2, num_minibatches=1,
+                                     policy_hidden=(4,), value_hidden=(4,), value_learning_rate=1e30)
+    with pytest.raises(RuntimeError, match=r"policy gradient \(gae\) diverged.*run 0 at step"):
+        pg.train_seeds(cartpole, config, seed=0, num_seeds=1)

@@ -1,4 +1,6 @@
 """Chapter 26: the trust-region loop, KL and its Fisher form, conjugate gradient, NPG, TRPO and PPO."""
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -147,13 +149,26 @@ def test_conjugate_gradient_rejects_non_positive_iteration_count():
         tr.conjugate_gradient(lambda v: v, jnp.ones(3), num_iterations=0)
 
 
+def test_conjugate_gradient_refuses_an_indefinite_matrix_and_under_jit_stops_before_the_bad_direction():
+    indefinite = jnp.diag(jnp.array([1.0, -1.0]))
+    b = jnp.array([1.0, 1.0])   # the first direction d = b has d^T A d = 0
+    with pytest.raises(ValueError, match="matvec.*positive-definite"):
+        tr.conjugate_gradient(lambda v: indefinite @ v, b, num_iterations=2)
+    # Under jit there is no value to raise on: the refusal returns the iterate before that direction, x = 0.
+    x = jax.jit(lambda b: tr.conjugate_gradient(lambda v: indefinite @ v, b, num_iterations=2))(b)
+    np.testing.assert_array_equal(x, [0.0, 0.0])
+    later = jnp.diag(jnp.array([4.0, 4.0, -1.0]))   # positive curvature along the first direction b
+    x = jax.jit(lambda b: tr.conjugate_gradient(lambda v: later @ v, b, num_iterations=3))(jnp.ones(3))
+    assert np.all(np.isfinite(np.asarray(x))) and float(jnp.linalg.norm(x)) > 0
+
+
 # ---------------------------------------------------------------- NPG, TRPO, PPO
 
 def _cartpole_batch(env, params, size=256):
     """States from a short random walk and actions, advantages from a fixed seed."""
     keys = jax.random.split(jax.random.PRNGKey(7), 4)
     observations = jax.random.normal(keys[0], (size, env.observation_size)) * 0.1
-    dist = tr.distribution(env, params.actor, params.log_std, observations)
+    dist = tr.distribution(env, params.policy, params.log_std, observations)
     actions, log_probs = jax.vmap(lambda d, k: tr.sample(env, d, k))(dist, jax.random.split(keys[1], size))
     advantages = jax.random.normal(keys[2], (size,)) + (actions == 1) * 1.0
     return tr.Batch(observations, actions, log_probs, advantages, jnp.zeros(size))
@@ -169,7 +184,7 @@ def trpo_steps():
     Without damping the full natural step of this near-uniform policy overshoots the bound (its
     exact KL is several times the Fisher form), so the line search has real work to do."""
     env = envs.make("CartPole-v1")
-    params = tr.init_policy(jax.random.PRNGKey(0), env, (16,))
+    params = tr.init_policy(jax.random.PRNGKey(0), env, (16,), (16,))
     batch = _cartpole_batch(env, params)
     # Advantage +1 for pushing toward the side the cart is on, -1 otherwise: along the natural
     # direction the surrogate still improves where the exact KL already exceeds the bound, so the
@@ -178,11 +193,11 @@ def trpo_steps():
     update = jax.vmap(lambda bound: (tr.trpo_update(env, params, batch, bound, cg_damping=0.0),
                                      tr.npg_update(env, params, batch, bound, cg_damping=0.0)[1]))
     (new_params, reported_kl), full_step_kl = jax.jit(update)(jnp.array(KL_BOUNDS))
-    old = tr.distribution(env, params.actor, params.log_std, batch.observations)
+    old = tr.distribution(env, params.policy, params.log_std, batch.observations)
     kls = []
     for i in range(len(KL_BOUNDS)):
         one = jax.tree_util.tree_map(lambda x: x[i], new_params)
-        new = tr.distribution(env, one.actor, one.log_std, batch.observations)
+        new = tr.distribution(env, one.policy, one.log_std, batch.observations)
         kls.append(float(jnp.mean(tr.policy_kl(env, old, new))))
     return np.array(kls), np.asarray(reported_kl), np.asarray(full_step_kl)
 
@@ -197,9 +212,9 @@ def test_trpo_accepted_step_satisfies_the_kl_bound(trpo_steps, index):
 
 def test_npg_step_fills_the_fisher_form_of_the_kl_bound_to_second_order():
     env = envs.make("Pendulum-v1")
-    params = tr.init_policy(jax.random.PRNGKey(1), env, (16,))
+    params = tr.init_policy(jax.random.PRNGKey(1), env, (16,), (16,))
     observations = jax.random.normal(jax.random.PRNGKey(2), (256, 3))
-    dist = tr.distribution(env, params.actor, params.log_std, observations)
+    dist = tr.distribution(env, params.policy, params.log_std, observations)
     actions, log_probs = jax.vmap(lambda m, s, k: tr.sample(env, (m, s), k))(*dist, jax.random.split(jax.random.PRNGKey(3), 256))
     batch = tr.Batch(observations, actions, log_probs, actions[:, 0] - actions[:, 0].mean(), jnp.zeros(256))
     # No damping, enough CG steps: the exact KL of the full natural step is delta up to third order.
@@ -209,17 +224,17 @@ def test_npg_step_fills_the_fisher_form_of_the_kl_bound_to_second_order():
 
 def test_ppo_loss_has_no_gradient_when_every_ratio_is_clipped_in_the_advantage_direction():
     env = envs.make("CartPole-v1")
-    params = tr.init_policy(jax.random.PRNGKey(0), env, (16,))
+    params = tr.init_policy(jax.random.PRNGKey(0), env, (16,), (16,))
     batch = _cartpole_batch(env, params)
     # Pretend the data came from a policy with ratio e^2 > 1 + eps where the (normalized) advantage
     # is positive and e^-2 < 1 - eps where it is negative: every term is clipped, nothing moves the actor.
     normalized = (batch.advantages - batch.advantages.mean()) / (batch.advantages.std() + 1e-8)
     pushed = batch._replace(log_probs=batch.log_probs - 2.0 * jnp.sign(normalized))
-    gradient = jax.jit(jax.grad(lambda p, b: tr.ppo_loss(env, p, b, 0.2, value_coef=0.0, entropy_coef=0.0)[0]))
+    gradient = jax.jit(jax.grad(lambda p, b: tr.ppo_loss(env, p, b, 0.2, value_coef=0.0, entropy_coef=0.0)))
     grads = gradient(params, pushed)
-    assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(grads.actor)) == 0.0
+    assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(grads.policy)) == 0.0
     grads = gradient(params, batch)
-    assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(grads.actor)) > 0.0
+    assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(grads.policy)) > 0.0
 
 
 @pytest.mark.parametrize("field, value", [
@@ -244,8 +259,40 @@ def test_knobs_reject_out_of_range_values(field, value):
 
 def test_ppo_learns_cartpole_in_a_short_run():
     env = envs.make("CartPole-v1")
-    config = tr.PolicyOptimizationConfig(total_steps=40_960, hidden_sizes=(32, 32))
+    config = tr.PolicyOptimizationConfig(total_steps=40_960, policy_hidden=(32, 32), value_hidden=[32, 32])
     params, log = jax.jit(tr.make_train(env, config))(jax.random.PRNGKey(0))
     # A uniform random policy lasts about 22 steps on average; learning must beat it several times over.
     assert float(log.episode_returns[-1]) > 150.0
     assert np.all(np.asarray(log.kl) < 0.1)
+    assert int(log.diverged_at) == -1 and np.all(np.diff(np.asarray(log.episodes_so_far)) >= 0)
+
+
+def test_ppo_learning_rate_of_iteration_i_is_the_closed_form_rate_times_one_minus_i_over_n():
+    env = envs.make("CartPole-v1")
+    config = tr.PolicyOptimizationConfig(total_steps=5 * 64, num_envs=4, num_steps=16, policy_hidden=(4,),
+                                         value_hidden=(4,), learning_rate=2.5e-3)
+    _, log = jax.jit(tr.make_train(env, config))(jax.random.key(0))
+    closed_form = np.float32(2.5e-3) * (1.0 - np.arange(5, dtype=np.float32) / np.float32(5))
+    np.testing.assert_array_equal(log.learning_rate, closed_form)   # 2.5e-3, 2e-3, ... 5e-4 in float32
+    fixed = dataclasses.replace(config, anneal_learning_rate=False)
+    np.testing.assert_array_equal(jax.jit(tr.make_train(env, fixed))(jax.random.key(0))[1].learning_rate,
+                                  np.full(5, np.float32(2.5e-3)))
+
+
+def test_ppo_with_a_huge_learning_rate_diverges_and_train_seeds_says_at_which_iteration():
+    env = envs.make("Pendulum-v1")
+    config = tr.PolicyOptimizationConfig(total_steps=6 * 64, num_envs=4, num_steps=16, policy_hidden=(4,),
+                                         value_hidden=(4,), learning_rate=1e30, max_grad_norm=1e30)
+    with pytest.raises(RuntimeError, match="ppo training diverged.*run 1 at step"):
+        tr.train_seeds(env, config, jax.random.split(jax.random.key(0), 2))
+
+
+def test_pendulum_log_counts_episodes_instead_of_a_nan_sentinel():
+    env = envs.make("Pendulum-v1")   # 200-step episodes, 16 steps per iteration: none ends before iteration 12
+    config = tr.PolicyOptimizationConfig(total_steps=14 * 32, num_envs=2, num_steps=16, policy_hidden=(4,),
+                                         value_hidden=(4,))
+    _, log = tr.train_seeds(env, config, jax.random.split(jax.random.key(0), 1))
+    np.testing.assert_array_equal(log.episodes_so_far[0], [0] * 12 + [2, 2])
+    assert np.all(np.isfinite(np.asarray(log.episode_returns)))
+    np.testing.assert_array_equal(log.episode_returns[0, :12], 0.0)
+    assert float(log.episode_returns[0, 12]) < -100   # a real Pendulum return
