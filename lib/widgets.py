@@ -9,11 +9,24 @@ same sliders and `draw(fig, **values)`:
   image of the current values. It needs no kernel and no network. The site's build prefers this
   view (`nb_mime_priority_overrides` in `_config.yml`); Jupyter prefers the live one.
 
-The grid keeps at most `MAX_VALUES` values of each slider, always with its initial value. If the
-full product of the grids has more than `MAX_FRAMES` points, the grids shrink (down to `MIN_VALUES`
-each); if that is not enough (three sliders or more), the page holds each slider's grid with the
-others at their initial values (at most `MAX_FRAMES` figures again: 9 values a slider for three
-sliders, 5 for five), and moving one slider there returns the others to their initial values.
+Which values the static page holds:
+
+- a selection slider (SelectionSlider, Dropdown): every option, so list exactly the values the text
+  discusses (at most `MAX_FRAMES` of them);
+- a numeric slider (IntSlider, FloatSlider, FloatLogSlider): at most `MAX_VALUES` values, always both
+  ends and the initial value, evenly spaced in the slider's own scale (its steps; powers for a log
+  slider): every step if there are at most 8 from `min` to `max`; else the coarsest exact grid from
+  `min` to `max` through the initial value if one has at least `MIN_VALUES` values; else every k-th
+  step counted from the initial value, plus both ends (only the end gaps shorter).
+
+If the product of the grids has more than `MAX_FRAMES` points, the numeric grids shrink (down to
+`MIN_VALUES` each); if that is not enough, the page holds each slider's grid with the others at their
+initial values, and moving one slider there returns the others to their initial values.
+
+The frames are drawn at `DPI` with a tight bounding box (nothing clipped), and any text smaller than
+`MIN_TEXT_PX` on the page (a figure wider than the site's column is shown scaled down) is enlarged to
+it. Sliders sit at most `SLIDERS_PER_ROW` to a row, each track at least `MIN_TRACK_PX` wide, in both
+views.
 
 Drawing the frames takes seconds, so only a kernel started with the environment variable
 `STATIC_VIEW_VARIABLE` set to 1 draws them: `python -m tools.execute`, which stores the outputs the
@@ -32,16 +45,21 @@ import os
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 
 STATIC_VIEW_VARIABLE = "LIB_STATIC_SLIDER_VIEW"   # "1": also store the static view (see above)
-MAX_VALUES = 9    # values of one slider on the static page
+MAX_VALUES = 9    # values of one numeric slider on the static page
 MIN_VALUES = 4    # fewer than this per slider and the grid becomes one slider at a time
-MAX_FRAMES = 25   # figures per cell: each costs a draw (~0.5 s) and 10-25 kB of notebook
-DPI = 60          # the static page's figures: a 10-inch figure is 600 pixels wide
-COLORS = 128      # palette of the stored PNGs: a third of the size of full colour, alike to the eye
+MAX_FRAMES = 25   # figures per cell: each costs a draw (~0.5 s) and 20-60 kB of page
+DPI = 100         # the static page's figures, as sharp as the notebook's own inline figures
+COLORS = 64       # palette of the stored PNGs: a quarter of the size of full colour, alike to the eye
+PAGE_WIDTH_PX = 772   # the site's text column in a 1,400 px window: wider frames are shown scaled down
+MIN_TEXT_PX = 9       # the smallest text a reader should have to read on the page
+SLIDERS_PER_ROW = 3
+MIN_TRACK_PX = 150    # a slider's track, wide enough to aim with a mouse
+LIVE_SLIDER_WIDTH = "320px"   # ipywidgets' 80 px label and 40 px readout leave a 170 px track
 
 # Swaps the image of the current values; a combination without an image resets the other sliders.
 _SCRIPT = """(function (root) {
@@ -62,8 +80,12 @@ class SliderGrid:
 
     def __init__(self, name, slider):
         self.name, self.description = name, slider.description or name
-        if hasattr(slider, "_options_values"):  # SelectionSlider, Dropdown, ...
+        self.selection = hasattr(slider, "_options_values")  # SelectionSlider, Dropdown, ...
+        if self.selection:
             labels, values, start = list(slider._options_labels), list(slider._options_values), slider.index
+            if len(values) > MAX_FRAMES:
+                raise ValueError(f"interactive_figure: slider {name!r} has {len(values)} options; the static page "
+                                 f"draws every option, so give it at most {MAX_FRAMES}")
         elif isinstance(slider, (widgets.IntSlider, widgets.FloatSlider, widgets.FloatLogSlider)):
             labels, values, start = _numeric_grid(slider)
         else:
@@ -77,10 +99,9 @@ class SliderGrid:
         return len(self._values)
 
     def resize(self, count):
-        """Keep `count` evenly spread values of the full grid, the initial one among them."""
-        picks = np.unique(np.round(np.linspace(0, self.full_size - 1, min(count, self.full_size))).astype(int))
-        picks[np.argmin(np.abs(picks - self._start))] = self._start
-        self.positions = [int(p) for p in picks]
+        """Keep at most `count` values (every option of a selection): both ends and the initial one, evenly spaced."""
+        last = self.full_size - 1
+        self.positions = list(range(last + 1)) if self.selection else even_positions(last, self._start, count)
         self.start = self.positions.index(self._start)
 
     @property
@@ -90,6 +111,25 @@ class SliderGrid:
     @property
     def values(self):
         return [self._values[p] for p in self.positions]
+
+
+def even_positions(last, start, count):
+    """At most `count` of the steps 0..last (never fewer than 0, `start` and `last`), evenly spaced.
+
+    The coarsest exact grid (a stride dividing both `last` and `start`) if it keeps `MIN_VALUES`;
+    otherwise every k-th step from `start` both ways, plus both ends, with the smallest k that fits.
+    """
+    if last < count:
+        return list(range(last + 1))
+    common = math.gcd(last, start)
+    exact = [stride for stride in range(1, common + 1) if common % stride == 0 and last // stride < count]
+    if exact and last // exact[0] + 1 >= MIN_VALUES:
+        return list(range(0, last + 1, exact[0]))
+    for stride in range(2, last + 1):
+        positions = sorted({0, last, *range(start % stride, last + 1, stride)})
+        if len(positions) <= count:
+            return positions
+    return sorted({0, start, last})
 
 
 def _numeric_grid(slider):
@@ -110,30 +150,60 @@ def _numeric_grid(slider):
 
 def frame_keys(grids):
     """Index tuples of the figures to store (resizing `grids`): the product if it fits, else one slider at a time."""
-    sizes = [min(grid.full_size, MAX_VALUES) for grid in grids]
-    while math.prod(sizes) > MAX_FRAMES and max(sizes) > MIN_VALUES:
-        sizes[int(np.argmax(sizes))] -= 1
-    fits = math.prod(sizes) <= MAX_FRAMES
-    for grid, size in zip(grids, sizes):
-        grid.resize(size if fits else 1 + (MAX_FRAMES - 1) // len(grids))
-    if fits:
+    for grid in grids:
+        grid.resize(MAX_VALUES)
+    while math.prod(len(grid.positions) for grid in grids) > MAX_FRAMES:
+        shrinkable = [grid for grid in grids if not grid.selection and len(grid.positions) > MIN_VALUES]
+        if not shrinkable:
+            break
+        largest = max(shrinkable, key=lambda grid: len(grid.positions))
+        largest.resize(len(largest.positions) - 1)
+    if math.prod(len(grid.positions) for grid in grids) <= MAX_FRAMES:
         return list(itertools.product(*(range(len(grid.positions)) for grid in grids)))
+    for grid in grids:
+        grid.resize(1 + (MAX_FRAMES - 1) // len(grids))
     start = tuple(grid.start for grid in grids)
     keys = {start[:i] + (k,) + start[i + 1:] for i, grid in enumerate(grids) for k in range(len(grid.positions))}
     return sorted(keys)
 
 
+def _enlarge_small_text(fig):
+    """Raise every text of `fig` to `MIN_TEXT_PX` as the site shows it (scaled down to the column if wider)."""
+    shown_dpi = min(DPI, PAGE_WIDTH_PX / fig.get_figwidth())
+    smallest = MIN_TEXT_PX * 72 / shown_dpi
+    for text in fig.findobj(Text):
+        if text.get_text() and text.get_fontsize() < smallest:
+            text.set_fontsize(smallest)
+
+
 def _png(draw, figsize, values):
     """`draw` on a fresh figure (outside pyplot, so nothing is displayed), as a base64 PNG."""
-    fig = Figure(figsize=figsize)
+    fig = Figure(figsize=figsize, dpi=DPI)
     draw(fig, **values)
+    _enlarge_small_text(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     buffer.seek(0)
     palette = Image.open(buffer).convert("RGB").quantize(colors=COLORS)
     buffer = io.BytesIO()
-    palette.save(buffer, format="PNG", optimize=True)
+    palette.save(buffer, format="PNG", optimize=True, dpi=(DPI, DPI))
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _slider_rows(sliders):
+    """The live sliders, at most `SLIDERS_PER_ROW` to a row, none squeezed below `LIVE_SLIDER_WIDTH`."""
+    for slider in sliders:
+        slider.layout.min_width = LIVE_SLIDER_WIDTH
+    return [widgets.HBox(sliders[i:i + SLIDERS_PER_ROW], layout=widgets.Layout(flex_flow="row wrap"))
+            for i in range(0, len(sliders), SLIDERS_PER_ROW)]
+
+
+# The static controls: a grid of at most SLIDERS_PER_ROW columns (each over 30% of the width), each
+# a label, a track of at least MIN_TRACK_PX and a readout, spaced so a focus ring hides no digit.
+_CONTROLS_STYLE = ("display:grid;grid-template-columns:repeat(auto-fit,minmax(max(20rem,30%),1fr));"
+                   "gap:0.25rem 1.5rem;margin-bottom:0.5rem")
+_LABEL_STYLE = "display:flex;align-items:center;gap:0.75em"
+_INPUT_STYLE = f"flex:1 1 {MIN_TRACK_PX}px;min-width:{MIN_TRACK_PX}px"
 
 
 class InteractiveFigure:
@@ -149,16 +219,16 @@ class InteractiveFigure:
             plt.show()
 
         figure_output = widgets.interactive_output(redraw, sliders)
-        self.widget = widgets.VBox([widgets.HBox(list(sliders.values())), figure_output])
+        self.widget = widgets.VBox([*_slider_rows(list(sliders.values())), figure_output])
 
     def static_html(self):
         """The frames and range inputs: an HTML fragment that works without a kernel."""
         keys = frame_keys(self.grids)
         start = tuple(grid.start for grid in self.grids)
         controls = "".join(
-            f'<label style="margin-right:1.5em">{html.escape(grid.description)} '
+            f'<label style="{_LABEL_STYLE}"><span>{html.escape(grid.description)}</span>'
             f'<input type="range" min="0" max="{len(grid.positions) - 1}" step="1" value="{grid.start}" '
-            f'data-labels="{html.escape(json.dumps(grid.labels))}" style="vertical-align:middle">'
+            f'data-labels="{html.escape(json.dumps(grid.labels))}" style="{_INPUT_STYLE}">'
             f"<output>{html.escape(grid.labels[grid.start])}</output></label>" for grid in self.grids)
         images = []
         for key in keys:
@@ -167,7 +237,7 @@ class InteractiveFigure:
             hidden = "" if key == start else "display:none;"
             images.append(f'<img data-key="{",".join(map(str, key))}" alt="{html.escape(alt)}" '
                           f'style="{hidden}max-width:100%" src="data:image/png;base64,{_png(self.draw, self.figsize, values)}">')
-        return (f'<div class="interactive-figure"><div>{controls}</div>{"".join(images)}'
+        return (f'<div class="interactive-figure"><div style="{_CONTROLS_STYLE}">{controls}</div>{"".join(images)}'
                 f"<script>{_SCRIPT}</script></div>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):

@@ -1,30 +1,41 @@
 """The built site: a warning-free build, then every page in a real browser, offline.
 
 Headless Chromium (Debian's `chromium` package) opens each page of the table of contents from
-disk, driven over the DevTools protocol. A page passes if it raises no JavaScript error, logs no
-error, asks for no file that is missing and for nothing off the machine; on a chapter, moving
-each static slider must show another figure. The browser tests skip only where Chromium is not
-installed. One build of the site serves every test here.
+disk in a 1,400 x 1,000 window, driven over the DevTools protocol. A page passes if it raises no
+JavaScript error, logs no error, asks for no file that is missing and for nothing off the machine,
+and nothing on it scrolls sideways; on a chapter, moving each static slider must show another
+figure, and each slider must reach both ends of the live slider's range. Without a browser: every
+table is a <table>, frames are drawn at `lib.widgets.DPI`, and a chapter page stays under 3 MB. The
+browser tests skip only where Chromium is not installed. One build of the site serves every test here.
 """
 import asyncio
+import base64
+import io
 import itertools
 import json
 import pathlib
+import re
 import shutil
 import subprocess
 import time
 
+import nbclient
+import nbformat
 import pytest
 import yaml
+from PIL import Image
 from tornado.websocket import websocket_connect
 
-from tools.build import ROOT, build_site
+from lib import widgets as lib_widgets
+from tools.build import ROOT, Progress, build_site
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGES = [entry["file"] for entry in [{"file": "intro"}] + yaml.safe_load((ROOT / "_toc.yml").read_text())["chapters"]]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WINDOW = {"width": 1400, "height": 1000}
+MAX_PAGE_BYTES = 3_000_000
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium); "
                                                              "the browser tests of the site need it")
 
@@ -41,6 +52,77 @@ MOVE_SLIDERS = """Array.from(document.querySelectorAll(".interactive-figure")).m
           drawn: after.every((img) => img.complete && img.naturalWidth > 100),
           readout_changed: input.nextElementSibling.textContent !== readout};
 })"""
+
+
+# Elements of the article that scroll sideways, or stick out of it, in the current window.
+SIDEWAYS = """(() => {
+  const article = document.querySelector("article.bd-article"), right = article.getBoundingClientRect().right;
+  const describe = (element, hidden) => `${element.tagName.toLowerCase()}.${element.className} (${hidden} px): ` +
+    element.textContent.trim().replace(/\\s+/g, " ").slice(0, 100);
+  const found = [];
+  for (const element of article.querySelectorAll("*")) {
+    const overflow = getComputedStyle(element).overflowX, box = element.getBoundingClientRect();
+    if ((overflow === "auto" || overflow === "scroll") && element.scrollWidth > element.clientWidth + 1) {
+      found.push("scrolls " + describe(element, element.scrollWidth - element.clientWidth));
+    } else if (box.width > 0 && box.right > right + 1 && !element.closest("pre, mjx-container, table")) {
+      found.push("sticks out " + describe(element, Math.round(box.right - right)));
+    }
+  }
+  return {page_width: document.documentElement.scrollWidth, found: found};
+})()"""
+
+# For every static slider: the readouts at both ends of each range input, and how its controls sit.
+SLIDER_ENDS = """Array.from(document.querySelectorAll(".interactive-figure")).map((figure) => {
+  const inputs = Array.from(figure.querySelectorAll("input[type=range]"));
+  const ends = inputs.map((input) => [input.min, input.max].map((end) => {
+    input.value = end;
+    input.dispatchEvent(new Event("input"));
+    const shown = Array.from(figure.querySelectorAll("img[data-key]")).filter((img) => getComputedStyle(img).display !== "none");
+    return shown.length === 1 ? input.nextElementSibling.textContent : `${shown.length} figures shown`;
+  }));
+  const rows = new Set(inputs.map((input) => Math.round(input.getBoundingClientRect().top)));
+  return {ends: ends, most_in_a_row: Math.max(...Array.from(rows, (top) =>
+            inputs.filter((input) => Math.round(input.getBoundingClientRect().top) === top).length)),
+          narrowest_track: Math.min(...inputs.map((input) => input.getBoundingClientRect().width))};
+})"""
+
+# The frame shown by each static slider: its own width, its width on the page, and the column's.
+FRAME_SIZES = """Array.from(document.querySelectorAll(".interactive-figure")).map((figure) => {
+  const img = Array.from(figure.querySelectorAll("img[data-key]")).find((img) => getComputedStyle(img).display !== "none");
+  return {natural: img.naturalWidth, shown: img.getBoundingClientRect().width, column: figure.getBoundingClientRect().width};
+})"""
+
+# In dark mode, the colours behind each static slider up to the article, and the gap a focus ring leaves.
+DARK_SLIDERS = """(() => {
+  document.documentElement.dataset.theme = "dark";
+  return Array.from(document.querySelectorAll(".interactive-figure")).map((figure) => {
+    const backgrounds = [];
+    for (let element = figure; !element.matches("article"); element = element.parentElement) {
+      backgrounds.push(getComputedStyle(element).backgroundColor);
+    }
+    const input = figure.querySelector("input[type=range]");
+    input.focus();
+    const style = getComputedStyle(input);
+    const ring = input.getBoundingClientRect().right + parseFloat(style.outlineWidth) + parseFloat(style.outlineOffset);
+    return {backgrounds: backgrounds, readout_clear_of_ring: input.nextElementSibling.getBoundingClientRect().left - ring};
+  });
+})()"""
+
+
+def test_the_main_job_reports_each_code_cell_and_ends_with_a_table_of_step_times():
+    out = io.StringIO()
+    progress = Progress(out)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# a title"),
+                                               nbformat.v4.new_code_cell("import time\ntime.sleep(0.3)")])
+    progress.begin("tiny_chapter", cells=len(notebook.cells))
+    nbclient.NotebookClient(notebook, kernel_name="python3", on_cell_execute=progress.cell).execute()
+    progress.end()
+    progress.table()
+    lines = out.getvalue().splitlines()
+    assert re.fullmatch(r"\[\s*\d+ s\] tiny_chapter: cell 2/2  import time", lines[1]), lines
+    assert not any("cell 1/2" in line for line in lines), "a markdown cell is not executed"
+    row = next(line for line in lines if line.startswith("tiny_chapter "))
+    assert 0.3 <= float(row.split()[-1]) <= float(lines[-1].split()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +176,7 @@ class Chromium:
         self.session = (await self.send("Target.attachToTarget", targetId=target["targetId"], flatten=True))["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             await self.send(f"{domain}.enable", session=True)
+        await self.send("Emulation.setDeviceMetricsOverride", session=True, deviceScaleFactor=1, mobile=False, **WINDOW)
 
     async def send(self, method, session=False, **params):
         """Send one command; collect the events that arrive before its answer."""
@@ -176,3 +259,109 @@ def test_page_loads_offline_without_errors_and_its_sliders_switch_figures(site, 
         assert move == {"shown_before": 1, "shown_after": 1, "changed": True, "drawn": True, "readout_changed": True}
     found = problems(chromium.events)
     assert not found
+
+
+SLIDER_MODELS = {"IntSliderModel", "FloatSliderModel", "FloatLogSliderModel", "SelectionSliderModel", "DropdownModel"}
+TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.MULTILINE)
+
+
+def page_source(page):
+    """The text the page is built from: the notebook (with its outputs) of a chapter, else the .md."""
+    notebook = ROOT / f"{page}.ipynb"
+    return notebook.read_text() if notebook.exists() else (ROOT / f"{page}.md").read_text()
+
+
+def markdown_tables(page):
+    """Markdown tables in the page's source: in its text cells and, for a notebook, its markdown outputs."""
+    text = page_source(page)
+    if not text.lstrip().startswith("{"):
+        return len(TABLE_RULE.findall(text))
+    notebook = json.loads(text)
+    markdown = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown"]
+    markdown += ["".join(output["data"]["text/markdown"]) for cell in notebook["cells"] for output in cell.get("outputs", [])
+                 if "text/markdown" in output.get("data", {})]
+    return sum(len(TABLE_RULE.findall(block)) for block in markdown)
+
+
+def slider_end_labels(page):
+    """For each slider cell of a chapter, in order: the readouts of its live sliders' two ends."""
+    notebook = json.loads((ROOT / f"{page}.ipynb").read_text())
+    state = notebook.get("metadata", {}).get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+
+    def sliders(model_id):
+        model = state[model_id.removeprefix("IPY_MODEL_")]
+        if model["model_name"] in SLIDER_MODELS:
+            return [model["state"]]
+        return [slider for child in model["state"].get("children", []) for slider in sliders(child)]
+
+    ends = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            if WIDGET_VIEW in output.get("data", {}):
+                ends.append([end_labels(slider) for slider in sliders(output["data"][WIDGET_VIEW]["model_id"])])
+    return ends
+
+
+def end_labels(slider):
+    """The readouts of a live slider at its two ends, as ipywidgets formats them."""
+    if "_options_labels" in slider:
+        return [slider["_options_labels"][0], slider["_options_labels"][-1]]
+    ends = [slider["min"], slider["max"]]
+    if "base" in slider:   # FloatLogSlider: min and max are exponents
+        ends = [slider["base"] ** end for end in ends]
+    return [format(end, slider["readout_format"]) for end in ends]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_markdown_table_renders_as_a_table(site, page):
+    expected = markdown_tables(page)
+    found = (site / f"{page}.html").read_text().count("<table")
+    assert found >= expected, f"{expected} markdown tables in the source, {found} <table> on the page"
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("chapters/")])
+def test_chapter_page_is_light_and_its_frames_are_drawn_at_the_static_dpi(site, page):
+    text = (site / f"{page}.html").read_text()
+    assert len(text.encode()) < MAX_PAGE_BYTES, f"{len(text.encode()) / 1e6:.1f} MB of HTML"
+    for figure in re.findall(r'<div class="interactive-figure">.*?</script></div>', text, re.DOTALL):
+        for frame in re.findall(r'src="data:image/png;base64,([^"]+)"', figure):
+            dpi = Image.open(io.BytesIO(base64.b64decode(frame))).info.get("dpi")
+            assert dpi == pytest.approx((lib_widgets.DPI, lib_widgets.DPI), abs=0.01), (
+                f"a frame drawn at {dpi} dpi: re-execute the chapter (python -m tools.execute {page.split('/')[1]})")
+
+
+@needs_chromium
+@pytest.mark.parametrize("page", PAGES)
+def test_nothing_on_the_page_scrolls_sideways_at_1400_px(site, browser, page):
+    run, chromium = browser
+    run(chromium.open((site / f"{page}.html").as_uri()))
+    layout = run(chromium.evaluate(SIDEWAYS))
+    assert layout["page_width"] <= WINDOW["width"] and not layout["found"], "\n".join(layout["found"])
+
+
+@needs_chromium
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("chapters/")])
+def test_static_sliders_reach_both_ends_three_to_a_row_and_show_legible_frames(site, browser, page):
+    run, chromium = browser
+    run(chromium.open((site / f"{page}.html").as_uri()))
+    frames = run(chromium.evaluate(FRAME_SIZES))
+    for frame in frames:
+        # lib.widgets sizes the frames' text for this column: a narrower one would shrink it below legible
+        assert frame["column"] >= lib_widgets.PAGE_WIDTH_PX - 1, frame
+        assert frame["shown"] == pytest.approx(min(frame["natural"], frame["column"]), abs=1), frame
+    sliders = run(chromium.evaluate(SLIDER_ENDS))
+    assert [slider["ends"] for slider in sliders] == slider_end_labels(page)
+    for slider in sliders:
+        assert slider["most_in_a_row"] <= lib_widgets.SLIDERS_PER_ROW and slider["narrowest_track"] >= lib_widgets.MIN_TRACK_PX
+
+
+@needs_chromium
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("chapters/")])
+def test_in_dark_mode_static_sliders_sit_on_the_dark_page_and_the_focus_ring_hides_no_digit(site, browser, page):
+    run, chromium = browser
+    run(chromium.open((site / f"{page}.html").as_uri()))
+    for slider in run(chromium.evaluate(DARK_SLIDERS)):
+        for colour in slider["backgrounds"]:
+            red, green, blue, *alpha = map(float, re.findall(r"[\d.]+", colour))
+            assert (alpha and alpha[0] == 0) or (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255 < 0.3, slider
+        assert slider["readout_clear_of_ring"] >= 0, slider

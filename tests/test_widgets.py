@@ -7,6 +7,7 @@ import ipywidgets as widgets
 import jax
 import jax.numpy as jnp
 import matplotlib
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -47,18 +48,55 @@ def test_a_widget_that_is_not_a_slider_is_rejected_by_name():
         interactive_figure(lambda fig, flag: None, flag=widgets.Checkbox())
 
 
-def test_grids_span_the_slider_keep_its_initial_value_and_at_most_nine_values():
+def scale_gaps(grid, log=False):
+    """Gaps between the grid's neighbouring values in the slider's own scale, to 9 digits."""
+    points = np.log10(grid.values) if log else np.asarray(grid.values, dtype=float)
+    return np.round(np.diff(points), 9).tolist()
+
+
+def test_an_exact_grid_keeps_both_ends_the_initial_value_and_even_gaps():
     float_grid = SliderGrid("theta", widgets.FloatSlider(value=1.0, min=-2.0, max=2.0, step=0.1, description="θ"))
     assert float_grid.values == [-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0]
     assert float_grid.labels[float_grid.start] == "1.00" and float_grid.description == "θ"
-    off_grid = SliderGrid("n", widgets.IntSlider(value=100, min=10, max=1000, step=10))
-    assert off_grid.values[0] == 10 and off_grid.values[-1] == 1000 and off_grid.values[off_grid.start] == 100
-    assert len(off_grid.values) == lib_widgets.MAX_VALUES and off_grid.values == sorted(off_grid.values)
+    # 20 steps from 0 to 1 with the initial value at step 10: every 5th step, not 9 uneven values
+    lam = SliderGrid("lam", widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05))
+    assert lam.values == [0.0, 0.25, 0.5, 0.75, 1.0]
+    log_grid = SliderGrid("beta", widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.05))
+    assert log_grid.values[0] == pytest.approx(0.1) and log_grid.values[-1] == pytest.approx(10.0)
+    assert len(log_grid.values) == lib_widgets.MAX_VALUES and set(scale_gaps(log_grid, log=True)) == {0.25}
+    assert log_grid.values[log_grid.start] == 1.0
+
+
+def test_without_an_exact_grid_the_steps_are_even_from_the_initial_value_and_the_ends_stay():
+    """The initial value 100 sits at step 9 of 99: no stride divides both, so every k-th step from 100."""
+    grid = SliderGrid("n", widgets.IntSlider(value=100, min=10, max=1000, step=10))
+    assert grid.values[0] == 10 and grid.values[-1] == 1000 and grid.values[grid.start] == 100
+    assert len(grid.values) <= lib_widgets.MAX_VALUES
+    gaps = scale_gaps(grid)
+    inner = gaps[1:-1]
+    assert len(set(inner)) == 1 and max(gaps[0], gaps[-1]) <= inner[0], gaps
     log_grid = SliderGrid("tau", widgets.FloatLogSlider(value=0.5, base=10, min=-2, max=1, step=0.05))
     assert log_grid.values[0] == pytest.approx(0.01) and log_grid.values[-1] == pytest.approx(10.0)
-    assert log_grid.values[log_grid.start] == 0.5
+    assert log_grid.values[log_grid.start] == 0.5 and len(log_grid.values) <= lib_widgets.MAX_VALUES
+    # the initial value 0.5 is 10^-0.301, 0.001 off its step: to 2 digits the inner log gaps agree
+    gaps = np.round(scale_gaps(log_grid, log=True), 2).tolist()
+    assert len(set(gaps[1:-1])) == 1 and max(gaps[0], gaps[-1]) <= gaps[1], gaps
+
+
+def test_a_selection_keeps_every_option_even_beside_a_numeric_slider():
     choice = SliderGrid("i", widgets.SelectionSlider(options=[("0.005", 0), ("0.5", 1), ("2.0", 2)], value=1))
     assert (choice.labels, choice.values, choice.start) == (["0.005", "0.5", "2.0"], [0, 1, 2], 1)
+    noise = SliderGrid("noise", widgets.SelectionSlider(options=[0.0, 0.05, 0.1, 0.2, 0.4, 0.8], value=0.1))
+    depth = SliderGrid("n", widgets.IntSlider(value=4, min=0, max=40))
+    keys = frame_keys([noise, depth])
+    assert noise.values == [0.0, 0.05, 0.1, 0.2, 0.4, 0.8] and len(keys) == 6 * len(depth.values) <= lib_widgets.MAX_FRAMES
+    assert depth.values[0] == 0 and depth.values[-1] == 40 and 4 in depth.values
+
+
+def test_a_selection_with_more_options_than_frames_is_refused_by_name():
+    too_many = widgets.SelectionSlider(options=list(range(lib_widgets.MAX_FRAMES + 1)))
+    with pytest.raises(ValueError, match=f"'alpha' has {lib_widgets.MAX_FRAMES + 1} options"):
+        interactive_figure(lambda fig, alpha: None, alpha=too_many)
 
 
 def test_frames_cover_the_product_when_it_fits_and_one_slider_at_a_time_otherwise():
@@ -68,14 +106,26 @@ def test_frames_cover_the_product_when_it_fits_and_one_slider_at_a_time_otherwis
     keys = frame_keys(pair)
     assert len(keys) <= lib_widgets.MAX_FRAMES and len(keys) == len(pair[0].values) * len(pair[1].values)
     assert all(len(grid.values) >= lib_widgets.MIN_VALUES and 0.5 in grid.values for grid in pair)
-    triple = [SliderGrid(name, widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01)) for name in "abc"]
+    assert all(grid.values[0] == 0.0 and grid.values[-1] == 1.0 for grid in pair)
+    triple = [SliderGrid(name, widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.125)) for name in "abc"]
     keys = frame_keys(triple)
     start = tuple(grid.start for grid in triple)
     assert len(keys) == 1 + 3 * (lib_widgets.MAX_VALUES - 1)
     assert all(sum(k != s for k, s in zip(key, start)) <= 1 for key in keys)
     five = [SliderGrid(name, widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01)) for name in "abcde"]
     assert len(frame_keys(five)) <= lib_widgets.MAX_FRAMES
-    assert all(len(grid.values) == 5 and grid.values[0] == 0.0 and grid.values[-1] == 1.0 for grid in five)
+    assert all(grid.values == [0.0, 0.25, 0.5, 0.75, 1.0] for grid in five)
+    selections = [SliderGrid(name, widgets.SelectionSlider(options=list(range(6)), value=2)) for name in "ab"]
+    keys = frame_keys(selections)
+    assert len(keys) == 1 + 2 * 5 and all(len(grid.values) == 6 for grid in selections)
+
+
+def test_live_sliders_sit_at_most_three_to_a_row_and_keep_their_width():
+    sliders = {name: widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05) for name in "abcde"}
+    figure = interactive_figure(lambda fig, **values: None, **sliders)
+    rows = figure.widget.children[:-1]
+    assert [row.children for row in rows] == [tuple(sliders.values())[:3], tuple(sliders.values())[3:]]
+    assert all(slider.layout.min_width == lib_widgets.LIVE_SLIDER_WIDTH for slider in sliders.values())
 
 
 def test_static_view_draws_every_frame_with_its_values_and_shows_the_initial_one(monkeypatch):
@@ -98,9 +148,31 @@ def test_static_view_draws_every_frame_with_its_values_and_shows_the_initial_one
     assert len(images) == 10
     visible = [(key, alt) for key, alt, style, _ in images if "display:none" not in style]
     assert visible == [("2,1", "θ = 1.00, n = ten")]
-    width, height = Image.open(io.BytesIO(base64.b64decode(images[0][3]))).size
-    assert (width, height) == (5 * lib_widgets.DPI, 2 * lib_widgets.DPI)
+    frame = Image.open(io.BytesIO(base64.b64decode(images[0][3])))
+    assert frame.info["dpi"] == pytest.approx((lib_widgets.DPI, lib_widgets.DPI), abs=0.01)
     assert html.count('type="range"') == 2 and "<script>" in html
+
+
+def test_frames_hold_text_outside_the_axes_and_small_legends_grow_to_the_page_minimum(monkeypatch):
+    monkeypatch.setenv(lib_widgets.STATIC_VIEW_VARIABLE, "1")
+    figures = []
+
+    def draw(fig, theta):
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, theta], label="a line")
+        ax.legend(fontsize=5)
+        fig.text(0.5, -0.3, "a label below the figure", ha="center")   # cut off without a tight bounding box
+        figures.append(fig)
+
+    width_inches = 12   # wider than the site's column, so shown scaled down
+    figure = interactive_figure(draw, figsize=(width_inches, 2), theta=widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=1.0))
+    html = figure._repr_mimebundle_()["text/html"]
+    frames = [Image.open(io.BytesIO(base64.b64decode(data))) for data in re.findall(r'base64,([^"]+)"', html)]
+    assert len(frames) == 2 and all(frame.height > 2.3 * lib_widgets.DPI for frame in frames)
+    for fig, frame in zip(figures[1:], frames):
+        shown_pixels_per_inch = lib_widgets.DPI * min(1.0, lib_widgets.PAGE_WIDTH_PX / frame.width)
+        legend_size = fig.axes[0].get_legend().get_texts()[0].get_fontsize()
+        assert legend_size / 72 * shown_pixels_per_inch >= lib_widgets.MIN_TEXT_PX - 0.5
 
 
 def test_without_the_variable_only_the_live_view_is_shown_and_no_frame_is_drawn(monkeypatch):

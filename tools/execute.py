@@ -9,6 +9,10 @@ site shows the sliders). A failing cell stops with its traceback and a non-zero 
 Re-executing an unchanged chapter on the same machine rewrites the same bytes: cells keep the ids
 of the stored notebook, no execution timestamps are stored, and widget models get ids numbered in
 the order the kernel created them instead of random ones.
+
+The .md is rewritten too, in the form Jupyter's jupytext writes when a student saves the chapter
+(with the kernel's display name, without jupytext's version line: see jupytext.toml), so opening and
+saving a chapter in JupyterLab leaves both files as they were.
 """
 import argparse
 import hashlib
@@ -18,10 +22,16 @@ import sys
 
 import jupytext
 import nbclient
+from jupyter_client.kernelspec import get_kernel_spec
 
 from lib.widgets import STATIC_VIEW_VARIABLE
 
 CHAPTERS = pathlib.Path(__file__).resolve().parent.parent / "chapters"
+KERNEL = "python3"
+# The MyST text as jupytext writes it from Jupyter; the version line would change with every jupytext
+# release, so jupytext.toml drops it there, and this format drops it here.
+SOURCE_FORMAT = {"extension": ".md", "format_name": "myst",
+                 "notebook_metadata_filter": "-jupytext.text_representation.jupytext_version"}
 
 
 def chapter_sources(names=()):
@@ -38,14 +48,16 @@ def chapter_sources(names=()):
     return sources
 
 
-def run_chapter(source, timeout=1200):
+def run_chapter(source, timeout=1200, on_cell_execute=None):
     """Run every cell of `source` (.md) in a fresh kernel; return the executed notebook.
 
-    The kernel draws the sliders' static views for the site (see `lib.widgets`).
+    The kernel draws the sliders' static views for the site (see `lib.widgets`). `on_cell_execute`,
+    if given, is nbclient's hook called before each cell (the main job's progress lines).
     """
     os.environ[STATIC_VIEW_VARIABLE] = "1"   # the kernel inherits this process's environment
     notebook = jupytext.read(source)
-    client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
+    client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name=KERNEL, record_timing=False,
+                                     on_cell_execute=on_cell_execute,
                                      resources={"metadata": {"path": str(source.parent)}})
     client.execute()
     return notebook
@@ -78,13 +90,23 @@ def number_widget_models(notebook, chapter):
     return jupytext.reads(text, fmt="ipynb")
 
 
-def execute_chapter(source):
-    """Run `source` (.md) and store its outputs in the paired .ipynb."""
+def canonical_source(notebook):
+    """The .md text of `notebook` as JupyterLab with jupytext saves it, with the kernel's display name."""
+    notebook.metadata["kernelspec"]["display_name"] = get_kernel_spec(KERNEL).display_name
+    return jupytext.writes(notebook, fmt=SOURCE_FORMAT)
+
+
+def execute_chapter(source, on_cell_execute=None):
+    """Run `source` (.md), store its outputs in the paired .ipynb and its text in canonical form."""
     target = source.with_suffix(".ipynb")
-    notebook = number_widget_models(run_chapter(source), source.stem)
+    text = source.read_text()
+    notebook = number_widget_models(run_chapter(source, on_cell_execute=on_cell_execute), source.stem)
     if target.exists():
         keep_cell_ids(notebook, jupytext.read(target))
+    canonical = canonical_source(notebook)
     jupytext.write(notebook, target)
+    if source.read_text() == text:   # an edit made while the chapter ran is kept (and the .ipynb is stale)
+        source.write_text(canonical)
 
 
 def main(argv=None):
