@@ -15,6 +15,7 @@ The .md is rewritten too, in the form Jupyter's jupytext writes when a student s
 saving a chapter in JupyterLab leaves both files as they were.
 """
 import argparse
+import copy
 import hashlib
 import os
 import pathlib
@@ -93,7 +94,9 @@ def number_widget_models(notebook, chapter):
 def canonical_source(notebook):
     """The .md text of `notebook` as JupyterLab with jupytext saves it, with the kernel's display name."""
     notebook.metadata["kernelspec"]["display_name"] = get_kernel_spec(KERNEL).display_name
-    return jupytext.writes(notebook, fmt=SOURCE_FORMAT)
+    # A copy: jupytext.writes records the metadata filter in the notebook it is given, and the
+    # stored .ipynb must not carry it (JupyterLab drops it on save, which would show as a change).
+    return jupytext.writes(copy.deepcopy(notebook), fmt=SOURCE_FORMAT)
 
 
 def execute_chapter(source, on_cell_execute=None):
