@@ -1,1 +1,1 @@
-"""Speed and memory of every chapter and training run, written to benchmarks/report.{md,json}."""
+"""Speed and memory of every chapter and training run, and our runs beside the peers', in benchmarks/report.{md,json}."""

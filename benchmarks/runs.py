@@ -1,19 +1,38 @@
-"""Every training run the benchmark measures, gathered from the modules benchmarks/runs_*.py.
+"""Every training run the benchmark measures, and how one is timed.
 
-A chapter adds its runs in its own module `benchmarks/runs_chNN.py`, as a dict `RUNS` from a
-name to a function returning (fn, args, summarize, notes): `jax.jit(fn)` is compiled for `args`
-and timed separately from the run; `summarize(output)` turns the result into the numbers the
-report shows (including whether the issue's targets are met); `notes` states the network size
-and anything else a reader needs to compare the timing with other libraries. A module whose runs
+A run is a function returning (fn, args, summarize, notes): `jax.jit(fn)` is compiled for `args`
+and timed apart from the run; `summarize(output)` turns the result into the numbers the report
+shows; `notes` states the network sizes, batch, seeds and evaluation, so that a reader can tell
+what a timing can be compared with. Each chapter's runs live in its module
+`benchmarks/runs_chNN.py`, as a dict `RUNS` from a name to such a function; a module whose runs
 train toward a target also defines `headline(results) -> {"env_steps", "target", "seeds_solved",
-"final_return"}`, the report's summary columns.
+"final_return"}`, the report's summary columns. This module holds the one run that belongs to no
+chapter (the off-policy loop with no learner), and `benchmarks/peers.py` the runs of ours
+configured like a peer's.
 """
 import importlib
 import pkgutil
+import sys
+import time
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 import benchmarks
+
+
+def compile_and_run(fn, *args):
+    """(output, compile seconds, run seconds) of `jax.jit(fn)` on `args`, the two timed apart.
+
+    The peers are timed by this same function, in their own environment: it needs only JAX.
+    """
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    output = jax.block_until_ready(compiled(*args))
+    return output, compile_s, time.perf_counter() - start
 
 
 def over_seeds(fn, num_seeds, in_axes=0):
@@ -31,14 +50,46 @@ def seeds_note(num_seeds):
     return "1 seed, not vmapped" if num_seeds == 1 else f"{num_seeds} seeds vmapped"
 
 
+def off_policy_loop_random_agent():
+    """The floor under chapters 21 and 22: 20k Pendulum steps x 8 seeds of the off-policy loop, no learner."""
+    from lib import envs
+    from lib.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action
+
+    env = envs.make("Pendulum-v1")
+    agent = OffPolicyAgent(init=lambda key: jnp.array(0.0),
+                           act=lambda state, obs, key: (random_action(env, key), state),
+                           greedy=lambda state, obs: jnp.zeros(1),
+                           update=lambda state, batch, key: (state + jnp.mean(batch.reward), jnp.array(0.0)))
+    config = OffPolicyConfig(total_steps=20_000, warmup_steps=1_000, batch_size=256, eval_every=1_000)
+    train = jax.vmap(make_off_policy_train(env, agent, config))
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+
+    def summarize(output):
+        _, log = output
+        return {"final_eval_return_mean": round(float(np.mean(log.eval_returns[:, -1])), 1)}
+
+    return train, (keys,), summarize, "no networks: env stepping, replay, evaluation only; 8 seeds vmapped"
+
+
+RUNS = {"offpolicy_loop_random_agent_pendulum_20k_x8": off_policy_loop_random_agent}
+
+
 def _run_modules():
-    return [importlib.import_module(f"benchmarks.{info.name}")
-            for info in pkgutil.iter_modules(benchmarks.__path__) if info.name.startswith("runs_")]
+    """This module, every chapter's benchmarks/runs_chNN.py, and benchmarks/peers.py (our side of each peer pair)."""
+    chapters = [importlib.import_module(f"benchmarks.{info.name}")
+                for info in pkgutil.iter_modules(benchmarks.__path__) if info.name.startswith("runs_")]
+    return [sys.modules[__name__], *chapters, importlib.import_module("benchmarks.peers")]
 
 
 def all_runs():
-    """{run name: factory} from every benchmarks/runs_*.py module."""
-    return {name: factory for module in _run_modules() for name, factory in module.RUNS.items()}
+    """{run name: factory} of every run; a name defined twice is an error, not a silent overwrite."""
+    runs = {}
+    for module in _run_modules():
+        repeated = sorted(runs.keys() & module.RUNS.keys())
+        if repeated:
+            raise ValueError(f"{module.__name__} defines runs {repeated} that another module already defines")
+        runs.update(module.RUNS)
+    return runs
 
 
 def all_headlines():
