@@ -25,6 +25,9 @@ On the LQR (`lqr_model`) with a linear policy u = -K x + sigma eps and a Gaussia
 distribution, each objective's expectation has a closed form (`lqr_n_step_objective`,
 `lqr_expected_return`): jax.grad of it is the exact gradient every estimator is tested against.
 
+The training loops (`svg_infinity`, `svg_n`) record in their log's `diverged_at` the first iteration
+whose parameters or objective stopped being finite; `train_pendulum_svg` raises on it.
+
 Also here: noise inference (`infer_noise`, the inverse of `sample_transition`), and SAC's Gaussian
 policy step at one state (`fit_soft_gaussian`), which tends to DPG's action (`fit_dpg`) as the
 temperature alpha goes to 0.
@@ -33,7 +36,7 @@ import functools
 import math
 import operator
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -41,10 +44,11 @@ import numpy as np
 import optax
 
 from lib import envs
-from lib.config import check_positive, check_positive_int, check_range
+from lib.config import check_positive, check_positive_int, check_range, concrete
+from lib.divergence import all_finite, first_divergence, raise_if_diverged
 from lib.evaluation import episode_returns
-from lib.lqr import linear_policy_cost_matrix
-from lib.nets import mlp_apply, mlp_init, soft_update
+from lib.lqr import linear_policy, linear_policy_cost_matrix
+from lib.nets import check_hidden_widths, gradient_step, mlp_apply, mlp_init, soft_update
 from lib.policies import gaussian_log_prob
 
 
@@ -146,14 +150,15 @@ def pendulum_initial_state(key):
 
 
 # ------------------------------------------------------------------ policies and critics
-def linear_policy(params, obs):
-    """u = -K x + sigma eps: mean -K x, standard deviation exp(log_std) (state independent)."""
-    mean = -params["gain"] @ obs
+def linear_gaussian_policy(params, obs):
+    """u = -K x + sigma eps: mean -K x (`lib.lqr.linear_policy` with w = -K), standard deviation
+    exp(log_std) (state independent)."""
+    mean = linear_policy(-params["gain"], obs)
     return mean, jnp.exp(params["log_std"]) * jnp.ones_like(mean)
 
 
-def linear_policy_params(gain, action_std):
-    """Parameters {"gain": K, "log_std": log sigma} of `linear_policy`."""
+def linear_gaussian_policy_params(gain, action_std):
+    """Parameters {"gain": K, "log_std": log sigma} of `linear_gaussian_policy`."""
     gain = jnp.atleast_2d(jnp.asarray(gain, float))
     check_positive("action_std", float(action_std))
     return {"gain": gain, "log_std": jnp.full((gain.shape[0],), math.log(action_std))}
@@ -165,11 +170,10 @@ def pendulum_policy(params, obs):
     return mean, jnp.exp(params["log_std"]) * jnp.ones_like(mean)
 
 
-def pendulum_policy_init(key, hidden=32, action_std=0.5):
-    """A one-hidden-layer tanh policy for `pendulum_policy`."""
-    check_positive_int("hidden", hidden)
-    check_positive("action_std", action_std)
-    return {"net": mlp_init(key, [3, hidden, 1]), "log_std": jnp.full((1,), math.log(action_std))}
+def pendulum_policy_init(key, config):
+    """A tanh policy for `pendulum_policy`: hidden widths config.policy_hidden, sigma = config.initial_action_std."""
+    return {"net": mlp_init(key, [3, *config.policy_hidden, 1]),
+            "log_std": jnp.full((1,), math.log(config.initial_action_std))}
 
 
 def quadratic_critic(critic_params, obs, a):
@@ -204,8 +208,9 @@ def _check_noise_length(name, noise, needed):
 
 
 def _check_gamma(gamma):
-    if not isinstance(gamma, jax.core.Tracer):
-        check_range("gamma", float(gamma), 0.0, 1.0)
+    value = concrete(gamma)
+    if value is not None:
+        check_range("gamma", float(value), 0.0, 1.0)
 
 
 # ------------------------------------------------------------------ the estimators
@@ -368,30 +373,37 @@ def rollout(params, s0, eps, xi, *, policy, model):
 
 def svg_infinity_objective(params, s0, eps, xi, *, policy, model, gamma):
     """SVG(inf) for one sample: sum_{t=0}^{T} gamma^t r(s_t(w), a_t(w)) along `rollout`; no critic."""
+    _check_gamma(gamma)
     rewards = rollout(params, s0, eps, xi, policy=policy, model=model).rewards
     return jnp.sum(gamma ** jnp.arange(rewards.shape[0]) * rewards)
 
 
 @dataclass(frozen=True)
 class SVGConfig:
-    """Hyperparameters of SVG(inf) (Algorithm 25.1) and of SVG(n) with a learned critic."""
-    horizon: int = 50                  # T: model steps per sampled trajectory, >= 1
-    batch_size: int = 8                # N: start states s_0 ~ rho_0 per iteration, >= 1
-    iterations: int = 400              # policy updates, >= 1
-    learning_rate: float = 1e-2        # alpha_w, Adam step on the policy, > 0
-    max_grad_norm: float = 1.0         # policy gradients are clipped to this global norm, > 0
-    gamma: float = 0.98                # discount in [0, 1]
-    checkpoint_every: int = 25         # iterations between stored policy parameters; divides iterations
-    critic_learning_rate: float = 1e-2 # SVG(n) only: Adam step on the critic, > 0
-    critic_steps: int = 10             # SVG(n) only: critic regressions per iteration, >= 1
-    critic_hidden: int = 64            # SVG(n) only: critic hidden units (two layers), >= 1
-    tau: float = 0.1                   # SVG(n) only: target-critic soft-update rate in (0, 1]
+    """Hyperparameters of SVG(inf) (Algorithm 25.1), of SVG(n) with a learned critic q, and of the
+    Pendulum policy `make_pendulum_svg_train` starts from."""
+    horizon: int = 50                    # T: model steps per sampled trajectory, >= 1
+    batch_size: int = 8                  # N: start states s_0 ~ rho_0 per iteration, >= 1
+    iterations: int = 400                # policy updates, >= 1
+    policy_learning_rate: float = 1e-2   # alpha_w, Adam step on the policy, > 0
+    max_grad_norm: float = 1.0           # policy gradients are clipped to this global norm, > 0
+    gamma: float = 0.98                  # discount in [0, 1]
+    checkpoint_every: int = 25           # iterations between stored policy parameters; divides iterations
+    policy_hidden: Tuple[int, ...] = (16,)   # Pendulum policy: hidden widths (tanh) of d(s; w), positive ints
+    initial_action_std: float = 0.5      # Pendulum policy: sigma(s; w) at the start (then learned), > 0
+    # SVG(n) only. The critic's gradient in a is all SVG(0) knows: 10 steps of Adam at 1e-2 per
+    # iteration leave SVG(0), SVG(1) and SVG(5) flat on Pendulum; 50 at 3e-3 let SVG(5) swing up.
+    q_hidden: Tuple[int, ...] = (64, 64)  # hidden widths (ReLU) of q(s, a; theta), positive ints
+    q_learning_rate: float = 3e-3        # Adam step on the critic, > 0
+    q_steps: int = 50                    # critic regression steps per iteration, >= 1
+    tau: float = 0.1                     # target-critic soft-update rate in (0, 1]
 
     def __post_init__(self):
-        for name in ("horizon", "batch_size", "iterations", "checkpoint_every", "critic_steps", "critic_hidden"):
+        for name in ("horizon", "batch_size", "iterations", "checkpoint_every", "q_steps"):
             check_positive_int(name, getattr(self, name))
-        for name in ("learning_rate", "max_grad_norm", "critic_learning_rate"):
+        for name in ("policy_learning_rate", "max_grad_norm", "initial_action_std", "q_learning_rate"):
             check_positive(name, getattr(self, name))
+        check_hidden_widths(self, "policy_hidden", "q_hidden")
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("tau", self.tau, 0.0, 1.0, low_open=True)
         if self.iterations % self.checkpoint_every:
@@ -399,21 +411,46 @@ class SVGConfig:
 
 
 class SVGLog(NamedTuple):
-    checkpoints: Any      # policy parameters after every checkpoint_every iterations (leading axis)
-    objective: jax.Array  # the batch objective J(w_n) at each iteration
+    checkpoints: Any        # policy parameters after every checkpoint_every iterations (leading axis)
+    objective: jax.Array    # the batch objective J(w_n) at each iteration
+    diverged_at: jax.Array  # the first iteration after which a parameter or J was inf/NaN; -1 if none
+
+
+class SVGState(NamedTuple):
+    """The carry of the SVG loops: the policy w, and for SVG(n) the critic theta (None for SVG(inf))."""
+    policy: Any
+    policy_opt_state: Any
+    q: Any
+    q_target: Any
+    q_opt_state: Any
+    diverged_at: jax.Array
+    key: jax.Array
 
 
 def _policy_optimizer(config):
     """Adam on the clipped gradient: clipping tames the exploding gradients of long unrolls."""
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate))
+    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.policy_learning_rate))
 
 
-def _run_iterations(iteration, carry, config):
-    """Scan `iteration` config.iterations times; carry[0] is the policy, kept every checkpoint_every."""
-    carry, (params, objective) = jax.lax.scan(iteration, carry, None, config.iterations)
+def _ascent_step(optimizer, params, opt_state, gradient):
+    """One optimizer step up the gradient (optax minimizes, so it is handed the negated gradient)."""
+    return gradient_step(optimizer, params, opt_state, jax.tree_util.tree_map(jnp.negative, gradient))
+
+
+def _run_iterations(iteration, state, config):
+    """Scan `iteration(state) -> (state, J)` config.iterations times. state.diverged_at records the
+    first iteration whose parameters, optimizer states or J were not finite; the policy is kept
+    every checkpoint_every iterations."""
+
+    def tracked(state, index):
+        new_state, objective = iteration(state)
+        diverged_at = first_divergence(state.diverged_at, all_finite((new_state, objective)), index)
+        return new_state._replace(diverged_at=diverged_at), (new_state.policy, objective)
+
+    state, (policies, objective) = jax.lax.scan(tracked, state, jnp.arange(config.iterations))
     every = config.checkpoint_every
-    checkpoints = jax.tree_util.tree_map(lambda p: p[every - 1::every], params)
-    return carry, SVGLog(checkpoints, objective)
+    checkpoints = jax.tree_util.tree_map(lambda p: p[every - 1::every], policies)
+    return state, SVGLog(checkpoints, objective, state.diverged_at)
 
 
 def _action_size(policy, params, model, initial_state, key):
@@ -428,7 +465,8 @@ def svg_infinity(key, params, *, policy, model, initial_state, config):
     the noise eps_{0:T}^i, xi_{0:T}^i ~ N(0, I); (3) build J(w) = (1/N) sum_i sum_{t=0}^T gamma^t
     r(s_t^i(w), a_t^i(w)) with a_t = d(s_t) + sigma(s_t) eps_t and s_{t+1} = mu(s_t, a_t) + Sigma xi_t
     (`svg_infinity_objective`); (4) grad_w J by autodiff; (5) w <- w + alpha_w grad_w J (Adam on
-    the clipped gradient); (6) n <- n + 1. Returns the final parameters and an SVGLog.
+    the clipped gradient); (6) n <- n + 1. Returns the final parameters and an SVGLog (its
+    diverged_at is -1 unless w or J became inf/NaN).
     """
     T, N = config.horizon, config.batch_size
     optimizer = _policy_optimizer(config)
@@ -440,34 +478,51 @@ def svg_infinity(key, params, *, policy, model, initial_state, config):
                                                                      gamma=config.gamma))(s0, eps, xi)
         return jnp.mean(per_start)
 
-    def iteration(carry, _):
-        w, opt_state, key = carry
-        key, key_start, key_eps, key_xi = jax.random.split(key, 4)
-        s0 = jax.vmap(initial_state)(jax.random.split(key_start, N))                   # step 1
-        eps = jax.random.normal(key_eps, (N, T + 1, action_size))                      # step 2
+    def iteration(state):
+        key, key_start, key_eps, key_xi = jax.random.split(state.key, 4)
+        s0 = jax.vmap(initial_state)(jax.random.split(key_start, N))                      # step 1
+        eps = jax.random.normal(key_eps, (N, T + 1, action_size))                         # step 2
         xi = jax.random.normal(key_xi, (N, T + 1, state_size))
-        objective, gradient = jax.value_and_grad(J)(w, s0, eps, xi)                    # steps 3-4
-        ascent = jax.tree_util.tree_map(jnp.negative, gradient)                        # step 5 (optax
-        updates, opt_state = optimizer.update(ascent, opt_state, w)                    # minimizes, so
-        w = optax.apply_updates(w, updates)                                            # negate)
-        return (w, opt_state, key), (w, objective)                                     # step 6
+        objective, gradient = jax.value_and_grad(J)(state.policy, s0, eps, xi)            # steps 3-4
+        w, opt_state = _ascent_step(optimizer, state.policy, state.policy_opt_state, gradient)  # step 5
+        return state._replace(policy=w, policy_opt_state=opt_state, key=key), objective   # step 6
 
-    (params, _, _), log = _run_iterations(iteration, (params, optimizer.init(params), key), config)
-    return params, log
+    state = SVGState(params, optimizer.init(params), None, None, None, jnp.array(-1, jnp.int32), key)
+    state, log = _run_iterations(iteration, state, config)
+    return state.policy, log
+
+
+def _fit_critic(q_optimizer, c, opt_state, c_target, path, *, q, config):
+    """config.q_steps Adam steps regressing q(s_t, a_t; theta) on the returns-to-go of `path` (N
+    trajectories), bootstrapped by the target critic at s_T. Returns (theta, its optimizer state)."""
+    T, gamma = config.horizon, config.gamma
+
+    def return_to_go(g, r):
+        g = r + gamma * g
+        return g, g
+
+    bootstrap = jax.vmap(q, in_axes=(None, 0, 0))(c_target, path.states[:, T], path.actions[:, T])
+    _, targets = jax.lax.scan(return_to_go, bootstrap, path.rewards[:, :T].T, reverse=True)
+
+    def loss(c):
+        predictions = jax.vmap(jax.vmap(lambda s, a: q(c, s, a)))(path.states[:, :T], path.actions[:, :T])
+        return jnp.mean((predictions - targets.T) ** 2)
+
+    def step(carry, _):
+        c, opt_state = carry
+        return gradient_step(q_optimizer, c, opt_state, jax.grad(loss)(c)), None
+
+    (c, opt_state), _ = jax.lax.scan(step, (c, opt_state), None, config.q_steps)
+    return c, opt_state
 
 
 def _svg_n_loop(key, params, critic_params, n, *, window, policy, critic, model, initial_state, config):
     """svg_n's loop with the depth n as a (possibly traced) integer in [0, window]."""
     T, N, gamma = config.horizon, config.batch_size, config.gamma
-    policy_optimizer = _policy_optimizer(config)
-    critic_optimizer = optax.adam(config.critic_learning_rate)
+    policy_optimizer, q_optimizer = _policy_optimizer(config), optax.adam(config.q_learning_rate)
     state_size = model.noise_scale.shape[0]
     action_size = _action_size(policy, params, model, initial_state, key)
     q = lambda c, s, a: critic(c, model.observe(s), a)
-
-    def critic_loss(c, states, actions, targets):
-        predictions = jax.vmap(jax.vmap(lambda s, a: q(c, s, a)))(states, actions)
-        return jnp.mean((predictions - targets) ** 2)
 
     def policy_objective(w, c, states, eps, xi):
         def from_start(s, e, x, t):  # SVG(n) from s_t, reusing the trajectory's noise from step t on
@@ -478,41 +533,24 @@ def _svg_n_loop(key, params, critic_params, n, *, window, policy, critic, model,
         per_trajectory = jax.vmap(from_start, in_axes=(0, None, None, 0))
         return jnp.mean(jax.vmap(per_trajectory, in_axes=(0, 0, 0, None))(states, eps, xi, jnp.arange(T)))
 
-    def iteration(carry, _):
-        w, c, c_target, policy_opt, critic_opt, key = carry
-        key, key_start, key_eps, key_xi = jax.random.split(key, 4)
+    def iteration(state):
+        key, key_start, key_eps, key_xi = jax.random.split(state.key, 4)
         s0 = jax.vmap(initial_state)(jax.random.split(key_start, N))
         eps = jax.random.normal(key_eps, (N, T + window + 1, action_size))
         xi = jax.random.normal(key_xi, (N, T + window + 1, state_size))
-        path = jax.vmap(lambda s, e, x: rollout(w, s, e, x, policy=policy, model=model))(
+        path = jax.vmap(lambda s, e, x: rollout(state.policy, s, e, x, policy=policy, model=model))(
             s0, eps[:, :T + 1], xi[:, :T + 1])
-        states, actions = path.states[:, :T], path.actions[:, :T]
-
-        # Critic: regress q(s_t, a_t) on the return-to-go, bootstrapped by the target critic at s_T.
-        def return_to_go(g, r):
-            g = r + gamma * g
-            return g, g
-        bootstrap = jax.vmap(q, in_axes=(None, 0, 0))(c_target, path.states[:, T], path.actions[:, T])
-        _, targets = jax.lax.scan(return_to_go, bootstrap, path.rewards[:, :T].T, reverse=True)
-
-        def critic_step(carry, _):
-            c, critic_opt = carry
-            gradient = jax.grad(critic_loss)(c, states, actions, targets.T)
-            updates, critic_opt = critic_optimizer.update(gradient, critic_opt, c)
-            return (optax.apply_updates(c, updates), critic_opt), None
-        (c, critic_opt), _ = jax.lax.scan(critic_step, (c, critic_opt), None, config.critic_steps)
-
+        c, q_opt_state = _fit_critic(q_optimizer, state.q, state.q_opt_state, state.q_target, path, q=q, config=config)
         # Policy: ascend SVG(n)'s objective averaged over every visited state.
-        objective, gradient = jax.value_and_grad(policy_objective)(w, c, states, eps, xi)
-        updates, policy_opt = policy_optimizer.update(jax.tree_util.tree_map(jnp.negative, gradient), policy_opt, w)
-        w = optax.apply_updates(w, updates)
-        c_target = soft_update(c_target, c, config.tau)
-        return (w, c, c_target, policy_opt, critic_opt, key), (w, objective)
+        objective, gradient = jax.value_and_grad(policy_objective)(state.policy, c, path.states[:, :T], eps, xi)
+        w, policy_opt_state = _ascent_step(policy_optimizer, state.policy, state.policy_opt_state, gradient)
+        return SVGState(w, policy_opt_state, c, soft_update(state.q_target, c, config.tau), q_opt_state,
+                        state.diverged_at, key), objective
 
-    carry = (params, critic_params, critic_params, policy_optimizer.init(params),
-             critic_optimizer.init(critic_params), key)
-    carry, log = _run_iterations(iteration, carry, config)
-    return carry[0], carry[1], log
+    state = SVGState(params, policy_optimizer.init(params), critic_params, critic_params,
+                     q_optimizer.init(critic_params), jnp.array(-1, jnp.int32), key)
+    state, log = _run_iterations(iteration, state, config)
+    return state.policy, state.q, log
 
 
 def svg_n(key, params, critic_params, *, n, policy, critic, model, initial_state, config):
@@ -529,13 +567,14 @@ def svg_n(key, params, critic_params, *, n, policy, critic, model, initial_state
                        initial_state=initial_state, config=config)
 
 
-def make_pendulum_svg_train(depths, config=SVGConfig(), hidden=16, action_std=0.5, noise_std=0.0):
+def make_pendulum_svg_train(depths, config=SVGConfig(), noise_std=0.0):
     """train(key) -> (policy params, SVGLog) on the Pendulum model for every n in `depths` at once
     (leading axis of the outputs in the order given); n = None is SVG(inf).
 
-    The model is Pendulum-v1's own physics (plus optional dynamics noise), so SVG knows the true
-    model. All finite depths share one compiled program (vmapped over n), with a critic of
-    config.critic_hidden units each; None runs Algorithm 25.1 beside them.
+    The model is Pendulum-v1's own physics (plus dynamics noise of standard deviation noise_std),
+    so SVG knows the true model. The policy starts from `pendulum_policy_init(key, config)`. All
+    finite depths share one compiled program (vmapped over n), each with its own critic of hidden
+    widths config.q_hidden; None runs Algorithm 25.1 beside them.
     """
     depths = tuple(depths)
     if not depths:
@@ -545,13 +584,13 @@ def make_pendulum_svg_train(depths, config=SVGConfig(), hidden=16, action_std=0.
 
     def train(key):
         key_policy, key_critic, key_infinite, key_finite = jax.random.split(key, 4)
-        params = pendulum_policy_init(key_policy, hidden, action_std)
+        params = pendulum_policy_init(key_policy, config)
         results = {}
         if None in depths:
             results[None] = svg_infinity(key_infinite, params, policy=pendulum_policy, model=model,
                                          initial_state=pendulum_initial_state, config=config)
         if finite:
-            critic_params = mlp_init(key_critic, [4, config.critic_hidden, config.critic_hidden, 1])
+            critic_params = mlp_init(key_critic, [4, *config.q_hidden, 1])
             # Every finite depth draws the same noise (key_finite): the depths differ only in n.
             run = lambda n: _svg_n_loop(key_finite, params, critic_params, n, window=max(finite), policy=pendulum_policy,
                                         critic=mlp_critic, model=model, initial_state=pendulum_initial_state,
@@ -564,6 +603,20 @@ def make_pendulum_svg_train(depths, config=SVGConfig(), hidden=16, action_std=0.
     return train
 
 
+def train_pendulum_svg(key, depths, num_seeds, config=SVGConfig(), noise_std=0.0):
+    """`make_pendulum_svg_train(depths, config, noise_std)` for num_seeds seeds at once (vmap, one
+    compiled program): (final policy params, SVGLog), every leaf with leading axes (seed, depth).
+
+    Raises RuntimeError naming the run (seed * len(depths) + depth index) and the iteration if a
+    parameter or an objective became inf or NaN.
+    """
+    check_positive_int("num_seeds", num_seeds)
+    train = make_pendulum_svg_train(depths, config, noise_std)
+    final, log = jax.jit(jax.vmap(train))(jax.random.split(key, num_seeds))
+    raise_if_diverged(np.ravel(log.diverged_at), "SVG training on Pendulum")
+    return final, log
+
+
 def pendulum_returns(params, key, num_episodes=10):
     """Undiscounted 200-step Pendulum-v1 returns of the mean action d(s; w) (lib.evaluation)."""
     greedy = lambda obs: pendulum_policy(params, obs)[0]
@@ -571,9 +624,6 @@ def pendulum_returns(params, key, num_episodes=10):
 
 
 # ------------------------------------------------------------------ noise inference
-def _concrete(x):
-    return not isinstance(x, jax.core.Tracer)
-
 
 def sample_transition(params, s, eps, xi, *, policy, model):
     """Forward sampling: a = d(s) + sigma(s) eps, s' = mu(s, a) + Sigma xi. Returns (a, s')."""
@@ -589,9 +639,11 @@ def infer_noise(params, s, a, s_next, *, policy, model):
     reparameterization is affine, so it inverts exactly when sigma > 0 and Sigma is invertible.
     """
     mean, std = policy(params, model.observe(s))
-    if _concrete(std) and bool(np.any(np.asarray(std) <= 0)):
+    std_value = concrete(std)
+    if std_value is not None and np.any(std_value <= 0):
         raise ValueError("noise inference needs sigma(s; w) > 0, got a zero or negative action std")
-    if _concrete(model.noise_scale) and np.linalg.matrix_rank(np.asarray(model.noise_scale)) < model.noise_scale.shape[0]:
+    scale = concrete(model.noise_scale)
+    if scale is not None and np.linalg.matrix_rank(scale) < scale.shape[0]:
         raise ValueError("noise inference needs an invertible dynamics noise scale Sigma (noise_std > 0)")
     eps = (a - mean) / std
     xi = jnp.linalg.solve(model.noise_scale, s_next - model.mean(s, a))
@@ -691,8 +743,10 @@ def fit_soft_gaussian(q, alpha, eps, weights, steps=2000, learning_rate=0.05):
     nodes eps with `weights` (samples with weights 1/M, or Gauss-Hermite nodes). alpha = 0 is DPG
     with a Gaussian whose width only shrinks. Returns the fitted GaussianFit."""
     check_positive_int("steps", steps)
-    if _concrete(alpha):
-        check_range("alpha", float(alpha), 0.0)
+    check_positive("learning_rate", learning_rate)
+    alpha_value = concrete(alpha)
+    if alpha_value is not None:
+        check_range("alpha", float(alpha_value), 0.0)
     optimizer = optax.adam(learning_rate)
 
     def loss(theta):
@@ -703,8 +757,7 @@ def fit_soft_gaussian(q, alpha, eps, weights, steps=2000, learning_rate=0.05):
 
     def step(carry, _):
         theta, opt_state = carry
-        updates, opt_state = optimizer.update(jax.grad(loss)(theta), opt_state, theta)
-        return (optax.apply_updates(theta, updates), opt_state), None
+        return gradient_step(optimizer, theta, opt_state, jax.grad(loss)(theta)), None
 
     theta = (jnp.zeros(()), jnp.zeros(()))
     (theta, _), _ = jax.lax.scan(step, (theta, optimizer.init(theta)), None, steps)
@@ -714,12 +767,12 @@ def fit_soft_gaussian(q, alpha, eps, weights, steps=2000, learning_rate=0.05):
 def fit_dpg(q, steps=2000, learning_rate=0.05):
     """DPG at one state: gradient ascent of q(mu) over the deterministic action mu."""
     check_positive_int("steps", steps)
+    check_positive("learning_rate", learning_rate)
     optimizer = optax.adam(learning_rate)
 
     def step(carry, _):
         mu, opt_state = carry
-        updates, opt_state = optimizer.update(-jax.grad(q)(mu), opt_state, mu)
-        return (optax.apply_updates(mu, updates), opt_state), None
+        return _ascent_step(optimizer, mu, opt_state, jax.grad(q)(mu)), None
 
     mu = jnp.zeros(())
     (mu, _), _ = jax.lax.scan(step, (mu, optimizer.init(mu)), None, steps)

@@ -25,7 +25,7 @@ START_MEAN, START_COV = np.array([1.0, 0.0]), 0.25 * np.eye(2)
 def make_problem(dtype=jnp.float32, noise_std=0.1):
     lqr = lqr_lib.double_integrator(dt=0.1, gamma=GAMMA, control_cost=0.1, noise_std=noise_std)
     lqr = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), lqr)
-    params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), svg.linear_policy_params([[1.0, 1.5]], 0.3))
+    params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), svg.linear_gaussian_policy_params([[1.0, 1.5]], 0.3))
     return lqr, params, svg.lqr_q_function(lqr, params)
 
 
@@ -56,7 +56,7 @@ def dpmb_gradients():
     lqr, params, critic = make_problem()
     key_s, key_xi = jax.random.split(jax.random.key(0))
     batch = (start_states(key_s, M), jax.random.normal(key_xi, (M, 2)))
-    kwargs = dict(policy=svg.linear_policy, model=svg.lqr_model(lqr), critic=svg.quadratic_critic,
+    kwargs = dict(policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr), critic=svg.quadratic_critic,
                   critic_params=critic, gamma=GAMMA)
     return {name: svg.per_sample_gradients(functools.partial(f, **kwargs), params, *batch)
             for name, f in (("reparameterized", svg.dpmb_reparameterized_objective),
@@ -81,10 +81,10 @@ def test_svg_n_estimator_is_unbiased_for_its_n_step_objective_at_every_depth():
     keys = jax.random.split(jax.random.key(2), 3)
     s0, eps, xi = start_states(keys[0], M), jax.random.normal(keys[1], (M, N + 1, 1)), jax.random.normal(keys[2], (M, N, 2))
     model = svg.lqr_model(lqr)
-    by_depth = svg.gradients_by_depth(params, s0, eps, xi, policy=svg.linear_policy, model=model, max_depth=N,
+    by_depth = svg.gradients_by_depth(params, s0, eps, xi, policy=svg.linear_gaussian_policy, model=model, max_depth=N,
                                       gamma=GAMMA, critic=svg.quadratic_critic, critic_params=critic)
     # gradients_by_depth at depth N is jax.grad of svg_objective at n = N, sample by sample
-    objective = functools.partial(svg.svg_objective, policy=svg.linear_policy, model=model, n=N, gamma=GAMMA,
+    objective = functools.partial(svg.svg_objective, policy=svg.linear_gaussian_policy, model=model, n=N, gamma=GAMMA,
                                   critic=svg.quadratic_critic, critic_params=critic)
     direct = svg.per_sample_gradients(objective, params, s0[:64], eps[:64], xi[:64])
     for leaf in ("gain", "log_std"):
@@ -102,7 +102,7 @@ def test_svg_infinity_objective_is_unbiased_for_the_truncated_return():
     lqr, params, _ = make_problem()
     T = 20
     keys = jax.random.split(jax.random.key(7), 3)
-    objective = functools.partial(svg.svg_infinity_objective, policy=svg.linear_policy, model=svg.lqr_model(lqr),
+    objective = functools.partial(svg.svg_infinity_objective, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
                                   gamma=GAMMA)
     grads = svg.per_sample_gradients(objective, params, start_states(keys[0], M),
                                      jax.random.normal(keys[1], (M, T + 1, 1)), jax.random.normal(keys[2], (M, T + 1, 2)))
@@ -117,7 +117,7 @@ def test_bpo_gradient_equals_grad_of_closed_form_n_step_cost(n, with_critic):
         lqr, params, critic = make_problem(jnp.float64, noise_std=0.0)
         critic_kwargs = dict(critic=svg.quadratic_critic, critic_params=critic) if with_critic else {}
         x0 = jnp.array([1.0, -0.5])
-        bpo = jax.grad(lambda p: svg.bpo_objective(p, x0, policy=svg.linear_policy, model=svg.lqr_model(lqr),
+        bpo = jax.grad(lambda p: svg.bpo_objective(p, x0, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
                                                    n=n, gamma=GAMMA, **critic_kwargs))(params)
         exact = jax.grad(lambda p: svg.lqr_n_step_objective(lqr, p, n, x0, jnp.zeros((2, 2)),
                                                             critic if with_critic else None, stochastic=False))(params)
@@ -146,9 +146,9 @@ def test_optimal_gain_is_a_stationary_point_of_the_exact_return():
 def test_svg0_is_svg_at_depth_zero():
     lqr, params, critic = make_problem()
     x, e = jnp.array([0.3, -1.0]), jnp.array([[0.7]])
-    zero = svg.svg_objective(params, x, e, jnp.zeros((0, 2)), policy=svg.linear_policy, model=svg.lqr_model(lqr),
+    zero = svg.svg_objective(params, x, e, jnp.zeros((0, 2)), policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
                              n=0, gamma=GAMMA, critic=svg.quadratic_critic, critic_params=critic)
-    svg0 = svg.svg0_objective(params, x, e[0], policy=svg.linear_policy, critic=svg.quadratic_critic, critic_params=critic)
+    svg0 = svg.svg0_objective(params, x, e[0], policy=svg.linear_gaussian_policy, critic=svg.quadratic_critic, critic_params=critic)
     assert float(zero) == pytest.approx(float(svg0), rel=1e-6)
 
 
@@ -157,11 +157,11 @@ def test_noise_inference_inverts_forward_sampling(which):
     keys = jax.random.split(jax.random.key(4), 4)
     if which == "lqr":
         lqr, params, _ = make_problem(noise_std=0.2)
-        model, policy = svg.lqr_model(lqr), svg.linear_policy
+        model, policy = svg.lqr_model(lqr), svg.linear_gaussian_policy
         s = start_states(keys[0], 64)
     else:
         model, policy = svg.pendulum_model(noise_std=0.05), svg.pendulum_policy
-        params = svg.pendulum_policy_init(keys[3], hidden=8, action_std=0.4)
+        params = svg.pendulum_policy_init(keys[3], svg.SVGConfig(policy_hidden=(8,), initial_action_std=0.4))
         s = jax.vmap(svg.pendulum_initial_state)(jax.random.split(keys[0], 64))
     eps, xi = jax.random.normal(keys[1], (64, 1)), jax.random.normal(keys[2], (64, 2))
     forward = jax.jit(jax.vmap(lambda s, e, x: svg.sample_transition(params, s, e, x, policy=policy, model=model)))
@@ -178,32 +178,38 @@ def test_noise_inference_inverts_forward_sampling(which):
 def test_noise_inference_rejects_zero_dynamics_noise():
     lqr, params, _ = make_problem(noise_std=0.0)
     with pytest.raises(ValueError, match="Sigma"):
-        svg.infer_noise(params, jnp.ones(2), jnp.ones(1), jnp.ones(2), policy=svg.linear_policy, model=svg.lqr_model(lqr))
+        svg.infer_noise(params, jnp.ones(2), jnp.ones(1), jnp.ones(2), policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr))
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, 2.0, True, "3", None])
 def test_unroll_depth_must_be_a_non_negative_integer(bad):
     lqr, params, critic = make_problem()
     with pytest.raises(ValueError, match=r"n \(the unroll depth\) must be a non-negative integer"):
-        svg.svg_objective(params, jnp.ones(2), jnp.zeros((3, 1)), jnp.zeros((3, 2)), policy=svg.linear_policy,
+        svg.svg_objective(params, jnp.ones(2), jnp.zeros((3, 1)), jnp.zeros((3, 2)), policy=svg.linear_gaussian_policy,
                           model=svg.lqr_model(lqr), n=bad, gamma=GAMMA)
     with pytest.raises(ValueError, match=r"n \(the unroll depth\)"):
-        svg.bpo_objective(params, jnp.ones(2), policy=svg.linear_policy, model=svg.lqr_model(lqr), n=bad, gamma=GAMMA)
+        svg.bpo_objective(params, jnp.ones(2), policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr), n=bad, gamma=GAMMA)
 
 
 def test_unroll_depth_accepts_numpy_integers_and_rejects_short_noise():
     assert svg.check_unroll_depth(np.int64(3)) == 3
     lqr, params, _ = make_problem()
     with pytest.raises(ValueError, match="eps must have at least 4 rows"):
-        svg.svg_objective(params, jnp.ones(2), jnp.zeros((2, 1)), jnp.zeros((3, 2)), policy=svg.linear_policy,
+        svg.svg_objective(params, jnp.ones(2), jnp.zeros((2, 1)), jnp.zeros((3, 2)), policy=svg.linear_gaussian_policy,
                           model=svg.lqr_model(lqr), n=3, gamma=GAMMA)
 
 
-@pytest.mark.parametrize("field, value", [("horizon", 0), ("gamma", 1.5), ("tau", 0.0), ("learning_rate", -1.0),
-                                          ("checkpoint_every", 7), ("max_grad_norm", 0.0)])
+@pytest.mark.parametrize("field, value", [("horizon", 0), ("gamma", 1.5), ("tau", 0.0), ("policy_learning_rate", -1.0),
+                                          ("checkpoint_every", 7), ("max_grad_norm", 0.0), ("q_steps", 2.0),
+                                          ("q_learning_rate", float("inf")), ("q_hidden", (64.0, 64)),
+                                          ("policy_hidden", ()), ("initial_action_std", 0.0)])
 def test_svg_config_rejects_out_of_range_values(field, value):
     with pytest.raises(ValueError, match=field):
         svg.SVGConfig(**{field: value})
+
+
+def test_svg_config_stores_a_list_of_widths_as_a_tuple():
+    assert svg.SVGConfig(q_hidden=[32, 16], policy_hidden=[8]).q_hidden == (32, 16)
 
 
 def lqr_start(key):
@@ -212,14 +218,34 @@ def lqr_start(key):
 
 def test_svg_infinity_on_the_lqr_raises_the_exact_return():
     lqr, params, _ = make_problem()
-    config = svg.SVGConfig(horizon=20, batch_size=16, iterations=40, learning_rate=0.05, checkpoint_every=20)
-    final, log = jax.jit(lambda key: svg.svg_infinity(key, params, policy=svg.linear_policy, model=svg.lqr_model(lqr),
+    config = svg.SVGConfig(horizon=20, batch_size=16, iterations=40, policy_learning_rate=0.05, checkpoint_every=20)
+    final, log = jax.jit(lambda key: svg.svg_infinity(key, params, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
                                                       initial_state=lqr_start, config=config))(jax.random.key(5))
     value = lambda p: float(svg.lqr_expected_return(lqr, p, jnp.asarray(START_MEAN), 0.25 * jnp.eye(2)))
     optimum = lqr_lib.solve_riccati(lqr).K
     assert value(final) > value(params) + 1.0
     assert np.linalg.norm(final["gain"] - optimum) < np.linalg.norm(params["gain"] - optimum)
     assert jax.tree_util.tree_leaves(log.checkpoints)[0].shape[0] == 2
+    assert int(log.diverged_at) == -1
+
+
+def test_svg_infinity_records_the_iteration_where_it_diverged():
+    """A step of 1e3 on the gain makes the closed loop explode within the 20-step rollout: J becomes
+    inf within a few iterations, and diverged_at names the first one (it stays -1 at a sane step)."""
+    lqr, params, _ = make_problem()
+    config = svg.SVGConfig(horizon=20, batch_size=4, iterations=10, policy_learning_rate=1e3, checkpoint_every=10)
+    _, log = jax.jit(lambda key: svg.svg_infinity(key, params, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
+                                                  initial_state=lqr_start, config=config))(jax.random.key(5))
+    first = int(log.diverged_at)
+    assert 0 <= first < 10
+    assert np.all(np.isfinite(log.objective[:first])) and not np.isfinite(log.objective[first])
+
+
+def test_pendulum_svg_training_that_diverges_raises_naming_the_iteration():
+    config = svg.SVGConfig(horizon=5, batch_size=2, iterations=4, checkpoint_every=2, q_steps=2, q_hidden=(8,),
+                           q_learning_rate=1e30)
+    with pytest.raises(RuntimeError, match=r"SVG training on Pendulum diverged.*at step \d"):
+        svg.train_pendulum_svg(jax.random.key(0), (1,), 1, config)
 
 
 def test_soft_gaussian_fit_matches_closed_form_and_collapses_to_dpg():
