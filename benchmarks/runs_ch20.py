@@ -14,7 +14,7 @@ def lqr_explicit_and_amortized():
     system = lqr.double_integrator(dt=0.1, gamma=0.95, control_cost=0.1)
     gain = np.asarray(lqr.solve_riccati(system).K)[0]
     features = fqi.QuadraticFeatures(2, 1)
-    base = fqi.lqr_base_points(system, jax.random.PRNGKey(0), 1000)
+    base = lqr.lqr_base_points(system, jax.random.PRNGKey(0), 1000)
     config = fqi.FQIConfig(gamma=system.gamma, max_iterations=400, tolerance=1e-10, ridge=1e-6,
                            maximize=fqi.MaximizeConfig("sgd", steps=30, learning_rate=3.0))
     num_opt = jnp.asarray([round(s * 1000) for s in LQR_SHARES])
@@ -63,12 +63,10 @@ def pendulum_explicit_and_amortized():
                                                                         max_opt=size))(num_opt)
 
             def greedy_return(theta):
-                policy = lambda obs: fqi.greedy_actions(features, theta, fqi.pendulum_state(obs)[None], adam)[0]
-                return jnp.mean(episode_returns(env, policy, key, 50))
+                return jnp.mean(episode_returns(env, fqi.pendulum_greedy_policy(features, theta, adam), key, 50))
 
             def policy_return(w):
-                policy = lambda obs: fqi.policy_actions(features, w, fqi.pendulum_state(obs)[None], adam)[0]
-                return jnp.mean(episode_returns(env, policy, key, 50))
+                return jnp.mean(episode_returns(env, fqi.pendulum_amortized_policy(features, w, adam), key, 50))
 
             return sweep.solver_calls, jax.vmap(greedy_return)(sweep.theta), jax.vmap(policy_return)(sweep.w)
 

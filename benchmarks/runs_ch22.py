@@ -1,8 +1,8 @@
-"""Chapter 22's benchmarked runs: SAC on Pendulum-v1, the common variant (the issue's target) and the box.
+"""Chapter 22's benchmarked runs: SAC on Pendulum-v1, the common variant and the box.
 
 Target: every one of 8 seeds reaches an evaluation return of -200 or better (mean of 5 greedy
-episodes) within 10,000 to 20,000 environment steps. The timing target: a single seed's 10k steps
-faster than the fastest JAX peer (about 5 s to run plus 4 s to compile, 64x64 networks, 2 cores).
+episodes) within 10,000 to 20,000 environment steps. The single-seed 10k-step runs give one run's
+wall-clock; the peer comparisons use their own matched runs (benchmarks/peers.py).
 """
 import jax
 import numpy as np
@@ -17,7 +17,7 @@ def _pendulum_sac(variant, num_seeds, total_steps, batch_size, key_impl="threefr
     from lib.offpolicy import OffPolicyConfig, make_off_policy_train
 
     env = envs.make("Pendulum-v1")
-    config = soft.SACConfig(hidden_sizes=(64, 64))
+    config = soft.SACConfig(policy_hidden=(64, 64), q_hidden=(64, 64), value_hidden=(64, 64))
     make_agent = soft.make_sac_tanh_agent if variant == "tanh" else soft.make_sac_agent
     loop = OffPolicyConfig(total_steps=total_steps, warmup_steps=1_000, batch_size=batch_size,
                            buffer_capacity=total_steps, eval_every=1_000, eval_episodes=5)
@@ -48,7 +48,7 @@ def _pendulum_sac(variant, num_seeds, total_steps, batch_size, key_impl="threefr
 
 
 def headline(results):
-    """The report's summary columns; the -200 target counts within 10k steps (the issue's lower end)."""
+    """The report's summary columns; the -200 target counts within 10k steps (the target's lower end)."""
     return {"env_steps": results["env_steps"], "target": "-200 by 10k",
             "seeds_solved": f"{results['seeds_reaching_-200_by_10k']}/{results['seeds']}",
             "final_return": results["final_return_mean"]}

@@ -17,8 +17,12 @@ one `lax.while_loop` that stops as in the boxes: the change delta falls below th
 iterations have run. Histories are recorded in fixed-size arrays so that the error against an exact
 answer can be measured per iteration afterwards.
 
-Two LQR helpers (`lqr_base_points`, `quadratic_q_matrix`, `greedy_gain`) give the ground truth of
-chapter 20; `pendulum_base_points` and `PendulumFeatures` show the same code on a nonlinear task.
+The LQR's base points and quadratic features live in `lib.lqr` (`lqr_base_points`, `quadratic_features`);
+`quadratic_q_matrix`, `greedy_gain` and `optimal_q_matrix` read the ground truth of chapter 20 in the features'
+coordinates; `pendulum_base_points`, `PendulumFeatures` and the two Pendulum policies show the same code on a
+nonlinear task. Both loops track whether theta, w and delta stayed finite (`diverged_at`, -1 if they did) and
+raise when called with concrete values; under jit or vmap the caller passes the field to
+`lib.divergence.raise_if_diverged`.
 """
 import math
 from dataclasses import dataclass
@@ -30,7 +34,8 @@ import jax.numpy as jnp
 import optax
 
 from lib import envs, lqr
-from lib.config import check_positive, check_positive_int, check_range
+from lib.config import check_positive, check_positive_int, check_range, concrete
+from lib.divergence import all_finite, first_divergence, raise_if_diverged
 from lib.replay import Transition
 
 METHODS = ("sgd", "adam", "grid")
@@ -121,9 +126,7 @@ class QuadraticFeatures:
         return self.joint(psi, a) @ theta
 
     def joint(self, psi, a):
-        z = jnp.concatenate([psi, a])
-        rows, cols = jnp.triu_indices(z.shape[0])
-        return jnp.concatenate([jnp.ones((1,), z.dtype), z[rows] * z[cols]])
+        return lqr.quadratic_features(psi, a)
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,7 @@ class FQIResult(NamedTuple):
     thetas: jax.Array        # theta_0 .. theta_N, (N + 1, F); rows after n repeat theta_n
     deltas: jax.Array        # delta of each iteration, (N,); NaN after the stop
     solver_calls: jax.Array  # calls to maximize: |B| per iteration
+    diverged_at: jax.Array   # the first iteration whose theta or delta was inf/NaN; -1 if none
 
 
 class AmortizedFQIResult(NamedTuple):
@@ -238,6 +242,28 @@ class AmortizedFQIResult(NamedTuple):
     deltas_q: jax.Array      # (N,), NaN after the stop
     deltas_d: jax.Array      # (N,), NaN after the stop
     solver_calls: jax.Array  # calls to maximize: |B_opt| per iteration
+    diverged_at: jax.Array   # the first iteration whose theta, w or deltas were inf/NaN; -1 if none
+
+
+class _FQICarry(NamedTuple):
+    n: jax.Array
+    theta: jax.Array
+    thetas: jax.Array
+    deltas: jax.Array
+    diverged_at: jax.Array
+
+
+class _AmortizedCarry(NamedTuple):
+    n: jax.Array
+    theta: jax.Array
+    w: jax.Array
+    thetas: jax.Array
+    ws: jax.Array
+    deltas_q: jax.Array
+    deltas_d: jax.Array
+    window_actions: jax.Array  # D_d: slot n mod max_window holds the maximizers of iteration n
+    stamps: jax.Array          # the iteration each slot of D_d was written at
+    diverged_at: jax.Array
 
 
 def _ridge_solver(design, ridge):
@@ -270,6 +296,23 @@ def _check_inputs(base_points, features, config):
     return size
 
 
+def _design(base_points, features):
+    """The rows phi(s, a) of every base point: the fixed design matrix of the Q-fit."""
+    return jax.vmap(lambda s, a: features.joint(features.state(s), a))(base_points.observation, base_points.action)
+
+
+def _hold_after_stop(history, n):
+    """Rows after the stop n repeat row n, so a history can be read at any iteration up to N."""
+    after = (jnp.arange(history.shape[0]) > n).reshape((-1,) + (1,) * (history.ndim - 1))
+    return jnp.where(after, history[n], history)
+
+
+def _report_divergence(diverged_at, name):
+    """Raise now if the values are concrete; under jit/vmap the caller checks the returned field."""
+    if concrete(diverged_at) is not None:
+        raise_if_diverged(diverged_at, name)
+
+
 def fitted_q_iteration(base_points, features, config):
     """Algorithm 20.1: fitted Q-iteration with explicit optimization.
 
@@ -280,8 +323,7 @@ def fitted_q_iteration(base_points, features, config):
     delta is the mean over the data set D of (q(s, a; theta_{n+1}) - q(s, a; theta_n))^2.
     """
     size = _check_inputs(base_points, features, config)
-    design = jax.vmap(lambda s, a: features.joint(features.state(s), a))(base_points.observation,
-                                                                       base_points.action)
+    design = _design(base_points, features)
     fit = _ridge_solver(design, config.ridge)
     next_psi = jax.vmap(features.state)(base_points.next_observation)
     not_done = 1.0 - base_points.terminated.astype(design.dtype)
@@ -289,7 +331,7 @@ def fitted_q_iteration(base_points, features, config):
     N = config.max_iterations
 
     def iterate(carry):
-        n, theta, thetas, deltas = carry
+        n, theta = carry.n, carry.theta
         # 3.2: y = r + gamma maximize(q(s', .; theta_n)) for each (s, a, r, s') in B
         best_next = jax.vmap(lambda psi: q_value(features, theta, psi,
                                                  maximize(lambda a: q_value(features, theta, psi, a),
@@ -297,18 +339,44 @@ def fitted_q_iteration(base_points, features, config):
         targets = base_points.reward + config.gamma * not_done * best_next
         new_theta = fit(targets)                                            # 3.3: theta_{n+1} = fit(D)
         delta = jnp.mean((design @ new_theta - design @ theta) ** 2)        # 3.4
-        return n + 1, new_theta, thetas.at[n + 1].set(new_theta), deltas.at[n].set(delta)
+        diverged_at = first_divergence(carry.diverged_at, all_finite((new_theta, delta)), n)
+        return _FQICarry(n + 1, new_theta, carry.thetas.at[n + 1].set(new_theta), carry.deltas.at[n].set(delta),
+                         diverged_at)
 
     def keep_going(carry):                                                  # 4: until delta < eps or n >= N
-        n, _, _, deltas = carry
-        return (n < N) & ((n == 0) | (deltas[jnp.maximum(n - 1, 0)] >= config.tolerance))
+        n = carry.n      # a NaN delta (divergence) also stops the loop: NaN >= eps is false
+        return (n < N) & ((n == 0) | (carry.deltas[jnp.maximum(n - 1, 0)] >= config.tolerance))
 
     theta0 = jnp.zeros((design.shape[1],), design.dtype)                    # 1: theta_0 = 0
-    init = (jnp.array(0), theta0, jnp.zeros((N + 1, design.shape[1]), design.dtype),
-            jnp.full((N,), jnp.nan, design.dtype))
-    n, theta, thetas, deltas = jax.lax.while_loop(keep_going, iterate, init)
-    thetas = jnp.where((jnp.arange(N + 1) > n)[:, None], theta, thetas)
-    return FQIResult(theta, n, thetas, deltas, n * size)
+    init = _FQICarry(jnp.array(0), theta0, jnp.zeros((N + 1, design.shape[1]), design.dtype),
+                     jnp.full((N,), jnp.nan, design.dtype), jnp.array(-1))
+    final = jax.lax.while_loop(keep_going, iterate, init)
+    _report_divergence(final.diverged_at, "fitted Q-iteration")
+    return FQIResult(final.theta, final.n, _hold_after_stop(final.thetas, final.n), final.deltas,
+                     final.n * size, final.diverged_at)
+
+
+def _amortized_sizes(size, num_opt, window, max_opt, max_window):
+    """Check |B_opt| and K against their static bounds; return (max_opt, num_opt, window) as used."""
+    if max_opt is None:
+        max_opt = num_opt
+    if not (isinstance(max_opt, int) and 1 <= max_opt <= size):
+        raise ValueError(f"max_opt must be an integer in [1, {size}] (|B_opt| <= |B|), got {max_opt}")
+    check_positive_int("max_window", max_window)
+    if isinstance(num_opt, (int, float)):
+        check_range("num_opt", num_opt, 1, max_opt)
+    if isinstance(window, (int, float)):
+        check_range("window", window, 1, max_window)
+    return max_opt, jnp.clip(jnp.asarray(num_opt), 1, max_opt), jnp.clip(jnp.asarray(window), 1, max_window)
+
+
+def _amortized_start(F, P, m, N, max_opt, max_window, dtype):
+    """Step 1 of the box, theta_0 = 0 and w_0 = 0, with empty histories and an empty window D_d."""
+    return _AmortizedCarry(jnp.array(0), jnp.zeros((F,), dtype), jnp.zeros((P, m), dtype),
+                           jnp.zeros((N + 1, F), dtype), jnp.zeros((N + 1, P, m), dtype),
+                           jnp.full((N,), jnp.nan, dtype), jnp.full((N,), jnp.nan, dtype),
+                           jnp.zeros((max_window, max_opt, m), dtype), jnp.full((max_window,), -max_window - 1),
+                           jnp.array(-1))
 
 
 def amortized_fitted_q_iteration(base_points, features, config, num_opt, window, max_opt=None, max_window=10):
@@ -326,33 +394,19 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
     <= max_opt and `window` <= max_window may be traced integers: a sweep over them compiles once.
     """
     size = _check_inputs(base_points, features, config)
-    if max_opt is None:
-        max_opt = num_opt
-    if not (isinstance(max_opt, int) and 1 <= max_opt <= size):
-        raise ValueError(f"max_opt must be an integer in [1, {size}] (|B_opt| <= |B|), got {max_opt}")
-    check_positive_int("max_window", max_window)
-    if isinstance(num_opt, (int, float)):
-        check_range("num_opt", num_opt, 1, max_opt)
-    if isinstance(window, (int, float)):
-        check_range("window", window, 1, max_window)
-    num_opt = jnp.clip(jnp.asarray(num_opt), 1, max_opt)
-    window = jnp.clip(jnp.asarray(window), 1, max_window)
-    design = jax.vmap(lambda s, a: features.joint(features.state(s), a))(base_points.observation,
-                                                                       base_points.action)
+    max_opt, num_opt, window = _amortized_sizes(size, num_opt, window, max_opt, max_window)
+    design = _design(base_points, features)
     fit_q = _ridge_solver(design, config.ridge)
     next_psi = jax.vmap(features.state)(base_points.next_observation)
     opt_psi = next_psi[:max_opt]
     in_opt = (jnp.arange(max_opt) < num_opt).astype(design.dtype)           # s' in B_opt
-    fit_d = _ridge_solver(in_opt[:, None] * opt_psi, config.policy_ridge)          # rows outside B_opt vanish
+    fit_d = _ridge_solver(in_opt[:, None] * opt_psi, config.policy_ridge)   # rows outside B_opt vanish
     not_done = 1.0 - base_points.terminated.astype(design.dtype)
-    low, high = config.maximize.low, config.maximize.high
-    m = features.action_size
-    start = jnp.zeros((m,), design.dtype)
-    use_solver = (jnp.arange(size) < num_opt)[:, None]
-    N = config.max_iterations
+    low, high, m, N = config.maximize.low, config.maximize.high, features.action_size, config.max_iterations
+    start, use_solver = jnp.zeros((m,), design.dtype), (jnp.arange(size) < num_opt)[:, None]
 
-    def iterate(carry):
-        n, theta, w, thetas, ws, deltas_q, deltas_d, window_actions, stamps = carry
+    def iterate(c):
+        n, theta, w = c.n, c.theta, c.w
         # 3.3: a* = maximize(q(s', .; theta_n)) if s' in B_opt (these join D_d), else a* = d(s'; w_n)
         solved = jax.vmap(lambda psi: maximize(lambda a: q_value(features, theta, psi, a),
                                                start, config.maximize))(opt_psi)
@@ -360,37 +414,31 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
         chosen = jnp.where(use_solver, jnp.pad(solved, ((0, size - max_opt), (0, 0))), amortized)
         best_next = jax.vmap(lambda psi, a: q_value(features, theta, psi, a))(next_psi, chosen)
         targets = base_points.reward + config.gamma * not_done * best_next  # y = r + gamma q(s', a*)
-        # D_d with time stamps: slot n mod max_window holds the maximizers of iteration n
-        window_actions = window_actions.at[n % max_window].set(solved)
-        stamps = stamps.at[n % max_window].set(n)
+        window_actions = c.window_actions.at[n % max_window].set(solved)    # D_d with time stamps
+        stamps = c.stamps.at[n % max_window].set(n)
         in_window = (stamps > n - window).astype(design.dtype)             # the last K iterations
         new_theta = fit_q(targets)                                          # 5: theta_{n+1} = fit(D_q)
         # 6: w_{n+1} = fit(D_d). Every slot holds the same states, so least squares on the window's
         # data equals least squares on the window's average action at each state.
-        mean_action = jnp.tensordot(in_window, window_actions, axes=1) / jnp.sum(in_window)
-        new_w = fit_d(in_opt[:, None] * mean_action)
+        new_w = fit_d(in_opt[:, None] * jnp.tensordot(in_window, window_actions, axes=1) / jnp.sum(in_window))
         delta_q = jnp.mean((design @ new_theta - design @ theta) ** 2)      # 8
         residual = window_actions - jnp.clip(opt_psi @ new_w, low, high)[None]
         weights = in_window[:, None, None] * in_opt[None, :, None]
         delta_d = jnp.sum(weights * residual**2) / (jnp.sum(in_window) * num_opt)   # 9
-        return (n + 1, new_theta, new_w, thetas.at[n + 1].set(new_theta), ws.at[n + 1].set(new_w),
-                deltas_q.at[n].set(delta_q), deltas_d.at[n].set(delta_d), window_actions, stamps)
+        finite = all_finite((new_theta, new_w, delta_q, delta_d))
+        return _AmortizedCarry(n + 1, new_theta, new_w, c.thetas.at[n + 1].set(new_theta), c.ws.at[n + 1].set(new_w),
+                               c.deltas_q.at[n].set(delta_q), c.deltas_d.at[n].set(delta_d), window_actions, stamps,
+                               first_divergence(c.diverged_at, finite, n))
 
-    def keep_going(carry):                              # until max(delta_q, delta_d) < eps or n >= N
-        n, deltas_q, deltas_d = carry[0], carry[5], carry[6]
-        last = jnp.maximum(n - 1, 0)
-        return (n < N) & ((n == 0) | (jnp.maximum(deltas_q[last], deltas_d[last]) >= config.tolerance))
+    def keep_going(c):                                  # until max(delta_q, delta_d) < eps or n >= N
+        last = jnp.maximum(c.n - 1, 0)
+        return (c.n < N) & ((c.n == 0) | (jnp.maximum(c.deltas_q[last], c.deltas_d[last]) >= config.tolerance))
 
-    F, P = design.shape[1], opt_psi.shape[1]
-    theta0, w0 = jnp.zeros((F,), design.dtype), jnp.zeros((P, m), design.dtype)   # 1
-    init = (jnp.array(0), theta0, w0, jnp.zeros((N + 1, F), design.dtype), jnp.zeros((N + 1, P, m), design.dtype),
-            jnp.full((N,), jnp.nan, design.dtype), jnp.full((N,), jnp.nan, design.dtype),
-            jnp.zeros((max_window, max_opt, m), design.dtype), jnp.full((max_window,), -max_window - 1))
-    n, theta, w, thetas, ws, deltas_q, deltas_d, _, _ = jax.lax.while_loop(keep_going, iterate, init)
-    after = jnp.arange(N + 1) > n
-    thetas = jnp.where(after[:, None], theta, thetas)
-    ws = jnp.where(after[:, None, None], w, ws)
-    return AmortizedFQIResult(theta, w, n, thetas, ws, deltas_q, deltas_d, n * num_opt)
+    init = _amortized_start(design.shape[1], opt_psi.shape[1], m, N, max_opt, max_window, design.dtype)
+    c = jax.lax.while_loop(keep_going, iterate, init)
+    _report_divergence(c.diverged_at, "amortized fitted Q-iteration")
+    return AmortizedFQIResult(c.theta, c.w, c.n, _hold_after_stop(c.thetas, c.n), _hold_after_stop(c.ws, c.n),
+                              c.deltas_q, c.deltas_d, c.n * num_opt, c.diverged_at)
 
 
 # ------------------------------------------------------------------------------- measurements
@@ -408,28 +456,6 @@ def action_errors(actions, reference):
 
 
 # --------------------------------------------------------------------------------- LQR helpers
-def lqr_base_points(problem, key, num_points, state_scale=1.0, action_scale=3.0):
-    """B for an LQR: x ~ U[-state_scale, state_scale]^n, u ~ U[-action_scale, action_scale]^m,
-    r = r(x, u), x' = A x + B u + w (one noise draw per point; none if the LQR is deterministic)."""
-    check_positive_int("num_points", num_points)
-    check_positive("state_scale", state_scale)
-    check_positive("action_scale", action_scale)
-    noisy = bool(jnp.any(problem.noise_cov != 0))
-    return _lqr_transitions(problem, key, num_points, state_scale, action_scale, noisy)
-
-
-@partial(jax.jit, static_argnames=("num_points", "noisy"))
-def _lqr_transitions(problem, key, num_points, state_scale, action_scale, noisy):
-    n, m = problem.B.shape
-    key_x, key_u, key_w = jax.random.split(key, 3)
-    x = jax.random.uniform(key_x, (num_points, n), minval=-state_scale, maxval=state_scale)
-    u = jax.random.uniform(key_u, (num_points, m), minval=-action_scale, maxval=action_scale)
-    r = jax.vmap(lambda x, u: lqr.reward(problem, x, u))(x, u)
-    keys = jax.random.split(key_w, num_points)
-    next_x = jax.vmap(lambda x, u, k: lqr.lqr_step(problem, x, u, k if noisy else None))(x, u, keys)
-    return Transition(x, u, r, next_x, jnp.zeros((num_points,), bool))
-
-
 def quadratic_q_matrix(features, theta):
     """(H, c) with q(x, u; theta) = z^T H z + c, z = (x, u), for QuadraticFeatures."""
     d = features.state_size + features.action_size
@@ -482,3 +508,13 @@ def _pendulum_transitions(key, num_points):
 def pendulum_state(observation):
     """(angle, velocity) from a Pendulum observation (cos, sin, velocity)."""
     return jnp.stack([jnp.arctan2(observation[1], observation[0]), observation[2]])
+
+
+def pendulum_greedy_policy(features, theta, config):
+    """obs -> maximize(q(s, .; theta)) for one Pendulum observation: the greedy policy of a fitted Q."""
+    return lambda obs: greedy_actions(features, theta, pendulum_state(obs)[None], config)[0]
+
+
+def pendulum_amortized_policy(features, w, config):
+    """obs -> d(s; w) = clip(psi(s)^T w, low, high) for one Pendulum observation: Algorithm 20.2's policy."""
+    return lambda obs: policy_actions(features, w, pendulum_state(obs)[None], config)[0]

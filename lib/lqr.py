@@ -7,14 +7,19 @@ gamma. The optimal value is v*(x) = -(x^T P x + c) where P solves the discounted
 
 the optimal policy is linear, u = -K x with K = gamma (R + gamma B^T P B)^{-1} B^T P A, and
 q*(x, u) = r(x, u) + gamma E[v*(x')]. Chapters 20, 21 and 25 check their answers against these.
+
+The pieces their learners share live here too: `lqr_base_points` (a fixed batch of transitions),
+`quadratic_features` / `quadratic_q` (a critic class that holds q* exactly) and `linear_policy`.
 """
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lib.config import check_positive, check_range, concrete
+from lib.config import check_positive, check_positive_int, check_range, concrete
+from lib.replay import Transition
 
 
 class LQR(NamedTuple):
@@ -136,6 +141,46 @@ def optimal_q(lqr, solution, x, u):
     expected_next_value = -(mean_next @ solution.P @ mean_next + jnp.trace(solution.P @ lqr.noise_cov)
                             + solution.constant)
     return reward(lqr, x, u) + lqr.gamma * expected_next_value
+
+
+def linear_policy(w, s):
+    """d(s; w) = w s, so the gain of u = -K x is K = -w."""
+    return s @ w.T
+
+
+def quadratic_features(x, u):
+    """phi(x, u): 1 and every product z_i z_j (i <= j) of z = (x, u), so that phi . theta is any
+    quadratic in (x, u) without linear terms (the class of q*); batched over leading axes."""
+    z = jnp.concatenate([x, u], axis=-1)
+    rows, cols = jnp.triu_indices(z.shape[-1])
+    return jnp.concatenate([jnp.ones(z.shape[:-1] + (1,), z.dtype), z[..., rows] * z[..., cols]], axis=-1)
+
+
+def quadratic_q(theta, x, u):
+    """q(x, u; theta) = phi(x, u) . theta with the quadratic features above."""
+    return quadratic_features(x, u) @ theta
+
+
+def lqr_base_points(problem, key, num_points, state_scale=1.0, action_scale=3.0):
+    """A fixed batch B of LQR transitions: x ~ U[-state_scale, state_scale]^n, u ~ U[-action_scale,
+    action_scale]^m, r = r(x, u), x' = A x + B u + w (one noise draw per point; none if Sigma = 0)."""
+    check_positive_int("num_points", num_points)
+    check_positive("state_scale", state_scale)
+    check_positive("action_scale", action_scale)
+    noisy = bool(jnp.any(problem.noise_cov != 0))
+    return _lqr_transitions(problem, key, num_points, state_scale, action_scale, noisy)
+
+
+@partial(jax.jit, static_argnames=("num_points", "noisy"))
+def _lqr_transitions(problem, key, num_points, state_scale, action_scale, noisy):
+    n, m = problem.B.shape
+    key_x, key_u, key_w = jax.random.split(key, 3)
+    x = jax.random.uniform(key_x, (num_points, n), minval=-state_scale, maxval=state_scale)
+    u = jax.random.uniform(key_u, (num_points, m), minval=-action_scale, maxval=action_scale)
+    r = jax.vmap(lambda x, u: reward(problem, x, u))(x, u)
+    keys = jax.random.split(key_w, num_points)
+    next_x = jax.vmap(lambda x, u, k: lqr_step(problem, x, u, k if noisy else None))(x, u, keys)
+    return Transition(x, u, r, next_x, jnp.zeros((num_points,), bool))
 
 
 def closed_loop_radius(lqr, gain):

@@ -43,7 +43,7 @@ class OffPolicyAgent(NamedTuple):
     update: Callable[[Any, Transition, jax.Array], tuple]  # (state, batch, key) -> (state, metrics)
 
 
-class TrainLog(NamedTuple):
+class OffPolicyLog(NamedTuple):
     eval_steps: jax.Array       # environment steps at each evaluation
     eval_returns: jax.Array     # mean greedy return at each evaluation
     episode_returns: jax.Array  # per step: the return of the episode that ended there, else nan
@@ -71,7 +71,7 @@ def _select_tree(condition, on_true, on_false):
 
 
 def make_off_policy_train(env, agent, config):
-    """Build `train(key) -> (agent_state, TrainLog)` for `agent` on `env`."""
+    """Build `train(key) -> (agent_state, OffPolicyLog)` for `agent` on `env`."""
 
     def environment_step(carry, step_index):
         agent_state, buffer, env_state, obs, episode_return, diverged_at, key = carry
@@ -120,7 +120,7 @@ def make_off_policy_train(env, agent, config):
         step_indices = jnp.arange(config.total_steps).reshape(num_evals, config.eval_every)
         carry, (eval_returns, finished, metrics) = jax.lax.scan(train_and_evaluate, carry, step_indices)
         flat = lambda x: x.reshape((config.total_steps,) + x.shape[2:])
-        log = TrainLog(eval_steps=(jnp.arange(num_evals) + 1) * config.eval_every,
+        log = OffPolicyLog(eval_steps=(jnp.arange(num_evals) + 1) * config.eval_every,
                        eval_returns=eval_returns,
                        episode_returns=flat(finished),
                        metrics=jax.tree_util.tree_map(flat, metrics),

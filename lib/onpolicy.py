@@ -132,15 +132,6 @@ def finished_episodes(finished_returns, done):
 
 # ================================================================ the trainers' scaffolding
 
-def checked_widths(name, widths):
-    """Hidden-layer widths as a tuple (a list is accepted), each a positive int; a ValueError names `name`."""
-    if not isinstance(widths, (tuple, list)) or not widths:
-        raise ValueError(f"{name} must be a non-empty tuple of layer widths, got {widths!r}")
-    for width in widths:
-        check_positive_int(name, width)
-    return tuple(widths)
-
-
 def init_policy_and_value(key, env, policy_hidden, value_hidden):
     """(policy, value) MLPs with tanh hidden layers. The policy's output layer (logits, or the Gaussian
     mean) is scaled by 0.01, so the first policy is close to uniform or to a zero-mean Gaussian."""

@@ -35,8 +35,8 @@ import jax.numpy as jnp
 from lib.config import check_positive, check_positive_int, check_range
 from lib.divergence import raise_if_diverged
 from lib.mdp import discounted_visitation, evaluate_policy, expected_return, policy_dynamics, sample_trajectories
-from lib.nets import gradient_step
-from lib.onpolicy import (annealable_adam, annealed_learning_rate, checked_widths, collect_rollout,
+from lib.nets import check_hidden_widths, gradient_step
+from lib.onpolicy import (annealable_adam, annealed_learning_rate, collect_rollout,
                           current_learning_rate, discounted_returns_to_go, gae_advantages, init_policy_and_value,
                           masked_mean, minibatch_epochs, normalize, policy_output, run_iterations, start_envs,
                           state_value, with_learning_rate)
@@ -327,8 +327,7 @@ class PolicyGradientConfig:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
         for name in ("num_iterations", "num_episodes", "num_minibatches", "value_epochs", "policy_epochs"):
             check_positive_int(name, getattr(self, name))
-        for name in ("policy_hidden", "value_hidden"):
-            object.__setattr__(self, name, checked_widths(name, getattr(self, name)))
+        check_hidden_widths(self, "policy_hidden", "value_hidden")
         # A mini-batch is cut from the B episodes' whole 500-step windows, most of it after the episode
         # ended (masked): with more mini-batches than episodes, one holds less than a window's worth.
         check_range("num_minibatches", self.num_minibatches, 1, self.num_episodes)

@@ -7,6 +7,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lib.config import check_positive_int, concrete
+
 
 class Transition(NamedTuple):
     observation: jax.Array
@@ -36,6 +38,11 @@ def replay_add(buffer, transition):
 
 
 def replay_sample(buffer, key, batch_size):
-    """A mini-batch drawn uniformly with replacement from the filled slots."""
+    """A mini-batch drawn uniformly with replacement from the filled slots (ValueError if none is filled;
+    inside a compiled loop the size is traced, and the loop's warm-up must fill it first)."""
+    check_positive_int("batch_size", batch_size)
+    size = concrete(buffer.size)
+    if size is not None and size < 1:
+        raise ValueError("buffer is empty: add transitions before sampling a mini-batch from it")
     indices = jax.random.randint(key, (batch_size,), 0, buffer.size)
     return jax.tree_util.tree_map(lambda store: store[indices], buffer.data)

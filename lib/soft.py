@@ -26,9 +26,11 @@ import optax
 
 from lib.config import check_positive, check_positive_int, check_range
 from lib.mdp import evaluate_policy, policy_dynamics, q_from_v
-from lib.nets import gradient_step, mlp_apply, mlp_init, soft_update
+from lib.nets import (check_hidden_widths, first_q_apply, gradient_step, mlp_apply, mlp_init, soft_update,
+                      twin_mlp_init, twin_q_apply, twin_squared_error)
 from lib.offpolicy import OffPolicyAgent
-from lib.policies import gaussian_log_prob, gaussian_sample, tanh_gaussian_mode, tanh_gaussian_sample
+from lib.policies import (gaussian_log_prob, gaussian_sample, squash_to_box, tanh_gaussian_mode,
+                          tanh_gaussian_sample)
 
 
 def check_temperature(temperature, name="temperature"):
@@ -45,16 +47,25 @@ def check_temperature(temperature, name="temperature"):
 
 # ------------------------------------------------------------------------- finite MDPs, exact
 
+def _advantages_over_temperature(q_values, temperature):
+    """(q - max_a q) / beta: at most 0, so exp of it never overflows as beta -> 0 (q / beta would reach
+    inf and give inf - inf = NaN). The maximizers get exactly 0, also when a tiny beta is flushed to 0."""
+    best = jnp.max(q_values, axis=-1, keepdims=True)
+    return best, jnp.where(q_values == best, 0.0, (q_values - best) / temperature)
+
+
 def soft_maximum(q_values, temperature):
-    """beta log sum_a exp(q(s, a) / beta) over the last axis: the smooth max of the operator L_beta."""
+    """beta log sum_a exp(q(s, a) / beta) over the last axis: the smooth max of the operator L_beta,
+    computed as max_a q + beta log sum_a exp((q - max_a q) / beta)."""
     check_temperature(temperature)
-    return temperature * jax.nn.logsumexp(q_values / temperature, axis=-1)
+    best, scaled = _advantages_over_temperature(q_values, temperature)
+    return best[..., 0] + temperature * jax.nn.logsumexp(scaled, axis=-1)
 
 
 def boltzmann_policy(q_values, temperature):
     """The Boltzmann policy d(a|s) = exp(q(s, a) / beta) / Z(s), as a matrix pi[s, a]."""
     check_temperature(temperature)
-    return jax.nn.softmax(q_values / temperature, axis=-1)
+    return jax.nn.softmax(_advantages_over_temperature(q_values, temperature)[1], axis=-1)
 
 
 def soft_bellman_operator(mdp, values, temperature):
@@ -253,7 +264,9 @@ class SACConfig:
 
     Fields marked [22.1] are used only by `sac_update`, [tanh] only by `sac_tanh_update`.
     """
-    hidden_sizes: Tuple[int, ...] = (64, 64)  # units per hidden layer of every network, each >= 1
+    policy_hidden: Tuple[int, ...] = (64, 64)  # hidden widths of the policy network, positive ints (or a list)
+    q_hidden: Tuple[int, ...] = (64, 64)       # hidden widths of each twin Q-network
+    value_hidden: Tuple[int, ...] = (64, 64)   # hidden widths of the value network [22.1]
     gamma: float = 0.99                      # discount, in [0, 1)
     tau: float = 0.005                       # soft target-update rate, in (0, 1]
     q_learning_rate: float = 1e-3            # alpha_q, > 0
@@ -267,16 +280,16 @@ class SACConfig:
     log_std_max: float = 2.0
 
     def __post_init__(self):
-        if len(self.hidden_sizes) < 1:
-            raise ValueError(f"hidden_sizes must list at least one layer, got {self.hidden_sizes}")
-        for size in self.hidden_sizes:
-            check_positive_int("hidden_sizes", size)
+        check_hidden_widths(self, "policy_hidden", "q_hidden", "value_hidden")
         check_range("gamma", self.gamma, 0.0, 1.0, high_open=True)
         check_range("tau", self.tau, 0.0, 1.0, low_open=True)
         for name in ("q_learning_rate", "policy_learning_rate", "value_learning_rate", "temperature_learning_rate"):
             check_positive(name, getattr(self, name))
         check_temperature(self.temperature)
+        check_range("log_std_min", self.log_std_min)
         check_range("log_std_max", self.log_std_max, self.log_std_min, low_open=True)
+        if self.target_entropy is not None:
+            check_range("target_entropy", self.target_entropy)
 
 
 class SACNetworks(NamedTuple):
@@ -287,24 +300,22 @@ class SACNetworks(NamedTuple):
 
 
 def _networks(env, config):
-    hidden = tuple(config.hidden_sizes)
     obs, act = env.observation_size, env.action_size
-    return SACNetworks((obs,) + hidden + (2 * act,), (obs + act,) + hidden + (1,), (obs,) + hidden + (1,))
+    return SACNetworks((obs, *config.policy_hidden, 2 * act), (obs + act, *config.q_hidden, 1),
+                       (obs, *config.value_hidden, 1))
 
 
-def _twin_init(key, sizes):
-    return jax.vmap(lambda k: mlp_init(k, sizes))(jax.random.split(key, 2))
+class SACOptimizers(NamedTuple):
+    policy: Any        # Adam at alpha_pi, for phi
+    q: Any             # Adam at alpha_q, for both twins at once
+    value: Any         # Adam at alpha_v, for psi [22.1]
+    temperature: Any   # Adam on log alpha [tanh]
 
 
-def twin_q(q_params, observation, action):
-    """q^1 and q^2 at (s, a), stacked on a leading axis of 2 (the twin networks are vmapped)."""
-    inputs = jnp.concatenate([observation, action], axis=-1)
-    return jax.vmap(lambda p: mlp_apply(p, inputs)[..., 0])(q_params)
-
-
-def twin_squared_error(q_params, observation, action, target):
-    """sum_j (1/b) sum_i (q^j(s_i, a_i) - y_i)^2: both critics regressed on the same targets."""
-    return jnp.sum(jnp.mean((twin_q(q_params, observation, action) - target) ** 2, axis=1))
+def sac_optimizers(config):
+    """The optimizers of a SACConfig: the one definition that init and update both use."""
+    return SACOptimizers(optax.adam(config.policy_learning_rate), optax.adam(config.q_learning_rate),
+                         optax.adam(config.value_learning_rate), optax.adam(config.temperature_learning_rate))
 
 
 def _policy_head(config, policy_params, observation):
@@ -315,10 +326,16 @@ def _policy_head(config, policy_params, observation):
     return mean, log_std
 
 
-def _action_scale(env):
-    center = 0.5 * (env.action_high + env.action_low)
-    half_range = 0.5 * (env.action_high - env.action_low)
-    return center, half_range
+def sac_value_target(q_params, observation, action, log_prob, alpha):
+    """min_j q^j(s, a') - alpha log d(a'|s) at a sampled a' ~ d(.|s): one sample of the soft value v(s)
+    (the box's value-network target at s; the tanh variant's bootstrap at s')."""
+    return jnp.min(twin_q_apply(q_params, observation, action), axis=0) - alpha * log_prob
+
+
+def sac_policy_loss(q_values, log_prob, alpha):
+    """(1/b) sum_i (alpha log d(a_i|s_i) - q(s_i, a_i)) at reparameterized a_i: the KL to the Boltzmann
+    policy up to log Z, which the policy step descends."""
+    return jnp.mean(alpha * log_prob - q_values)
 
 
 # ---------------------------------------------------------------- Algorithm 22.1, as in the box
@@ -329,16 +346,15 @@ class SACState(NamedTuple):
     value: Any           # psi
     value_target: Any    # psi-bar
     log_temperature: jax.Array  # log alpha, fixed during training
-    policy_opt: Any
-    q_opt: Any
-    value_opt: Any
+    policy_opt_state: Any
+    q_opt_state: Any
+    value_opt_state: Any
 
 
 def gaussian_policy(config, env, policy_params, observation):
-    """(mu, log sigma) of the box's Gaussian policy; mu = centre + half-range tanh(.) stays inside the bounds."""
+    """(mu, log sigma) of the box's Gaussian policy; mu = centre + half-width tanh(.) stays inside the bounds."""
     mean, log_std = _policy_head(config, policy_params, observation)
-    center, half_range = _action_scale(env)
-    return center + half_range * jnp.tanh(mean), log_std
+    return squash_to_box(mean, env.action_low, env.action_high), log_std
 
 
 def _gaussian_sample(config, env, policy_params, observation, key):
@@ -351,14 +367,12 @@ def sac_init(env, config, key, temperature=None):
     """Random theta^1, theta^2, psi, phi; psi-bar <- psi; Adam states. `temperature` overrides config.temperature."""
     temperature = config.temperature if temperature is None else temperature
     check_temperature(temperature)
-    nets = _networks(env, config)
+    nets, optimizers = _networks(env, config), sac_optimizers(config)
     key_pi, key_q, key_v = jax.random.split(key, 3)
-    policy, q = mlp_init(key_pi, nets.policy_sizes), _twin_init(key_q, nets.q_sizes)
+    policy, q = mlp_init(key_pi, nets.policy_sizes), twin_mlp_init(key_q, nets.q_sizes)
     value = mlp_init(key_v, nets.value_sizes)
     return SACState(policy, q, value, value, jnp.log(jnp.asarray(temperature, jnp.float32)),
-                    optax.adam(config.policy_learning_rate).init(policy),
-                    optax.adam(config.q_learning_rate).init(q),
-                    optax.adam(config.value_learning_rate).init(value))
+                    optimizers.policy.init(policy), optimizers.q.init(q), optimizers.value.init(value))
 
 
 def sac_update(config, env, state, batch, key):
@@ -372,34 +386,35 @@ def sac_update(config, env, state, batch, key):
     """
     s, a, r, s_next, terminated = batch
     alpha = jnp.exp(state.log_temperature)
+    optimizers = sac_optimizers(config)
     key_v, key_pi = jax.random.split(key)
 
     # Update value network: y_v = E_{a'~d(.|s; phi)}[min_j q^j(s, a') - alpha log d(a'|s)], one sample per s_i.
     a_new, log_d = _gaussian_sample(config, env, state.policy, s, key_v)
-    y_v = jax.lax.stop_gradient(jnp.min(twin_q(state.q, s, a_new), axis=0) - alpha * log_d)
+    y_v = jax.lax.stop_gradient(sac_value_target(state.q, s, a_new, log_d, alpha))
     value_loss, value_grad = jax.value_and_grad(lambda psi: jnp.mean((mlp_apply(psi, s)[:, 0] - y_v) ** 2))(state.value)
-    value, value_opt = gradient_step(optax.adam(config.value_learning_rate), state.value, state.value_opt, value_grad)
+    value, value_opt_state = gradient_step(optimizers.value, state.value, state.value_opt_state, value_grad)
 
     # Update Q-networks: y_q = r + gamma v(s'; psi-bar), both regressed on the stored (s_i, a_i).
     y_q = r + config.gamma * (1.0 - terminated) * mlp_apply(state.value_target, s_next)[:, 0]
     q_loss, q_grad = jax.value_and_grad(lambda theta: twin_squared_error(theta, s, a, y_q))(state.q)
-    q, q_opt = gradient_step(optax.adam(config.q_learning_rate), state.q, state.q_opt, q_grad)
+    q, q_opt_state = gradient_step(optimizers.q, state.q, state.q_opt_state, q_grad)
 
     # Update policy network: reparameterized a = mu + sigma eps, descend mean(alpha log d(a|s_i) - q^1(s_i, a)).
     def policy_loss_fn(phi):
         action, log_prob = _gaussian_sample(config, env, phi, s, key_pi)
-        return jnp.mean(alpha * log_prob - twin_q(q, s, action)[0]), -jnp.mean(log_prob)
+        return sac_policy_loss(first_q_apply(q, s, action), log_prob, alpha), -jnp.mean(log_prob)
 
     (policy_loss, entropy), policy_grad = jax.value_and_grad(policy_loss_fn, has_aux=True)(state.policy)
-    policy, policy_opt = gradient_step(optax.adam(config.policy_learning_rate), state.policy, state.policy_opt,
-                                       policy_grad)
+    policy, policy_opt_state = gradient_step(optimizers.policy, state.policy, state.policy_opt_state, policy_grad)
 
     # Update target value network: psi-bar <- tau psi + (1 - tau) psi-bar.
     value_target = soft_update(state.value_target, value, config.tau)
 
     metrics = {"q_loss": q_loss, "value_loss": value_loss, "policy_loss": policy_loss,
                "entropy": entropy, "temperature": alpha}
-    return SACState(policy, q, value, value_target, state.log_temperature, policy_opt, q_opt, value_opt), metrics
+    return SACState(policy, q, value, value_target, state.log_temperature, policy_opt_state, q_opt_state,
+                    value_opt_state), metrics
 
 
 def make_sac_agent(env, config=SACConfig(), temperature=None):
@@ -431,9 +446,9 @@ class SACTanhState(NamedTuple):
     q_target: Any               # theta-bar^1, theta-bar^2
     log_temperature: jax.Array  # log alpha
     learn_temperature: jax.Array  # bool: tune alpha (an array, so tuned and fixed runs vmap together)
-    policy_opt: Any
-    q_opt: Any
-    temperature_opt: Any
+    policy_opt_state: Any
+    q_opt_state: Any
+    temperature_opt_state: Any
 
 
 def _tanh_sample(config, env, policy_params, observation, key):
@@ -449,14 +464,13 @@ def sac_tanh_init(env, config, key, temperature=None, learn_temperature=None):
     temperature = config.temperature if temperature is None else temperature
     learn_temperature = config.learn_temperature if learn_temperature is None else learn_temperature
     check_temperature(temperature)
-    nets = _networks(env, config)
+    nets, optimizers = _networks(env, config), sac_optimizers(config)
     key_pi, key_q = jax.random.split(key)
-    policy, q = mlp_init(key_pi, nets.policy_sizes), _twin_init(key_q, nets.q_sizes)
+    policy, q = mlp_init(key_pi, nets.policy_sizes), twin_mlp_init(key_q, nets.q_sizes)
     log_temperature = jnp.log(jnp.asarray(temperature, jnp.float32))
     return SACTanhState(policy, q, q, log_temperature, jnp.asarray(learn_temperature, bool),
-                        optax.adam(config.policy_learning_rate).init(policy),
-                        optax.adam(config.q_learning_rate).init(q),
-                        optax.adam(config.temperature_learning_rate).init(log_temperature))
+                        optimizers.policy.init(policy), optimizers.q.init(q),
+                        optimizers.temperature.init(log_temperature))
 
 
 def sac_tanh_update(config, env, state, batch, key):
@@ -473,35 +487,34 @@ def sac_tanh_update(config, env, state, batch, key):
     s, a, r, s_next, terminated = batch
     alpha = jnp.exp(state.log_temperature)
     target_entropy = -float(env.action_size) if config.target_entropy is None else config.target_entropy
+    optimizers = sac_optimizers(config)
     key_next, key_pi = jax.random.split(key)
 
     # Critic: soft target with a sampled next action and the log-density correction of the squash.
     a_next, log_d_next = _tanh_sample(config, env, state.policy, s_next, key_next)
-    soft_next = jnp.min(twin_q(state.q_target, s_next, a_next), axis=0) - alpha * log_d_next
+    soft_next = sac_value_target(state.q_target, s_next, a_next, log_d_next, alpha)
     y = jax.lax.stop_gradient(r + config.gamma * (1.0 - terminated) * soft_next)
     q_loss, q_grad = jax.value_and_grad(lambda theta: twin_squared_error(theta, s, a, y))(state.q)
-    q, q_opt = gradient_step(optax.adam(config.q_learning_rate), state.q, state.q_opt, q_grad)
+    q, q_opt_state = gradient_step(optimizers.q, state.q, state.q_opt_state, q_grad)
 
     # Actor: reparameterized squashed action, descend mean(alpha log d - min_j q^j).
     def policy_loss_fn(phi):
         action, log_prob = _tanh_sample(config, env, phi, s, key_pi)
-        return jnp.mean(alpha * log_prob - jnp.min(twin_q(q, s, action), axis=0)), log_prob
+        return sac_policy_loss(jnp.min(twin_q_apply(q, s, action), axis=0), log_prob, alpha), log_prob
 
     (policy_loss, log_prob), policy_grad = jax.value_and_grad(policy_loss_fn, has_aux=True)(state.policy)
-    policy, policy_opt = gradient_step(optax.adam(config.policy_learning_rate), state.policy, state.policy_opt,
-                                       policy_grad)
+    policy, policy_opt_state = gradient_step(optimizers.policy, state.policy, state.policy_opt_state, policy_grad)
 
     # Temperature: move alpha so that the policy's entropy -E[log d] tracks the target.
     entropy_gap = jax.lax.stop_gradient(jnp.mean(log_prob) + target_entropy)
     temperature_grad = jnp.where(state.learn_temperature, -entropy_gap, 0.0)
-    temperature_optimizer = optax.adam(config.temperature_learning_rate)
-    log_temperature, temperature_opt = gradient_step(temperature_optimizer, state.log_temperature,
-                                                     state.temperature_opt, temperature_grad)
+    log_temperature, temperature_opt_state = gradient_step(optimizers.temperature, state.log_temperature,
+                                                           state.temperature_opt_state, temperature_grad)
 
     q_target = soft_update(state.q_target, q, config.tau)
     metrics = {"q_loss": q_loss, "policy_loss": policy_loss, "entropy": -jnp.mean(log_prob), "temperature": alpha}
-    return SACTanhState(policy, q, q_target, log_temperature, state.learn_temperature, policy_opt, q_opt,
-                        temperature_opt), metrics
+    return SACTanhState(policy, q, q_target, log_temperature, state.learn_temperature, policy_opt_state,
+                        q_opt_state, temperature_opt_state), metrics
 
 
 def make_sac_tanh_agent(env, config=SACConfig(), temperature=None, learn_temperature=None):

@@ -41,7 +41,8 @@ from jax.flatten_util import ravel_pytree
 
 from lib.config import check_positive, check_positive_int, check_range, concrete
 from lib.divergence import raise_if_diverged
-from lib.onpolicy import (annealable_adam, annealed_learning_rate, checked_widths, collect_rollout,
+from lib.nets import check_hidden_widths
+from lib.onpolicy import (annealable_adam, annealed_learning_rate, collect_rollout,
                           current_learning_rate, finished_episodes, gae_advantages, init_policy_and_value,
                           minibatch_epochs, normalize, policy_output, run_iterations, start_envs, state_value,
                           with_learning_rate)
@@ -394,8 +395,7 @@ class PolicyOptimizationConfig:
         for name in ("total_steps", "num_envs", "num_steps", "cg_iterations", "backtrack_steps",
                      "epochs", "num_minibatches"):
             check_positive_int(name, getattr(self, name))
-        for name in ("policy_hidden", "value_hidden"):
-            object.__setattr__(self, name, checked_widths(name, getattr(self, name)))
+        check_hidden_widths(self, "policy_hidden", "value_hidden")
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("lam", self.lam, 0.0, 1.0)
         check_positive("reward_scale", self.reward_scale)

@@ -11,10 +11,12 @@ import pytest
 from lib import deterministic as det
 from lib import envs
 from lib import mdp as mdps
-from lib import onpolicy
-from lib import soft
+from lib import nets, onpolicy, policies, replay
+from lib import soft, svg
+from lib import policy_gradient as pg
 from lib import trust_region as tr
 from lib.evaluation import episode_returns
+from lib.lqr import double_integrator
 from lib.offpolicy import OffPolicyConfig
 
 CARTPOLE, PENDULUM = envs.make("CartPole-v1"), envs.make("Pendulum-v1")
@@ -25,8 +27,8 @@ BAD_ROWS = GOOD.transitions.at[0, 0].set(jnp.array([0.5, 0.4, 0.0]))
 
 CASES = {
     "step count given as a float": (lambda: OffPolicyConfig(total_steps=2e4, eval_every=1e3), "total_steps"),
-    "integral float of a width": (lambda: det.TD3Config(actor_hidden=(64.0, 64.0)), "actor_hidden"),
-    "infinite learning rate": (lambda: det.DDPGConfig(actor_learning_rate=float("inf")), "actor_learning_rate"),
+    "integral float of a width": (lambda: det.TD3Config(policy_hidden=(64.0, 64.0)), "policy_hidden"),
+    "infinite learning rate": (lambda: det.DDPGConfig(policy_learning_rate=float("inf")), "policy_learning_rate"),
     "infinite kl bound": (lambda: tr.PolicyOptimizationConfig(kl_bound=float("inf")), "kl_bound"),
     "infinite exploration noise": (lambda: det.TD3Config(explore_noise=float("inf")), "explore_noise"),
     "infinite SAC learning rate": (lambda: soft.SACConfig(q_learning_rate=float("inf")), "q_learning_rate"),
@@ -54,6 +56,40 @@ CASES = {
     "zero mini-batches": (lambda: onpolicy.shuffled_minibatches(jax.random.key(0), jnp.ones(20), 0), "num_minibatches"),
     "more mini-batches than samples": (
         lambda: onpolicy.shuffled_minibatches(jax.random.key(0), jnp.ones(20), 21), "num_minibatches"),
+    "negative MLP width": (lambda: nets.mlp_init(jax.random.key(0), [3, -4, 1]), "sizes"),
+    "categorical action 5 of 2": (lambda: policies.categorical_log_prob(jnp.zeros(2), jnp.array(5)), "action"),
+    "categorical action -1": (lambda: policies.categorical_log_prob(jnp.zeros(2), jnp.array(-1)), "action"),
+    "hard-update period 0": (lambda: nets.periodic_hard_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 3, 0), "period"),
+    "hard-update period -2": (lambda: nets.periodic_hard_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 3, -2),
+                              "period"),
+    "sampling an empty replay buffer": (
+        lambda: replay.replay_sample(replay.replay_init(4, jnp.zeros(2)), jax.random.key(0), 8), "buffer"),
+    "swapped action bounds": (lambda: policies.tanh_gaussian_sample(jax.random.key(0), jnp.zeros(1), jnp.zeros(1),
+                                                                    2.0, -2.0), "low < high"),
+    "TD3 width given as a float": (lambda: det.TD3Config(q_hidden=[64, 32.0]), "q_hidden"),
+    "SAC width of zero": (lambda: soft.SACConfig(value_hidden=(0,)), "value_hidden"),
+    "GAE moments with lambda 1.5": (lambda: pg.gae_advantage_moments(
+        GOOD, jnp.full((3, 2), 0.5), jnp.zeros(3), jax.random.key(0), [1.5], 2, 4), "lams"),
+    "more policy-gradient mini-batches than episodes": (lambda: pg.PolicyGradientConfig(num_minibatches=5000),
+                                                        "num_minibatches"),
+    "policy-gradient train_seeds with -2 seeds": (
+        lambda: pg.train_seeds(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1), 0, -2), "num_seeds"),
+    "policy-gradient train_seeds with 0 seeds": (
+        lambda: pg.train_seeds(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1), 0, 0), "num_seeds"),
+    "policy width given as a float": (lambda: pg.PolicyGradientConfig(policy_hidden=(64.0, 64.0)), "policy_hidden"),
+    "trust-region value width of zero": (lambda: tr.PolicyOptimizationConfig(value_hidden=(0,)), "value_hidden"),
+    "trust-region train_seeds without a seed axis": (
+        lambda: tr.train_seeds(CARTPOLE, tr.PolicyOptimizationConfig(), jax.random.key(0)), "keys"),
+    "conjugate gradient on an indefinite matrix": (
+        lambda: tr.conjugate_gradient(lambda v: jnp.diag(jnp.array([1.0, -1.0])) @ v, jnp.ones(2)), "matvec"),
+    "variance of one trial": (lambda: pg.summarize_estimates(jnp.ones((1, 3)), jnp.zeros(3)), "estimates"),
+    "SVG(inf) objective with gamma 1.5": (lambda: svg.svg_infinity_objective(
+        svg.linear_gaussian_policy_params([[1.0, 1.0]], 0.3), jnp.ones(2), jnp.zeros((3, 1)), jnp.zeros((3, 2)),
+        policy=svg.linear_gaussian_policy, model=svg.lqr_model(double_integrator()), gamma=1.5), "gamma"),
+    "SVG critic width given as a float": (lambda: svg.SVGConfig(q_hidden=(64.0, 64.0)), "q_hidden"),
+    "SVG infinite policy learning rate": (lambda: svg.SVGConfig(policy_learning_rate=float("inf")),
+                                          "policy_learning_rate"),
+    "SVG seeds of zero": (lambda: svg.train_pendulum_svg(jax.random.key(0), (0,), 0), "num_seeds"),
 }
 
 
@@ -76,3 +112,13 @@ def test_a_validated_mdp_still_passes_through_jit_and_vmap():
     stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), GOOD, GOOD._replace(gamma=0.5))
     both = jax.vmap(mdps.evaluate_policy, in_axes=(0, None))(stacked, jnp.full((3, 2), 0.5))
     np.testing.assert_allclose(both[0], values, rtol=1e-6)
+
+
+def test_on_policy_edge_values_keep_working():
+    for lam in (0.0, 1.0):
+        mean, _, _ = pg.gae_advantage_moments(GOOD, jnp.full((3, 2), 0.5), jnp.zeros(3), jax.random.key(0), lam, 4, 8)
+        assert mean.shape == (1, 3, 2)
+    pg.PolicyGradientConfig(lam=0.0, gamma=1.0, num_episodes=4, num_minibatches=4)
+    (_, log), = pg.train_seeds(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1, num_episodes=2, num_minibatches=2,
+                                                                policy_hidden=(4,), value_hidden=(4,)), 0, 1)
+    assert log.episode_returns.shape == (1, 1)

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 
 from lib import deterministic as det
-from lib import envs
-from lib.lqr import double_integrator, optimal_q, solve_riccati
+from lib import envs, nets
+from lib.lqr import double_integrator, lqr_base_points, optimal_q, quadratic_q, solve_riccati
 from lib.replay import Transition
 
 PENDULUM = envs.make("Pendulum-v1")
-SMALL = dict(actor_hidden=(8,), critic_hidden=(8,))
+SMALL = dict(policy_hidden=(8,), q_hidden=(8,))
 TD3_CONFIG = det.TD3Config(policy_delay=3, tau=0.25, **SMALL)
 DDPG_CONFIG = det.DDPGConfig(gamma=0.9, tau=1.0, target_period=3, ou_sigma=0.5, **SMALL)
-td3_update = jax.jit(det.td3_update, static_argnums=(3, 4))
-ddpg_update = jax.jit(det.ddpg_update, static_argnums=(2, 3))
+td3_update = jax.jit(det.td3_update, static_argnums=(0, 1))
+ddpg_update = jax.jit(det.ddpg_update, static_argnums=(0, 1))
 
 
 def init(agent):
@@ -26,12 +26,12 @@ def init(agent):
 
 @pytest.fixture(scope="module")
 def td3_state():
-    return init(det.make_td3(PENDULUM, TD3_CONFIG))
+    return init(det.make_td3_agent(PENDULUM, TD3_CONFIG))
 
 
 @pytest.fixture(scope="module")
 def ddpg_state():
-    return init(det.make_ddpg(PENDULUM, DDPG_CONFIG))
+    return init(det.make_ddpg_agent(PENDULUM, DDPG_CONFIG))
 
 
 @functools.partial(jax.jit, static_argnums=1)
@@ -93,11 +93,11 @@ def test_td3_target_uses_min_of_twin_critics_and_clipped_noise():
 
 def test_td3_target_without_noise_is_the_clipped_double_q_target(batch, td3_state):
     state = td3_state
-    policy = lambda s: det.policy_action(PENDULUM, state.actor, s)
+    policy = lambda s: det.policy_action(PENDULUM, state.policy, s)
     target = jax.jit(lambda batch, noise: det.td3_target(
-        batch, noise, policy, lambda s, a: det.twin_critic_values(state.critic_target, s, a), 0.9, 0.5, -2.0, 2.0))
+        batch, noise, policy, lambda s, a: nets.twin_q_apply(state.q_target, s, a), 0.9, 0.5, -2.0, 2.0))
     y = target(batch, jnp.zeros_like(batch.action))
-    q_a, q_b = jax.jit(det.twin_critic_values)(state.critic, batch.next_observation, policy(batch.next_observation))
+    q_a, q_b = jax.jit(nets.twin_q_apply)(state.q, batch.next_observation, policy(batch.next_observation))
     expected = batch.reward + 0.9 * (1.0 - batch.terminated) * np.minimum(q_a, q_b)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
 
@@ -113,14 +113,14 @@ def batch():
 def test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau(batch, td3_state):
     state = td3_state
     for n in range(6):
-        new, _ = td3_update(state, batch, jax.random.PRNGKey(10 + n), PENDULUM, TD3_CONFIG)
-        assert not tree_equal(new.critic, state.critic)  # the critics learn at every step
+        new, _ = td3_update(TD3_CONFIG, PENDULUM, state, batch, jax.random.PRNGKey(10 + n))
+        assert not tree_equal(new.q, state.q)  # the critics learn at every step
         moved = n % 3 == 0
-        assert tree_equal(new.actor, state.actor) != moved, n
-        assert tree_equal(new.actor_target, state.actor_target) != moved, n
-        assert tree_equal(new.critic_target, state.critic_target) != moved, n
+        assert tree_equal(new.policy, state.policy) != moved, n
+        assert tree_equal(new.policy_target, state.policy_target) != moved, n
+        assert tree_equal(new.q_target, state.q_target) != moved, n
         if moved:  # target <- tau online + (1 - tau) target
-            for name in ("critic", "actor"):
+            for name in ("q", "policy"):
                 for target, old, online in zip(*(jax.tree_util.tree_leaves(getattr(t, name + suffix)) for t, suffix in
                                                  ((new, "_target"), (state, "_target"), (new, "")))):
                     np.testing.assert_allclose(target, 0.25 * online + 0.75 * old, rtol=1e-5, atol=1e-7)
@@ -130,31 +130,69 @@ def test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau(batch, td
 
 def test_ddpg_critic_loss_is_the_mean_squared_bellman_error_of_the_box(batch, ddpg_state):
     state = ddpg_state
-    next_q = det.critic_value(state.critic_target, batch.next_observation,
-                              det.policy_action(PENDULUM, state.actor_target, batch.next_observation))
+    next_q = nets.q_apply(state.q_target, batch.next_observation,
+                          det.policy_action(PENDULUM, state.policy_target, batch.next_observation))
     y = batch.reward + 0.9 * (1.0 - batch.terminated) * next_q
-    expected = np.mean((y - det.critic_value(state.critic, batch.observation, batch.action)) ** 2)
-    _, metrics = ddpg_update(state, batch, PENDULUM, DDPG_CONFIG)
-    np.testing.assert_allclose(metrics["critic_loss"], expected, rtol=1e-5)
+    expected = np.mean((y - nets.q_apply(state.q, batch.observation, batch.action)) ** 2)
+    _, metrics = ddpg_update(DDPG_CONFIG, PENDULUM, state, batch)
+    np.testing.assert_allclose(metrics["q_loss"], expected, rtol=1e-5)
+
+
+def linear_td3_state():
+    """TD3 state with one hidden unit per network, set by hand: d(s; w) = 2 tanh(relu(w . s)),
+    q^A(s, a) = s_0 + a, q^B(s, a) = 2 s_1 - a, targets the same; Adam states from the agent."""
+    agent = det.make_td3_agent(PENDULUM, det.TD3Config(policy_hidden=(1,), q_hidden=(1,), policy_delay=1))
+    state = agent.init(jax.random.PRNGKey(0))
+    policy = [{"w": jnp.array([[0.5], [0.0], [0.1]]), "b": jnp.zeros(1)}, {"w": jnp.ones((1, 1)), "b": jnp.zeros(1)}]
+    # q^j = relu(hidden + shift) - shift: the relu of a positive input is the identity, so the twins are linear
+    shift = 10.0
+    out = {"w": jnp.ones((1, 1)), "b": jnp.array([-shift])}
+    q_a = [{"w": jnp.array([[1.0], [0.0], [0.0], [1.0]]), "b": jnp.array([shift])}, out]
+    q_b = [{"w": jnp.array([[0.0], [2.0], [0.0], [-1.0]]), "b": jnp.array([shift])}, out]
+    q = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), q_a, q_b)
+    return state._replace(policy=policy, q=q, policy_target=policy, q_target=q)
+
+
+def test_td3_critic_loss_and_policy_objective_have_their_exact_values():
+    """With linear twins q^A = s_0 + a, q^B = 2 s_1 - a, reward r, gamma = 0.5 and zero target noise:
+    y = r + 0.5 min(q^A, q^B)(s', d(s')); the critic loss is sum_j mean (y - q^j(s, a))^2 and the policy
+    objective mean q^A(s, d(s)), each computed here by hand in NumPy."""
+    state = linear_td3_state()
+    config = det.TD3Config(policy_hidden=(1,), q_hidden=(1,), policy_delay=1, gamma=0.5, target_noise=0.0)
+    s = np.array([[0.6, 0.8, 1.0], [-1.0, 0.0, -2.0], [0.0, 1.0, 3.0]], np.float32)
+    s_next = np.array([[1.0, 0.0, 0.5], [0.3, -0.4, 0.0], [0.0, -1.0, 1.0]], np.float32)
+    a = np.array([[0.5], [-1.5], [2.0]], np.float32)
+    r = np.array([-1.0, -2.0, 0.5], np.float32)
+    batch = Transition(jnp.asarray(s), jnp.asarray(a), jnp.asarray(r), jnp.asarray(s_next), jnp.zeros(3, bool))
+    d = lambda obs: 2.0 * np.tanh(np.maximum(obs @ np.array([0.5, 0.0, 0.1]), 0.0))
+    q_a = lambda obs, act: obs[:, 0] + act
+    q_b = lambda obs, act: 2.0 * obs[:, 1] - act
+    y = r + 0.5 * np.minimum(q_a(s_next, d(s_next)), q_b(s_next, d(s_next)))
+    expected_loss = np.mean((y - q_a(s, a[:, 0])) ** 2) + np.mean((y - q_b(s, a[:, 0])) ** 2)
+    _, metrics = jax.jit(det.td3_update, static_argnums=(0, 1))(config, PENDULUM, state, batch, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(metrics["q_loss"], expected_loss, rtol=1e-5)
+    np.testing.assert_allclose(metrics["q_mean"], np.mean(q_a(s, a[:, 0])), rtol=1e-5)
+    objective = det.td3_policy_loss(PENDULUM, state.q, state.policy, batch.observation)
+    np.testing.assert_allclose(objective, -np.mean(q_a(s, d(s))), rtol=1e-5)
 
 
 def test_ddpg_with_tau_one_copies_targets_every_K_updates(batch, ddpg_state):
     state = ddpg_state
     for n in range(6):
-        state, _ = ddpg_update(state, batch, PENDULUM, DDPG_CONFIG)
+        state, _ = ddpg_update(DDPG_CONFIG, PENDULUM, state, batch)
         copied = n % 3 == 0
-        assert tree_equal(state.critic_target, state.critic) == copied, n
-        assert tree_equal(state.actor_target, state.actor) == copied, n
+        assert tree_equal(state.q_target, state.q) == copied, n
+        assert tree_equal(state.policy_target, state.policy) == copied, n
 
 
 def test_ddpg_act_adds_scaled_ou_noise_and_advances_it(ddpg_state):
-    agent = det.make_ddpg(PENDULUM, DDPG_CONFIG)
+    agent = det.make_ddpg_agent(PENDULUM, DDPG_CONFIG)
     state = ddpg_state._replace(noise=jnp.array([0.3]))
     obs, key = jnp.array([1.0, 0.0, 0.5]), jax.random.PRNGKey(4)
     action, new = jax.jit(agent.act)(state, obs, key)
     noise = det.ou_step(jnp.array([0.3]), key, DDPG_CONFIG.ou_theta, DDPG_CONFIG.ou_sigma, DDPG_CONFIG.ou_dt)
     np.testing.assert_allclose(new.noise, noise, rtol=1e-6)
-    expected = np.clip(det.policy_action(PENDULUM, state.actor, obs) + 2.0 * noise, -2.0, 2.0)
+    expected = np.clip(det.policy_action(PENDULUM, state.policy, obs) + 2.0 * noise, -2.0, 2.0)
     np.testing.assert_allclose(action, expected, rtol=1e-6)
     assert np.all(np.abs(agent.greedy(state, 10 * jnp.ones((5, 3)))) <= 2.0)
 
@@ -169,9 +207,9 @@ def test_nfqca_recovers_the_riccati_gain_and_q_function():
     error = np.linalg.norm(gains[-1] - solution.K) / np.linalg.norm(solution.K)
     assert error < 1e-3, error
     assert np.linalg.norm(gains[0] - solution.K) / np.linalg.norm(solution.K) > 0.5  # it did have to learn
-    batch = det.lqr_batch(jax.random.PRNGKey(5), lqr, 256)  # fresh points, same shape as the training batch
+    batch = lqr_base_points(lqr, jax.random.PRNGKey(5), 256)  # fresh points, same shape as the training batch
     exact = jax.vmap(lambda x, u: optimal_q(lqr, solution, x, u))(batch.observation, batch.action)
-    learned = det.quadratic_q(result.q_params, batch.observation, batch.action)
+    learned = quadratic_q(result.q_params, batch.observation, batch.action)
     assert np.max(np.abs(learned - exact)) < 1e-3 * np.max(np.abs(exact))
 
 
@@ -182,32 +220,32 @@ def test_snapshots_keep_parameters_after_every_k_updates():
     from typing import NamedTuple
 
     class State(NamedTuple):
-        actor: jax.Array
-        critic: jax.Array
+        policy: jax.Array
+        q: jax.Array
 
     inner = OffPolicyAgent(init=lambda key: State(jnp.array(0.0), jnp.array(0.0)),
                            act=lambda s, o, k: (jnp.zeros(1), s), greedy=lambda s, o: jnp.zeros(1),
-                           update=lambda s, b, k: (State(s.actor + 1, s.critic + 2), jnp.array(0.0)))
+                           update=lambda s, b, k: (State(s.policy + 1, s.q + 2), jnp.array(0.0)))
     agent = det.with_snapshots(inner, every=3, count=4)
     state = agent.init(jax.random.PRNGKey(0))
     update = jax.jit(agent.update)
     for _ in range(20):
         state, _ = update(state, None, jax.random.PRNGKey(0))
-    np.testing.assert_array_equal(state.actor, [3, 6, 9, 12])
-    np.testing.assert_array_equal(state.critic, [6, 12, 18, 24])
-    assert float(state.agent.actor) == 20
+    np.testing.assert_array_equal(state.policy, [3, 6, 9, 12])
+    np.testing.assert_array_equal(state.q, [6, 12, 18, 24])
+    assert float(state.agent.policy) == 20
 
 
 def test_value_estimates_use_the_same_start_states_for_q_and_monte_carlo(td3_state):
     """With gamma = 0 the Monte Carlo return is the first reward, so a critic equal to the reward
     function r(s, a) must match it exactly: same start states, same policy."""
-    actor = td3_state.actor
+    policy = td3_state.policy
 
     def reward_critic(_, obs, action):
         theta, theta_dot = jnp.arctan2(obs[..., 1], obs[..., 0]), obs[..., 2]
         return -(theta**2 + 0.1 * theta_dot**2 + 0.001 * action[..., 0] ** 2)
 
-    q, mc = det.value_estimates(PENDULUM, actor, None, reward_critic, jax.random.PRNGKey(1), 0.0,
+    q, mc = det.value_estimates(PENDULUM, policy, None, reward_critic, jax.random.PRNGKey(1), 0.0,
                                 num_states=8, horizon=5)
     np.testing.assert_allclose(q, mc, rtol=1e-5)
 
@@ -226,8 +264,8 @@ def test_without_time_limit_truncates_at_the_new_horizon():
 # ---------------------------------------------------------------- validation
 @pytest.mark.parametrize("field, value", [("gamma", 1.0), ("tau", 0.0), ("tau", 1.5), ("target_period", 0),
                                           ("ou_theta", 0.0), ("ou_sigma", -0.1), ("ou_dt", 0.0),
-                                          ("actor_learning_rate", 0.0), ("actor_hidden", ()),
-                                          ("critic_hidden", (64, 0))])
+                                          ("policy_learning_rate", 0.0), ("policy_hidden", ()),
+                                          ("q_hidden", (64, 0)), ("q_hidden", (64.0,)), ("policy_hidden", 64)])
 def test_ddpg_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         det.DDPGConfig(**{field: value})
@@ -239,7 +277,7 @@ def test_ddpg_config_rejects_unstable_euler_maruyama_step():
 
 
 @pytest.mark.parametrize("field, value", [("policy_delay", 0), ("target_noise", -0.2), ("noise_clip", -0.5),
-                                          ("explore_noise", -1.0), ("critic_learning_rate", -1e-3), ("gamma", -0.1)])
+                                          ("explore_noise", -1.0), ("q_learning_rate", -1e-3), ("gamma", -0.1)])
 def test_td3_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         det.TD3Config(**{field: value})
@@ -262,6 +300,14 @@ def test_ou_paths_rejects_bad_values(kwargs, name):
 
 def test_agents_reject_discrete_environments():
     with pytest.raises(ValueError, match="env"):
-        det.make_td3(envs.make("CartPole-v1"))
+        det.make_td3_agent(envs.make("CartPole-v1"))
     with pytest.raises(ValueError, match="env"):
-        det.make_ddpg(envs.make("CartPole-v1"))
+        det.make_ddpg_agent(envs.make("CartPole-v1"))
+
+
+def test_configs_accept_a_list_of_widths_as_sac_does():
+    config = det.TD3Config(policy_hidden=[16, 8], q_hidden=[4])
+    assert config.policy_hidden == (16, 8) and config.q_hidden == (4,)
+    state = det.make_td3_agent(PENDULUM, config).init(jax.random.PRNGKey(0))
+    assert [layer["w"].shape for layer in state.policy] == [(3, 16), (16, 8), (8, 1)]
+    assert det.DDPGConfig(policy_hidden=[8]) == det.DDPGConfig(policy_hidden=(8,))

@@ -24,7 +24,7 @@ N = 300  # every run below shares this config (tolerance 0: all N iterations), s
 def problem():
     with enable_x64(True):
         system = lqr.double_integrator(dt=0.1, gamma=0.95, control_cost=0.1)
-        base = fqi.lqr_base_points(system, jax.random.PRNGKey(0), 100)
+        base = lqr.lqr_base_points(system, jax.random.PRNGKey(0), 100)
         yield system, lqr.solve_riccati(system), base
 
 
@@ -213,3 +213,18 @@ def test_bad_subset_and_window_are_rejected(problem):
         fqi.amortized_fitted_q_iteration(base, FEATURES, cfg, 5, 11, max_window=10)
     with pytest.raises(ValueError, match="action"):
         fqi.fitted_q_iteration(base, fqi.QuadraticFeatures(2, 2), cfg)
+
+
+def test_a_diverging_loop_says_so_and_names_the_iteration(problem):
+    """A gradient-ascent step of 100 on a curvature of about 0.5 overshoots further each step, so the
+    maximizers and then theta leave the floats within a few iterations: called with concrete values the
+    loops raise; under jit they return diverged_at for lib.divergence.raise_if_diverged."""
+    system, _, base = problem
+    wild = fqi.FQIConfig(gamma=system.gamma, max_iterations=5, tolerance=0.0,
+                         maximize=fqi.MaximizeConfig("sgd", steps=60, learning_rate=100.0))
+    with pytest.raises(RuntimeError, match=r"fitted Q-iteration diverged.*at step \d+"):
+        fqi.fitted_q_iteration(base, FEATURES, wild)
+    with pytest.raises(RuntimeError, match=r"amortized fitted Q-iteration diverged.*at step \d+"):
+        fqi.amortized_fitted_q_iteration(base, FEATURES, wild, 10, 1)
+    assert int(EXPLICIT(base, FEATURES, wild).diverged_at) >= 0
+    assert int(EXPLICIT(base, FEATURES, config(system.gamma)).diverged_at) == -1

@@ -16,17 +16,18 @@ from lib.offpolicy import OffPolicyConfig, make_off_policy_train
 PENDULUM, CARTPOLE = envs.make("Pendulum-v1"), envs.make("CartPole-v1")
 LOOP = OffPolicyConfig(total_steps=200, warmup_steps=100, batch_size=16, buffer_capacity=200,
                        eval_every=100, eval_episodes=1)
-SMALL = dict(total_steps=1024, num_envs=4, num_steps=32, hidden_sizes=(8,))
+SMALL = dict(total_steps=1024, num_envs=4, num_steps=32, policy_hidden=(8,), value_hidden=(8,))
 
 TRAINERS = {
     "ddpg": lambda: make_off_policy_train(
-        PENDULUM, det.make_ddpg(PENDULUM, det.DDPGConfig(actor_hidden=(8,), critic_hidden=(8,))), LOOP),
+        PENDULUM, det.make_ddpg_agent(PENDULUM, det.DDPGConfig(policy_hidden=(8,), q_hidden=(8,))), LOOP),
     "td3": lambda: make_off_policy_train(
-        PENDULUM, det.make_td3(PENDULUM, det.TD3Config(actor_hidden=(8,), critic_hidden=(8,))), LOOP),
-    "sac box": lambda: make_off_policy_train(PENDULUM, soft.make_sac_agent(PENDULUM, soft.SACConfig(hidden_sizes=(8,))),
-                                             LOOP),
+        PENDULUM, det.make_td3_agent(PENDULUM, det.TD3Config(policy_hidden=(8,), q_hidden=(8,))), LOOP),
+    "sac box": lambda: make_off_policy_train(
+        PENDULUM, soft.make_sac_agent(PENDULUM, soft.SACConfig(policy_hidden=(8,), q_hidden=(8,), value_hidden=(8,))),
+        LOOP),
     "sac tanh": lambda: make_off_policy_train(
-        PENDULUM, soft.make_sac_tanh_agent(PENDULUM, soft.SACConfig(hidden_sizes=(8,))), LOOP),
+        PENDULUM, soft.make_sac_tanh_agent(PENDULUM, soft.SACConfig(policy_hidden=(8,), q_hidden=(8,))), LOOP),
     "ppo": lambda: tr.make_train(CARTPOLE, tr.PolicyOptimizationConfig(**SMALL)),
     "trpo": lambda: tr.make_train(CARTPOLE, tr.PolicyOptimizationConfig(algorithm="trpo", **SMALL)),
     "npg": lambda: tr.make_train(CARTPOLE, tr.PolicyOptimizationConfig(algorithm="npg", **SMALL)),

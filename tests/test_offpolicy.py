@@ -88,9 +88,9 @@ def test_divergence_is_reported_with_its_step_not_finished_silently():
     env = envs.make("Pendulum-v1")
     loop = OffPolicyConfig(total_steps=800, warmup_steps=500, batch_size=64, buffer_capacity=800,
                            eval_every=400, eval_episodes=1)
-    wild = det.make_td3(env, det.TD3Config(actor_learning_rate=1e3, critic_learning_rate=1e3))
+    wild = det.make_td3_agent(env, det.TD3Config(policy_learning_rate=1e3, q_learning_rate=1e3))
     with pytest.raises(RuntimeError, match=r"diverged.*run 0 at step \d+"):
         train_seeds(make_off_policy_train(env, wild, loop), seed=0, num_seeds=2)
-    tame = det.make_td3(env, det.TD3Config(actor_hidden=(16,), critic_hidden=(16,)))
+    tame = det.make_td3_agent(env, det.TD3Config(policy_hidden=(16,), q_hidden=(16,)))
     _, log = train_seeds(make_off_policy_train(env, tame, loop), seed=0, num_seeds=2)
     assert np.all(np.asarray(log.diverged_at) == -1)

@@ -62,3 +62,24 @@ def test_categorical_log_prob_and_entropy():
     probabilities = np.exp(logits) / np.exp(logits).sum()
     np.testing.assert_allclose(policies.categorical_log_prob(logits, jnp.array(2)), np.log(probabilities[2]), rtol=1e-6)
     np.testing.assert_allclose(policies.categorical_entropy(logits), scipy.stats.entropy(probabilities), rtol=1e-6)
+
+
+def test_tanh_gaussian_log_prob_is_finite_on_the_bounds_where_clipped_actions_sit():
+    """a = +-2 exactly (a clipped replay action) is read BOUND_MARGIN inside the box: finite, and equal to
+    the density there; an interior action keeps its exact change-of-variables density."""
+    mean, log_std = jnp.array([0.3]), jnp.array([-0.5])
+    on_bounds = policies.tanh_gaussian_log_prob(mean, log_std, jnp.array([[-2.0], [2.0]]), -2.0, 2.0)
+    assert bool(jnp.all(jnp.isfinite(on_bounds)))
+    inside = 2.0 * (1.0 - policies.BOUND_MARGIN)
+    just_inside = policies.tanh_gaussian_log_prob(mean, log_std, jnp.array([[-inside], [inside]]), -2.0, 2.0)
+    np.testing.assert_allclose(on_bounds, just_inside, rtol=1e-5)
+    interior = jnp.array([[0.5]])
+    u = np.arctanh(0.25)
+    reference = scipy.stats.norm.logpdf(u, 0.3, np.exp(-0.5)) - np.log(2.0 * (1 - np.tanh(u) ** 2))
+    np.testing.assert_allclose(policies.tanh_gaussian_log_prob(mean, log_std, interior, -2.0, 2.0), reference, rtol=1e-5)
+
+
+def test_categorical_log_prob_accepts_every_valid_action_under_jit_and_vmap():
+    logits = jnp.array([[0.2, -1.0], [1.0, 0.0]])
+    values = jax.jit(jax.vmap(policies.categorical_log_prob))(logits, jnp.array([1, 0]))
+    np.testing.assert_allclose(values, jax.nn.log_softmax(logits)[jnp.arange(2), jnp.array([1, 0])], rtol=1e-6)

@@ -58,3 +58,25 @@ def test_periodic_hard_update_copies_only_on_period():
     target, online = {"w": jnp.zeros(2)}, {"w": jnp.ones(2)}
     assert float(nets.periodic_hard_update(target, online, 10, 5)["w"][0]) == 1.0
     assert float(nets.periodic_hard_update(target, online, 11, 5)["w"][0]) == 0.0
+
+
+def test_twin_critics_are_two_independent_q_networks_applied_alike():
+    twins = nets.twin_mlp_init(jax.random.PRNGKey(2), [4, 8, 1])
+    obs, action = jax.random.normal(jax.random.PRNGKey(3), (5, 3)), jax.random.normal(jax.random.PRNGKey(4), (5, 1))
+    values = nets.twin_q_apply(twins, obs, action)
+    first, second = (jax.tree_util.tree_map(lambda x, j=j: x[j], twins) for j in (0, 1))
+    assert values.shape == (2, 5) and not np.allclose(first[0]["w"], second[0]["w"])
+    np.testing.assert_allclose(values[0], nets.mlp_apply(first, jnp.concatenate([obs, action], -1))[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(values[1], nets.q_apply(second, obs, action), rtol=1e-6)
+    np.testing.assert_allclose(nets.first_q_apply(twins, obs, action), values[0], rtol=1e-6)
+    target = jnp.arange(5.0)
+    expected = np.mean((np.asarray(values[0]) - np.arange(5.0)) ** 2) + np.mean((np.asarray(values[1]) - np.arange(5.0)) ** 2)
+    np.testing.assert_allclose(nets.twin_squared_error(twins, obs, action, target), expected, rtol=1e-5)
+
+
+def test_replay_sample_rejects_an_empty_buffer_and_a_bad_batch_size():
+    buffer = replay_init(4, transition(0))
+    with pytest.raises(ValueError, match="empty"):
+        replay_sample(buffer, jax.random.PRNGKey(0), 2)
+    with pytest.raises(ValueError, match="batch_size"):
+        replay_sample(replay_add(buffer, transition(1)), jax.random.PRNGKey(0), 0)

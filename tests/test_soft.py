@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 from jax import enable_x64
 
-from lib import envs, policies, soft
+from lib import envs, nets, policies, soft
 from lib.mdp import greedy_policy, q_from_v, random_mdp, value_iteration
 from lib.replay import Transition
 
@@ -112,7 +112,10 @@ def test_first_soft_fitted_q_iterate_is_exact(mdp32, fitted_iterates):
 
 
 def test_soft_fitted_q_targets_are_unbiased_for_the_smooth_backup(mdp32, fitted_iterates):
-    """E[q_2 | q_1] = L_beta q_1 exactly; the sample mean must lie within 4 standard errors of it."""
+    """E[q_2 | q_1] = L_beta q_1 exactly; the sample mean must lie within 4 standard errors of it.
+
+    The mean and variance of one target are computed here from the Boltzmann policy's moments; the
+    library's own smooth backup (soft_maximum) must agree with that mean."""
     mdp, temperature, n, iterates = mdp32, FITTED_TEMPERATURE, FITTED_SAMPLES, fitted_iterates
     q1 = np.asarray(iterates[1], np.float64)
     log_d = np.asarray(jax.nn.log_softmax(q1 / temperature, axis=-1), np.float64)
@@ -123,8 +126,8 @@ def test_soft_fitted_q_targets_are_unbiased_for_the_smooth_backup(mdp32, fitted_
     transitions = np.asarray(mdp.transitions, np.float64)
     expected = np.asarray(mdp.rewards) + mdp.gamma * transitions @ mean_next
     variance = mdp.gamma**2 * (transitions @ second_next - (transitions @ mean_next) ** 2)
-    np.testing.assert_allclose(expected, np.asarray(mdp.rewards) + mdp.gamma * transitions
-                               @ (temperature * np.log(np.exp(q1 / temperature).sum(-1))), rtol=1e-6)
+    library_backup = q_from_v(mdp, soft.soft_maximum(jnp.asarray(q1, jnp.float32), temperature))
+    np.testing.assert_allclose(library_backup, expected, rtol=1e-5, atol=1e-5)
     z = (np.asarray(iterates[2]) - expected) / np.sqrt(variance / n)
     assert np.max(np.abs(z)) < 4.0, np.max(np.abs(z))
 
@@ -158,7 +161,7 @@ def test_reparameterized_fit_reaches_the_minimum_kl_over_gaussians():
 def test_sac_policy_uses_the_tanh_gaussian_density_on_the_action_bounds():
     """The common variant's log d(a|s) is the change-of-variables density on [-2, 2] and integrates to 1."""
     env = envs.make("Pendulum-v1")
-    config = soft.SACConfig(hidden_sizes=(8,))
+    config = soft.SACConfig(policy_hidden=(8,), q_hidden=(8,), value_hidden=(8,))
     state = soft.sac_tanh_init(env, config, jax.random.PRNGKey(6))
     obs = jnp.array([0.6, -0.8, 1.5])
     key = jax.random.PRNGKey(7)
@@ -187,7 +190,8 @@ def fake_batch(env, size=32, seed=8):
                       jnp.zeros(size, bool))
 
 
-SMALL = dict(hidden_sizes=(8,), gamma=0.0, tau=0.1)  # one compiled update per variant serves several tests
+EIGHT = dict(policy_hidden=(8,), q_hidden=(8,), value_hidden=(8,))
+SMALL = dict(EIGHT, gamma=0.0, tau=0.1)  # one compiled update per variant serves several tests
 
 
 @pytest.mark.parametrize("variant", ["box", "tanh"])
@@ -198,8 +202,64 @@ def test_with_zero_discount_the_critics_regress_on_the_reward_alone(variant):
     state = init(env, config, jax.random.PRNGKey(9))
     batch = fake_batch(env)
     _, metrics = jax.jit(update, static_argnums=(0, 1))(config, env, state, batch, jax.random.PRNGKey(10))
-    expected = jnp.sum(jnp.mean((soft.twin_q(state.q, batch.observation, batch.action) - batch.reward) ** 2, axis=1))
+    expected = jnp.sum(jnp.mean((nets.twin_q_apply(state.q, batch.observation, batch.action) - batch.reward) ** 2, axis=1))
     np.testing.assert_allclose(metrics["q_loss"], expected, rtol=1e-5)
+
+
+def linear_network(weights, shift=10.0):
+    """A one-hidden-unit ReLU MLP computing weights . x exactly wherever weights . x + shift > 0."""
+    first = {"w": jnp.asarray(weights, jnp.float32)[:, None], "b": jnp.array([shift])}
+    return [first, {"w": jnp.ones((1, 1)), "b": jnp.array([-shift])}]
+
+
+def hand_set_state(state):
+    """Twins q^1 = s_0 + a, q^2 = 2 s_1 - a (targets alike) and, for the box, v(s) = s_0 - s_2."""
+    twins = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), linear_network([1, 0, 0, 1]),
+                                   linear_network([0, 2, 0, -1]))
+    state = state._replace(q=twins)
+    if hasattr(state, "value"):
+        value = linear_network([1, 0, -1])
+        return state._replace(value=value, value_target=value)
+    return state._replace(q_target=twins)
+
+
+EXACT = dict(policy_hidden=(8,), q_hidden=(1,), value_hidden=(1,), temperature=0.3, learn_temperature=False,
+             q_learning_rate=1e-30)   # a critic step far below float32 resolution: the policy sees the hand-set twins
+
+
+@pytest.mark.parametrize("variant", ["box", "tanh"])
+def test_value_target_and_policy_loss_have_their_exact_values(variant):
+    """Recomputed in NumPy from the policy's (mu, sigma), the update's own noise draws and scipy's normal
+    log-density: the box's value loss mean (v(s) - [min_j q^j(s, a') - alpha log d(a'|s)])^2 and, in both
+    variants, the policy loss mean(alpha log d(a|s) - q(s, a)) with q = q^1 (box) or min_j q^j (tanh)."""
+    env = envs.make("Pendulum-v1")
+    config = soft.SACConfig(**EXACT)
+    init, update = (soft.sac_init, soft.sac_update) if variant == "box" else (soft.sac_tanh_init, soft.sac_tanh_update)
+    state = hand_set_state(init(env, config, jax.random.PRNGKey(17)))
+    batch, key = fake_batch(env, size=16), jax.random.PRNGKey(18)
+    _, metrics = jax.jit(update, static_argnums=(0, 1))(config, env, state, batch, key)
+    s = np.asarray(batch.observation, np.float64)
+    q1 = lambda a: s[:, 0] + a
+    q2 = lambda a: 2.0 * s[:, 1] - a
+    first_key, policy_key = jax.random.split(key)
+    if variant == "box":
+        head = soft.gaussian_policy(config, env, state.policy, batch.observation)
+        mean, log_std = (np.asarray(x[:, 0], np.float64) for x in head)
+        draw = lambda k: mean + np.exp(log_std) * np.asarray(jax.random.normal(k, (16, 1)))[:, 0]
+        log_density = lambda a: scipy.stats.norm.logpdf(a, mean, np.exp(log_std))
+        a_value = draw(first_key)
+        y_v = np.minimum(q1(a_value), q2(a_value)) - 0.3 * log_density(a_value)
+        np.testing.assert_allclose(metrics["value_loss"], np.mean((s[:, 0] - s[:, 2] - y_v) ** 2), rtol=1e-4)
+        a = draw(policy_key)
+        expected = np.mean(0.3 * log_density(a) - q1(a))
+    else:
+        head = soft._policy_head(config, state.policy, batch.observation)
+        mean, log_std = (np.asarray(x[:, 0], np.float64) for x in head)
+        u = mean + np.exp(log_std) * np.asarray(jax.random.normal(policy_key, (16, 1)))[:, 0]
+        a = 2.0 * np.tanh(u)
+        log_density = scipy.stats.norm.logpdf(u, mean, np.exp(log_std)) - np.log(2.0 * (1.0 - np.tanh(u) ** 2))
+        expected = np.mean(0.3 * log_density - np.minimum(q1(a), q2(a)))
+    np.testing.assert_allclose(metrics["policy_loss"], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_box_target_value_network_moves_by_tau():
@@ -225,7 +285,7 @@ def test_temperature_rises_below_the_target_entropy_falls_above_and_can_be_fixed
 def test_both_agents_act_inside_the_action_bounds(make_agent):
     """Exploratory and greedy actions stay in [-2, 2], even for a policy pushed far outside (mean 50)."""
     env = envs.make("Pendulum-v1")
-    agent = make_agent(env, soft.SACConfig(hidden_sizes=(8,)))
+    agent = make_agent(env, soft.SACConfig(**EIGHT))
     state = agent.init(jax.random.PRNGKey(15))
     last = state.policy[-1]
     state = state._replace(policy=state.policy[:-1] + [{"w": last["w"], "b": last["b"] + jnp.array([50.0, 1.0])}])
@@ -257,7 +317,9 @@ def test_temperature_must_be_positive(bad, mdp32):
 
 
 @pytest.mark.parametrize("field, value", [("gamma", 1.0), ("tau", 0.0), ("q_learning_rate", 0.0),
-                                          ("hidden_sizes", (64, 0)), ("log_std_max", -6.0)])
+                                          ("q_hidden", (64, 0)), ("policy_hidden", (64.0,)), ("value_hidden", ()),
+                                          ("log_std_max", -6.0), ("log_std_min", float("nan")),
+                                          ("target_entropy", float("inf"))])
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         soft.SACConfig(**{field: value})
@@ -266,3 +328,11 @@ def test_config_rejects_bad_values(field, value):
 def test_sac_rejects_discrete_actions():
     with pytest.raises(ValueError, match="continuous"):
         soft.make_sac_tanh_agent(envs.make("CartPole-v1"))
+
+
+def test_boltzmann_policy_and_soft_maximum_at_a_near_zero_temperature_are_the_hard_ones():
+    """beta = 1e-40 (positive, so accepted): q / beta overflows float32, the stable form does not."""
+    q = jnp.array([[1.0, 3.0, -2.0], [0.5, 0.5, 0.0]])
+    policy = soft.boltzmann_policy(q, 1e-40)
+    np.testing.assert_array_equal(policy, [[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
+    np.testing.assert_allclose(soft.soft_maximum(q, 1e-40), [3.0, 0.5], rtol=1e-6)
