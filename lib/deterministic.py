@@ -275,6 +275,13 @@ def ddpg_update(config, env, state, batch):
     return state, {"q_loss": loss_q, "q_mean": -loss_d}
 
 
+def _init_policy_and_q(key, env, config, q_init):
+    """d(s; w) and the critic (`q_init`: one network or the twins) of the widths in `config`."""
+    key_policy, key_q = jax.random.split(key)
+    policy = mlp_init(key_policy, [env.observation_size, *config.policy_hidden, env.action_size])
+    return policy, q_init(key_q, [env.observation_size + env.action_size, *config.q_hidden, 1])
+
+
 def make_ddpg_agent(env, config=DDPGConfig()):
     """DDPG as an OffPolicyAgent: exploratory action d(s; w) + scale * N_t with N the OU process."""
     _check_continuous(env)
@@ -282,9 +289,7 @@ def make_ddpg_agent(env, config=DDPGConfig()):
     optimizers = actor_critic_optimizers(config)
 
     def init(key):
-        key_policy, key_q = jax.random.split(key)
-        policy = mlp_init(key_policy, [env.observation_size, *config.policy_hidden, env.action_size])
-        q = mlp_init(key_q, [env.observation_size + env.action_size, *config.q_hidden, 1])
+        policy, q = _init_policy_and_q(key, env, config, mlp_init)
         return DDPGState(policy, q, policy, q, optimizers.policy.init(policy), optimizers.q.init(q),
                          jnp.zeros(env.action_size), jnp.array(0, jnp.int32))
 
@@ -397,9 +402,7 @@ def make_td3_agent(env, config=TD3Config()):
     optimizers = actor_critic_optimizers(config)
 
     def init(key):
-        key_policy, key_q = jax.random.split(key)
-        policy = mlp_init(key_policy, [env.observation_size, *config.policy_hidden, env.action_size])
-        q = twin_mlp_init(key_q, [env.observation_size + env.action_size, *config.q_hidden, 1])
+        policy, q = _init_policy_and_q(key, env, config, twin_mlp_init)
         return TD3State(policy, q, policy, q, optimizers.policy.init(policy), optimizers.q.init(q),
                         jnp.array(0, jnp.int32))
 
