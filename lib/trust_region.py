@@ -407,6 +407,7 @@ class PolicyOptimizationConfig:
         check_range("value_coef", self.value_coef, 0.0)
         check_range("entropy_coef", self.entropy_coef, 0.0)
         check_positive("max_grad_norm", self.max_grad_norm)
+        check_range("initial_log_std", self.initial_log_std)   # any finite value
         if self.batch_size % self.num_minibatches:
             raise ValueError(f"num_minibatches must divide num_envs * num_steps = {self.batch_size}, "
                              f"got {self.num_minibatches}")

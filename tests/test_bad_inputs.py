@@ -29,6 +29,7 @@ CASES = {
     "step count given as a float": (lambda: OffPolicyConfig(total_steps=2e4, eval_every=1e3), "total_steps"),
     "integral float of a width": (lambda: det.TD3Config(policy_hidden=(64.0, 64.0)), "policy_hidden"),
     "infinite learning rate": (lambda: det.DDPGConfig(policy_learning_rate=float("inf")), "policy_learning_rate"),
+    "NaN initial log std": (lambda: tr.PolicyOptimizationConfig(initial_log_std=float("nan")), "initial_log_std"),
     "infinite kl bound": (lambda: tr.PolicyOptimizationConfig(kl_bound=float("inf")), "kl_bound"),
     "infinite exploration noise": (lambda: det.TD3Config(explore_noise=float("inf")), "explore_noise"),
     "infinite SAC learning rate": (lambda: soft.SACConfig(q_learning_rate=float("inf")), "q_learning_rate"),
