@@ -1,34 +1,31 @@
-"""Classroom versions: the student notebooks run with failing checks, the instructor ones pass.
+"""Classroom versions: the student notebooks run to the end and earn nothing, the instructor ones earn every point.
 
-Why running the exercises sections is enough to show that a student notebook executes top to bottom:
-(a) the student notebook equals its chapter cell for cell, except inside solution regions, in the
-    nbgrader metadata, in the `raises-exception` tag of its check cells and in its cleared outputs
-    (`test_student_differs_from_the_chapter_only_inside_solution_regions`);
-(b) the chapter itself runs top to bottom without error: nbval re-executes every chapter in the suite,
-    and tests/test_notebooks.py checks that its stored outputs come from one error-free run; so every
-    cell before the exercises section runs in the student version too;
-(c) the exercises section runs on its own, from an empty namespace, with only its check cells failing
-    (with the stub's NotImplementedError, which `raises-exception` lets past) in the student version
-    and every check passing in the instructor version (the tests below). It therefore reads no name the
-    chapter defined before it; the chapter's earlier cells could reach it only through process-wide
-    state, which no chapter changes (float64 appears only inside `with jax.enable_x64(True)` blocks).
-Re-executing all the chapters would take many minutes; the sections of all of them run in one kernel,
-each after `%reset -f`, in well under a minute.
+An assignment is a chapter's exercises section under a students' introduction. It runs on its own:
+each assignment, student then instructor, runs in one kernel after `%reset -f`, so it reads no name the
+chapter defined before the section (the chapters' earlier cells change no process-wide state: float64
+appears only inside `with jax.enable_x64(True)` blocks). All of them run in well under a minute.
+Chapters 19, 24 and 26 follow the graded protocol of `lib.exercises.grade` (checks that report
+instead of raising, hidden cases, weighted points, written answers); the others still use checks that
+raise, and the tests of the protocol cover the chapters in GRADED.
 """
 import copy
+import math
 import re
 
+import jax.numpy as jnp
 import jupytext
 import nbclient
 import nbformat
+import numpy as np
 import pytest
 
+from lib import trust_region
 from tools import assignments
 from tools.execute import CHAPTERS
 
 SOURCES = sorted(CHAPTERS.glob("*.md"))
 STEMS = [source.stem for source in SOURCES]
-STUB_LINES = ["# YOUR CODE HERE", "raise NotImplementedError()"]
+GRADED = ["19_policy_parametrization", "24_score_function_gradients", "26_trust_regions"]
 GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]+$")
 
 
@@ -41,19 +38,15 @@ def written(tmp_path_factory):
                          for stem in STEMS)}
 
 
-def exercises_section(notebook):
-    return notebook.cells[assignments.exercises_start(notebook):]
-
-
 @pytest.fixture(scope="module")
 def executed(written):
-    """Every chapter's exercises section, student then instructor, each from an empty namespace."""
+    """Every assignment, student then instructor, each from an empty namespace."""
     cells, origin = [], []
     for stem in STEMS:
         for version in ("student", "instructor"):
             cells.append(nbformat.v4.new_code_cell("%reset -f"))
             origin.append(None)
-            for index, cell in enumerate(exercises_section(written[(version, stem)])):
+            for index, cell in enumerate(written[(version, stem)].cells):
                 cell = copy.deepcopy(cell)
                 cell.id = f"{stem[:2]}-{version}-{index}"
                 cells.append(cell)
@@ -76,48 +69,47 @@ def stdout(cell):
     return "".join(output.get("text", "") for output in cell.get("outputs", []) if output.output_type == "stream")
 
 
-def region_free(lines):
-    """The lines of a solution cell outside its BEGIN/END SOLUTION regions."""
-    kept, inside = [], False
-    for line in lines:
-        if line.strip() == "### BEGIN SOLUTION":
-            inside = True
-        elif line.strip() == "### END SOLUTION":
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return kept
+def cell_value(cell):
+    """The cell's result, the number nbgrader's autograder takes as partial credit (None if there is none)."""
+    results = [output for output in cell.get("outputs", []) if output.output_type == "execute_result"]
+    return float(results[0]["data"]["text/plain"]) if results else None
+
+
+def is_check(cell):
+    return "check" in cell.metadata.get("tags", [])
 
 
 @pytest.mark.parametrize("stem", STEMS)
-def test_every_chapter_has_a_coded_exercise_with_a_check(stem, written):
-    notebook = written[("instructor", stem)]
-    pairs = assignments.exercise_cells(notebook)
-    assert pairs, f"{stem} has no coded exercise"
-    start = assignments.exercises_start(notebook)
-    assert all(start < solution < check for solution, check in pairs)
-    for solution, check in pairs:
-        assert "### BEGIN SOLUTION" in notebook.cells[solution].source
-        assert "check_" in notebook.cells[check].source
-
-
-@pytest.mark.parametrize("stem", STEMS)
-def test_student_differs_from_the_chapter_only_inside_solution_regions(stem, written):
+def test_assignment_is_the_exercises_section_under_a_students_introduction(stem, written):
     chapter = jupytext.read(CHAPTERS / f"{stem}.md")
+    section = chapter.cells[assignments.exercises_start(chapter) + 1:]
+    instructor = written[("instructor", stem)]
+    assert [c.source for c in instructor.cells[1:]] == [c.source for c in section]
+    assert instructor.cells[0].source.startswith("# Exercises: ")
+    assert "solution is shown" not in instructor.cells[0].source
+    pairs = assignments.exercise_cells(instructor)
+    assert pairs and all("check_" in instructor.cells[check].source or "grade(" in instructor.cells[check].source
+                         for _, check in pairs)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_student_differs_only_in_solutions_hidden_tests_and_answers(stem, written):
     student, instructor = written[("student", stem)], written[("instructor", stem)]
-    assert [c.source for c in instructor.cells] == [c.source for c in chapter.cells]
-    assert [c.cell_type for c in student.cells] == [c.cell_type for c in chapter.cells]
-    for original, cell in zip(chapter.cells, student.cells):
+    assert [c.cell_type for c in student.cells] == [c.cell_type for c in instructor.cells]
+    for original, cell in zip(instructor.cells, student.cells):
         assert not cell.get("outputs") and cell.get("execution_count") is None
         tags = original.metadata.get("tags", [])
         if "solution" in tags:
             assert "BEGIN SOLUTION" not in cell.source and "raise NotImplementedError()" in cell.source
-            outside_stub = [line for line in cell.source.split("\n") if line.strip() not in STUB_LINES]
-            assert outside_stub == region_free(original.source.split("\n"))
+            assert cell.source == assignments.strip_solution(original.source)
+        elif "check" in tags:
+            assert "HIDDEN TESTS" not in cell.source
+            assert cell.source == assignments.strip_hidden_tests(original.source)
+        elif "answer" in tags:
+            assert cell.source == "YOUR ANSWER HERE"
         else:
             assert cell.source == original.source
-        expected_tags = tags + ["raises-exception"] if "check" in tags else tags
-        assert cell.metadata.get("tags", []) == expected_tags
+        assert cell.metadata == original.metadata
 
 
 @pytest.mark.parametrize("version", ["student", "instructor"])
@@ -126,6 +118,8 @@ def test_nbgrader_metadata_follows_schema_3(stem, version, written):
     """The rules of nbgrader's schema-3 validator, and our roles: answers open, tests and the rest locked."""
     notebook = written[(version, stem)]
     ids = []
+    expected = {"solution": (False, False, True), "check": (True, True, False), "answer": (True, False, True),
+                "locked": (False, True, False)}
     for cell in notebook.cells:
         meta = cell.metadata["nbgrader"]
         assert set(meta) <= {"schema_version", "grade", "locked", "solution", "task", "grade_id", "points"}
@@ -133,8 +127,7 @@ def test_nbgrader_metadata_follows_schema_3(stem, version, written):
         assert all(isinstance(meta[key], bool) for key in ("grade", "locked", "solution", "task"))
         assert ("points" in meta) == meta["grade"]
         tags = cell.metadata.get("tags", [])
-        role = "solution" if "solution" in tags else "check" if "check" in tags else "locked"
-        expected = {"solution": (False, False, True), "check": (True, True, False), "locked": (False, True, False)}
+        role = next((tag for tag in ("solution", "check", "answer") if tag in tags), "locked")
         assert (meta["grade"], meta["locked"], meta["solution"]) == expected[role]
         if cell.cell_type == "markdown":
             assert meta["grade"] == meta["solution"]
@@ -142,37 +135,135 @@ def test_nbgrader_metadata_follows_schema_3(stem, version, written):
     assert len(ids) == len(set(ids)), "duplicate grade_id"
 
 
+@pytest.mark.parametrize("stem", GRADED)
+def test_graded_exercises_hide_cases_weight_points_and_grade_written_answers(stem, written):
+    notebook = written[("instructor", stem)]
+    pairs = assignments.exercise_cells(notebook)
+    for _, check in pairs:
+        source = notebook.cells[check].source
+        assert "from lib.exercises import grade" in source, "the check cell imports what it calls"
+        assert "### BEGIN HIDDEN TESTS" in source
+    if not stem.startswith("19"):
+        assert len(pairs) >= 3
+        assert len({assignments.check_points(notebook.cells[check]) for _, check in pairs}) > 1, "points by difficulty"
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "markdown" and "(written" in cell.source:
+            following = notebook.cells[index + 1]
+            assert "answer" in following.metadata.get("tags", []), cell.source
+
+
 @pytest.mark.parametrize("stem", STEMS)
-def test_student_section_runs_to_the_end_with_only_its_checks_failing(stem, executed):
+def test_student_assignment_runs_to_the_end_and_earns_nothing(stem, executed):
     cells = executed[(stem, "student")]
+    assert all(cell.execution_count for cell in cells if cell.cell_type == "code"), "a cell did not run"
     for cell in cells:
-        tags = cell.metadata.get("tags", [])
-        if "check" in tags:
+        if stem in GRADED:
+            assert not errors(cell), (cell.source, errors(cell))
+            if is_check(cell):
+                assert cell_value(cell) == 0.0 and "raised NotImplementedError" in stdout(cell)
+        elif is_check(cell):
             assert [e.ename for e in errors(cell)] == ["NotImplementedError"], cell.source
         else:
             assert not errors(cell), (cell.source, errors(cell))
-    assert all(cell.execution_count for cell in cells if cell.cell_type == "code"), "a cell did not run"
 
 
 @pytest.mark.parametrize("stem", STEMS)
-def test_instructor_section_passes_every_check(stem, executed):
+def test_instructor_assignment_earns_every_point(stem, executed):
     for cell in executed[(stem, "instructor")]:
         assert not errors(cell), (cell.source, [e.evalue for e in errors(cell)])
-        if "check" in cell.metadata.get("tags", []):
+        if is_check(cell):
             assert re.match(r"Exercise \d+\.\d+ passed: ", stdout(cell)), stdout(cell)
+            if stem in GRADED:
+                assert cell_value(cell) == cell.metadata["nbgrader"]["points"]
 
 
-def test_stub_keeps_the_indentation_and_malformed_regions_are_rejected():
+def check_sources(stem, version, written):
+    notebook = written[(version, stem)]
+    return {assignments.exercise_name(notebook.cells[s]): notebook.cells[c].source
+            for s, c in assignments.exercise_cells(notebook)}
+
+
+def points_earned(check_source, name, function):
+    namespace = {name: function, "jnp": jnp}
+    *statements, last = check_source.strip().split("\n")
+    exec("\n".join(statements), namespace)
+    return eval(last, namespace)
+
+
+def float_log_dimension(base_points, grid_per_dimension, budget):
+    """Mistake the exercise warns about: m from a floating-point logarithm."""
+    return math.floor(math.log(budget / base_points) / math.log(grid_per_dimension)) + 1
+
+
+def mean_reward_baseline(logits, rewards):
+    """Mistake: the policy's mean reward, the usual but not the variance-minimizing constant."""
+    probs = np.exp(logits - np.max(logits))
+    return np.sum(probs / probs.sum() * rewards)
+
+
+def gae_decayed_by_lambda_only(rewards, values, gamma, lam):
+    """Mistake: decays the TD errors by lambda instead of gamma lambda."""
+    deltas = np.asarray(rewards + gamma * values[1:] - values[:-1])
+    return np.array([np.sum(lam ** np.arange(len(deltas) - t) * deltas[t:]) for t in range(len(deltas))])
+
+
+def clip_without_the_min(ratios, advantages, clip_epsilon):
+    """Mistake: clips every ratio, dropping the pessimistic min."""
+    return jnp.mean(jnp.clip(ratios, 1 - clip_epsilon, 1 + clip_epsilon) * advantages)
+
+
+def conjugate_gradient_by_solving(matrix, b, num_iterations):
+    """Shortcut the exercise rules out: the exact solution, whatever the number of iterations."""
+    return jnp.linalg.solve(matrix, b)
+
+
+def natural_step_from_lib(fisher, gradient, kl_bound):
+    """Shortcut: lib's conjugate gradient, which a solution may not call."""
+    direction = trust_region.conjugate_gradient(lambda v: fisher @ v, gradient)
+    return jnp.sqrt(2.0 * kl_bound / (gradient @ direction)) * direction
+
+
+# (chapter, exercise, wrong answer, whether it passes the visible cases and only the hidden ones catch it)
+WRONG_ANSWERS = [
+    ("19_policy_parametrization", "smallest_action_dimension", float_log_dimension, True),
+    ("24_score_function_gradients", "best_constant_baseline", mean_reward_baseline, False),
+    ("24_score_function_gradients", "gae_advantages", gae_decayed_by_lambda_only, False),
+    ("26_trust_regions", "clipped_surrogate", clip_without_the_min, True),
+    ("26_trust_regions", "conjugate_gradient", conjugate_gradient_by_solving, False),
+]
+
+
+@pytest.mark.parametrize("stem, name, wrong, only_hidden", WRONG_ANSWERS,
+                         ids=[wrong.__name__ for _, _, wrong, _ in WRONG_ANSWERS])
+def test_graded_cases_catch_a_wrong_answer(stem, name, wrong, only_hidden, written, capsys):
+    visible_points = points_earned(check_sources(stem, "student", written)[name], name, wrong)
+    assert (visible_points > 0) == only_hidden
+    assert points_earned(check_sources(stem, "instructor", written)[name], name, wrong) == 0
+    assert "0 of" in capsys.readouterr().out
+
+
+def test_a_solution_that_calls_lib_earns_nothing(written, capsys):
+    source = check_sources("26_trust_regions", "instructor", written)["natural_step"]
+    assert points_earned(source, "natural_step", natural_step_from_lib) == 0
+    assert "calls trust_region from lib" in capsys.readouterr().out
+
+
+def test_regions_keep_their_indentation_and_malformed_ones_are_rejected():
     source = "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION"
     assert assignments.strip_solution(source) == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+    hidden = "cases = [1]\n### BEGIN HIDDEN TESTS\ncases += [2]\n### END HIDDEN TESTS\ngrade(cases)"
+    assert assignments.strip_hidden_tests(hidden) == "cases = [1]\ngrade(cases)"
     for broken in ("def f(x):\n    ### BEGIN SOLUTION\n    return x", "def f(x):\n    return x",
                    "### END SOLUTION\n### BEGIN SOLUTION"):
         with pytest.raises(ValueError):
             assignments.strip_solution(broken)
 
 
-def test_a_solution_without_its_check_is_rejected():
+def test_a_solution_without_its_check_and_an_answer_without_points_are_rejected():
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["solution"]}),
                                                nbformat.v4.new_code_cell("print(x)")])
     with pytest.raises(ValueError, match="check"):
         assignments.exercise_cells(notebook)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("...", metadata={"tags": ["answer"]})])
+    with pytest.raises(ValueError, match="points"):
+        assignments.answer_cells(notebook)
