@@ -21,8 +21,8 @@ def lqr_explicit_and_amortized():
 
     def run(base, num_opt):
         explicit = fqi.fitted_q_iteration(base, features, config)
-        amortized = jax.vmap(lambda k: fqi.amortized_fitted_q_iteration(base, features, config, k, 1,
-                                                                        max_opt=1000))(num_opt)
+        amortized = jax.vmap(lambda k: fqi.amortized_fitted_q_iteration(base, features, config, k, 0,
+                                                                        max_opt=1000, max_window=0))(num_opt)
         gains = jax.vmap(lambda theta: fqi.greedy_gain(features, theta))(
             jnp.concatenate([explicit.theta[None], amortized.theta]))
         return explicit.iterations, explicit.solver_calls, amortized.iterations, amortized.solver_calls, gains
@@ -59,8 +59,8 @@ def pendulum_explicit_and_amortized():
 
     def run(bases, num_opt, key):
         def one_draw(base):
-            sweep = jax.vmap(lambda k: fqi.amortized_fitted_q_iteration(base, features, config, k, 1,
-                                                                        max_opt=size))(num_opt)
+            sweep = jax.vmap(lambda k: fqi.amortized_fitted_q_iteration(base, features, config, k, 0,
+                                                                        max_opt=size, max_window=0))(num_opt)
 
             def greedy_return(theta):
                 return jnp.mean(episode_returns(env, fqi.pendulum_greedy_policy(features, theta, adam), key, 50))

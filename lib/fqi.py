@@ -261,7 +261,7 @@ class _AmortizedCarry(NamedTuple):
     ws: jax.Array
     deltas_q: jax.Array
     deltas_d: jax.Array
-    window_actions: jax.Array  # D_d: slot n mod max_window holds the maximizers of iteration n
+    window_actions: jax.Array  # D_d: slot n mod (max_window + 1) holds the maximizers of iteration n
     stamps: jax.Array          # the iteration each slot of D_d was written at
     diverged_at: jax.Array
 
@@ -320,7 +320,8 @@ def fitted_q_iteration(base_points, features, config):
     features: phi(s, a) = features.joint(features.state(s), a); q(s, a; theta) = phi^T theta.
     config: gamma, N, epsilon, the ridge of `fit`, and the `maximize` solver.
     Every iteration calls maximize once per base point, at its next state s' with theta_n fixed.
-    delta is the mean over the data set D of (q(s, a; theta_{n+1}) - q(s, a; theta_n))^2.
+    delta is the mean over the data set D of (q(s, a; theta_{n+1}) - q(s, a; theta_n))^2 (the box's
+    D x A is not defined for an unbounded A).
     """
     size = _check_inputs(base_points, features, config)
     design = _design(base_points, features)
@@ -362,12 +363,22 @@ def _amortized_sizes(size, num_opt, window, max_opt, max_window):
         max_opt = num_opt
     if not (isinstance(max_opt, int) and 1 <= max_opt <= size):
         raise ValueError(f"max_opt must be an integer in [1, {size}] (|B_opt| <= |B|), got {max_opt}")
-    check_positive_int("max_window", max_window)
+    if not (isinstance(max_window, int) and max_window >= 0):
+        raise ValueError(f"max_window must be an integer >= 0, got {max_window}")
     if isinstance(num_opt, (int, float)):
         check_range("num_opt", num_opt, 1, max_opt)
     if isinstance(window, (int, float)):
-        check_range("window", window, 1, max_window)
-    return max_opt, jnp.clip(jnp.asarray(num_opt), 1, max_opt), jnp.clip(jnp.asarray(window), 1, max_window)
+        check_range("window", window, 0, max_window)
+    return max_opt, jnp.clip(jnp.asarray(num_opt), 1, max_opt), jnp.clip(jnp.asarray(window), 0, max_window)
+
+
+def window_mask(stamps, n, window):
+    """True for the slots of D_d written at iterations max(0, n-K) .. n (K = `window`).
+
+    That is K + 1 iterations, fewer at the start, as in the box after Algorithm 20.2: K = 0 keeps
+    only the maximizers of the current iteration. Empty slots carry stamps below -K, so the max(0, .)
+    needs no special case."""
+    return stamps >= n - window
 
 
 def _amortized_start(F, P, m, N, max_opt, max_window, dtype):
@@ -375,7 +386,7 @@ def _amortized_start(F, P, m, N, max_opt, max_window, dtype):
     return _AmortizedCarry(jnp.array(0), jnp.zeros((F,), dtype), jnp.zeros((P, m), dtype),
                            jnp.zeros((N + 1, F), dtype), jnp.zeros((N + 1, P, m), dtype),
                            jnp.full((N,), jnp.nan, dtype), jnp.full((N,), jnp.nan, dtype),
-                           jnp.zeros((max_window, max_opt, m), dtype), jnp.full((max_window,), -max_window - 1),
+                           jnp.zeros((max_window + 1, max_opt, m), dtype), jnp.full((max_window + 1,), -max_window - 1),
                            jnp.array(-1))
 
 
@@ -385,12 +396,12 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
     B_opt is the first `num_opt` base points (B is drawn at random, so it is a random subset):
     their next states s' get a* = maximize(q(s', .; theta_n)), the others a* = d(s'; w_n), with
     d(s; w) = clip(psi(s)^T w, low, high). The policy is fit by ridge regression to the maximizers of
-    the last `window` iterations (the sliding window K; 1 keeps only the current one).
+    iterations max(0, n-K) .. n (the sliding window K = `window`; K = 0 keeps only the current one).
     delta_q is the mean squared change of q over D_q; delta_d the mean of ||a* - d(s'; w_{n+1})||^2 over
     the window's data D_d. The loop stops when max(delta_q, delta_d) < epsilon or n >= N.
 
     Shapes: `max_opt` (static, default num_opt) points are handed to the vectorized maximize and
-    `max_window` (static) slots hold D_d, so the compute per iteration scales with max_opt. `num_opt`
+    `max_window + 1` (static) slots hold D_d, so the compute per iteration scales with max_opt. `num_opt`
     <= max_opt and `window` <= max_window may be traced integers: a sweep over them compiles once.
     """
     size = _check_inputs(base_points, features, config)
@@ -414,9 +425,9 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
         chosen = jnp.where(use_solver, jnp.pad(solved, ((0, size - max_opt), (0, 0))), amortized)
         best_next = jax.vmap(lambda psi, a: q_value(features, theta, psi, a))(next_psi, chosen)
         targets = base_points.reward + config.gamma * not_done * best_next  # y = r + gamma q(s', a*)
-        window_actions = c.window_actions.at[n % max_window].set(solved)    # D_d with time stamps
-        stamps = c.stamps.at[n % max_window].set(n)
-        in_window = (stamps > n - window).astype(design.dtype)             # the last K iterations
+        window_actions = c.window_actions.at[n % (max_window + 1)].set(solved)   # D_d with time stamps
+        stamps = c.stamps.at[n % (max_window + 1)].set(n)
+        in_window = window_mask(stamps, n, window).astype(design.dtype)     # iterations max(0, n-K) .. n
         new_theta = fit_q(targets)                                          # 5: theta_{n+1} = fit(D_q)
         # 6: w_{n+1} = fit(D_d). Every slot holds the same states, so least squares on the window's
         # data equals least squares on the window's average action at each state.

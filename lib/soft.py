@@ -188,29 +188,40 @@ def soft_fitted_q_iteration(mdp, key, temperature, num_iterations=50, num_sample
 def multimodal_q(action):
     """A 1-D q with two peaks: log of 0.6 N(-1, 0.35^2) + 0.4 N(1.3, 0.5^2) (+ a constant).
 
-    At beta = 1 its Boltzmann distribution is exactly that two-component mixture.
+    At beta = 1 its Boltzmann distribution is exactly that two-component mixture. The log is taken
+    in log space, with no floor: a floor would make exp(q/beta) integrate to infinity over R.
     """
-    left = 0.6 * jax.scipy.stats.norm.pdf(action, -1.0, 0.35)
-    right = 0.4 * jax.scipy.stats.norm.pdf(action, 1.3, 0.5)
-    return jnp.log(left + right + 1e-30)
+    norm = jax.scipy.stats.norm
+    return jnp.logaddexp(jnp.log(0.6) + norm.logpdf(action, -1.0, 0.35), jnp.log(0.4) + norm.logpdf(action, 1.3, 0.5))
 
 
-def boltzmann_density(q_fn, temperature, grid):
-    """exp(q(a)/beta) / Z on a uniform `grid`, Z by the trapezoid rule."""
+def boltzmann_log_normalizer(q_fn, temperature, grid):
+    """log Z = log of the integral of exp(q/beta), by a Riemann sum on a uniform `grid`.
+
+    The grid must cover the target's mass (for multimodal_q, [-30, 30] covers beta <= 10)."""
     check_temperature(temperature)
-    log_unnormalized = q_fn(grid) / temperature
-    log_z = jax.nn.logsumexp(log_unnormalized) + jnp.log(grid[1] - grid[0])
-    return jnp.exp(log_unnormalized - log_z)
+    return jax.nn.logsumexp(q_fn(grid) / temperature) + jnp.log(grid[1] - grid[0])
+
+
+def boltzmann_density(q_fn, temperature, actions, grid):
+    """exp(q(a)/beta) / Z at `actions`, with Z integrated over the (wider) uniform `grid`."""
+    return jnp.exp(q_fn(actions) / temperature - boltzmann_log_normalizer(q_fn, temperature, grid))
+
+
+_STANDARD_NODES = jnp.linspace(-10.0, 10.0, 2001)   # z of a = mean + sigma z: follows the Gaussian anywhere
 
 
 def kl_gaussian_to_boltzmann(mean, log_std, q_fn, temperature, grid):
-    """KL(N(mean, sigma^2) || exp(q/beta)/Z) by quadrature on `grid`: the exact objective of the fit."""
-    check_temperature(temperature)
-    log_target = q_fn(grid) / temperature
-    log_target = log_target - jax.nn.logsumexp(log_target) - jnp.log(grid[1] - grid[0])
-    log_gauss = gaussian_log_prob(mean, log_std, grid[:, None])
-    density = jnp.exp(log_gauss)
-    return jnp.trapezoid(density * (log_gauss - log_target), grid)
+    """KL(N(mean, sigma^2) || exp(q/beta)/Z), the exact objective of the fit, never negative.
+
+    KL = -H(N) - E_N[q]/beta + log Z, with H = log(2 pi e)/2 + log sigma exact, E_N[q] by the trapezoid
+    rule in standardized coordinates (so no Gaussian mass is lost off a grid), and log Z on `grid`,
+    which must cover the target's mass."""
+    actions = mean + jnp.exp(log_std) * _STANDARD_NODES
+    weights = jax.scipy.stats.norm.pdf(_STANDARD_NODES)
+    expected_q = jnp.trapezoid(weights * q_fn(actions), _STANDARD_NODES)
+    entropy = 0.5 * jnp.log(2 * jnp.pi * jnp.e) + log_std
+    return -entropy - expected_q / temperature + boltzmann_log_normalizer(q_fn, temperature, grid)
 
 
 def reparameterized_kl_loss(mean, log_std, q_fn, temperature, eps):

@@ -123,7 +123,7 @@ def test_amortized_with_b_opt_equal_to_b_matches_explicit(problem):
         cfg = config(system.gamma)
         explicit = EXPLICIT(base, FEATURES, cfg)
         size = base.reward.shape[0]
-        amortized = AMORTIZED(base, FEATURES, cfg, size, 1, max_opt=size)
+        amortized = AMORTIZED(base, FEATURES, cfg, size, 0, max_opt=size)
         np.testing.assert_allclose(amortized.thetas, explicit.thetas, rtol=1e-12, atol=1e-12)
         assert int(amortized.solver_calls) == int(explicit.solver_calls) == N * size
 
@@ -132,7 +132,7 @@ def test_amortized_with_two_solved_points_reaches_the_riccati_gain(problem):
     # The maximizer -K x is linear in x and d(x; w) = w^T x is linear: two generic states pin w down.
     system, solution, base = problem
     with enable_x64(True):
-        result = AMORTIZED(base, FEATURES, config(system.gamma), 2, 1, max_opt=base.reward.shape[0])
+        result = AMORTIZED(base, FEATURES, config(system.gamma), 2, 0, max_opt=base.reward.shape[0])
         assert int(result.solver_calls) == 2 * N
         np.testing.assert_allclose(result.w.T, -solution.K, rtol=1e-7)
         np.testing.assert_allclose(fqi.greedy_gain(FEATURES, result.theta), solution.K, rtol=1e-7)
@@ -149,15 +149,22 @@ def test_traced_num_opt_counts_calls_and_equals_the_static_subset(problem):
         assert int(masked.solver_calls) == int(static.solver_calls) == N * 5
 
 
-@pytest.mark.parametrize("window", [1, 3])
-def test_policy_is_fit_to_the_maximizers_of_the_last_k_iterations(problem, window):
+def test_window_mask_keeps_iterations_max0_n_minus_k_to_n():
+    stamps = jnp.arange(7)                                   # slots written at iterations 0..6
+    assert np.flatnonzero(fqi.window_mask(stamps, 6, 2)).tolist() == [4, 5, 6]
+    assert np.flatnonzero(fqi.window_mask(jnp.array([0, 1, -4, -4]), 1, 3)).tolist() == [0, 1]
+    assert np.flatnonzero(fqi.window_mask(stamps, 6, 0)).tolist() == [6]
+
+
+@pytest.mark.parametrize("window", [0, 2])
+def test_policy_is_fit_to_the_maximizers_of_iterations_n_minus_k_to_n(problem, window):
     system, _, base = problem
     with enable_x64(True):
         num_opt, n = 4, 9
         result = AMORTIZED(base, FEATURES, config(system.gamma), num_opt, window, max_opt=base.reward.shape[0])
         states = base.next_observation[:num_opt]
-        recent = [GREEDY(FEATURES, result.thetas[j], states, SGD) for j in range(n - window + 1, n + 1)]
-        data_states = jnp.concatenate([states] * window)
+        recent = [GREEDY(FEATURES, result.thetas[j], states, SGD) for j in range(n - window, n + 1)]
+        data_states = jnp.concatenate([states] * (window + 1))
         w, *_ = jnp.linalg.lstsq(data_states, jnp.concatenate(recent))
         np.testing.assert_allclose(result.ws[n + 1], w, rtol=1e-8, atol=1e-10)
 

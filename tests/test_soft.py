@@ -146,6 +146,25 @@ def test_reparameterized_loss_is_the_kl_up_to_log_partition():
     assert abs(per_sample.mean() - (kl - log_z)) < 4 * standard_error + 1e-4
 
 
+@pytest.mark.parametrize("temperature", [0.1, 1.0, 10.0])
+def test_kl_gaussian_to_boltzmann_matches_the_closed_form_gaussian_kl(temperature):
+    """q = log N(0.5, 0.8^2) has the Boltzmann N(0.5, 0.64 beta): KL between Gaussians is closed form."""
+    q_fn = lambda a: jax.scipy.stats.norm.logpdf(a, 0.5, 0.8)
+    grid = jnp.linspace(-30.0, 30.0, 6001)
+    target_std = 0.8 * np.sqrt(temperature)
+    for mean, std in [(0.0, 0.1), (1.0, 0.5), (-2.0, 2.0), (3.0, 5.0)]:
+        exact = np.log(target_std / std) + (std**2 + (mean - 0.5) ** 2) / (2 * target_std**2) - 0.5
+        kl = float(soft.kl_gaussian_to_boltzmann(mean, np.log(std), q_fn, temperature, grid))
+        assert kl > -1e-3
+        assert abs(kl - exact) < 1e-3, (mean, std, kl, exact)   # float32 sums: about 2e-4
+
+
+def test_kl_of_a_gaussian_mostly_outside_the_plot_range_is_positive():
+    """A wide Gaussian at beta = 10 puts most of its mass outside [-4, 4]; its KL is large, not negative."""
+    kl = float(soft.kl_gaussian_to_boltzmann(0.0, np.log(6.0), soft.multimodal_q, 10.0, jnp.linspace(-30, 30, 6001)))
+    assert abs(kl - 5.529) < 1e-2, kl
+
+
 def test_reparameterized_fit_reaches_the_minimum_kl_over_gaussians():
     grid = jnp.linspace(-6.0, 6.0, 4001)
     temperature = 2.0  # warm: one wide Gaussian covers both modes, a single basin
