@@ -9,7 +9,7 @@ import jupytext
 import pytest
 import yaml
 
-from tools.execute import CHAPTERS
+from tools.execute import CHAPTERS, canonical_source
 
 SOURCES = sorted(CHAPTERS.glob("*.md"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -53,6 +53,13 @@ def test_stored_notebook_holds_no_per_execution_metadata(source):
 def test_pair_has_not_drifted(source):
     assert cells_of(source) == cells_of(source.with_suffix(".ipynb")), (
         f"{source.name} and its .ipynb differ: run `python -m tools.execute {source.stem}`")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_source_is_what_jupyterlab_saves(source):
+    """Opening and saving a chapter in JupyterLab (jupytext pairing) must not rewrite its .md."""
+    assert source.read_text() == canonical_source(jupytext.read(source)), (
+        f"{source.name} is not in jupytext's saved form: run `python -m tools.execute {source.stem}`")
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
