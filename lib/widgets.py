@@ -204,6 +204,9 @@ _CONTROLS_STYLE = ("display:grid;grid-template-columns:repeat(auto-fit,minmax(ma
                    "gap:0.25rem 1.5rem;margin-bottom:0.5rem")
 _LABEL_STYLE = "display:flex;align-items:center;gap:0.75em"
 _INPUT_STYLE = f"flex:1 1 {MIN_TRACK_PX}px;min-width:{MIN_TRACK_PX}px"
+# Said under the controls: in a notebook not yet run (or untrusted) this view's script is stripped
+# and its inputs do nothing, so the reader learns how to bring the sliders alive.
+STATIC_NOTE = "Precomputed figures. In Jupyter, run this cell and the sliders recompute the figure live."
 
 
 class InteractiveFigure:
@@ -237,7 +240,8 @@ class InteractiveFigure:
             hidden = "" if key == start else "display:none;"
             images.append(f'<img data-key="{",".join(map(str, key))}" alt="{html.escape(alt)}" '
                           f'style="{hidden}max-width:100%" src="data:image/png;base64,{_png(self.draw, self.figsize, values)}">')
-        return (f'<div class="interactive-figure"><div style="{_CONTROLS_STYLE}">{controls}</div>{"".join(images)}'
+        return (f'<div class="interactive-figure"><div style="{_CONTROLS_STYLE}">{controls}</div>'
+                f'<p style="font-size:0.85em;margin:0 0 0.5rem">{STATIC_NOTE}</p>{"".join(images)}'
                 f"<script>{_SCRIPT}</script></div>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):

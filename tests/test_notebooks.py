@@ -9,6 +9,7 @@ import jupytext
 import pytest
 import yaml
 
+from lib.widgets import STATIC_NOTE
 from tools.execute import CHAPTERS, canonical_source
 
 SOURCES = sorted(CHAPTERS.glob("*.md"))
@@ -81,7 +82,7 @@ def test_widget_cells_are_ignored_by_nbval_and_store_their_static_view(source):
         for output in cell["outputs"]:
             if WIDGET_VIEW in output.get("data", {}):
                 static = "".join(output["data"].get("text/html", ""))
-                assert '<div class="interactive-figure">' in static and "<img" in static, (
+                assert '<div class="interactive-figure">' in static and "<img" in static and STATIC_NOTE in static, (
                     f"no static view for the site in the cell ending\n{where}\nBuild sliders with "
                     f"lib.widgets.interactive_figure and re-execute: python -m tools.execute {source.stem}")
     if widget_cells:
