@@ -14,29 +14,41 @@ import venv
 
 import jupytext
 import pytest
-import yaml
 
-from tools.execute import CHAPTERS
+from tools import bootstrap
+from tools.execute import CHAPTERS, chapter_sources
 
 ROOT = CHAPTERS.parent
-CHAPTER = CHAPTERS / "19_policy_parametrization.md"
 CHECK_IMPORT = "\nimport lib.catalog\nprint('lib from', lib.catalog.__file__)\n"
+REPOSITORY_LINE = 'REPOSITORY, BRANCH = "{}", "{}"'
 
 
-def bootstrap_cell():
-    return next(cell.source for cell in jupytext.read(CHAPTER).cells if cell.cell_type == "code")
-
-
-def repository():
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
-    return config["url"], config["branch"]
+def first_code_cell(path):
+    return next(cell.source for cell in jupytext.read(path).cells if cell.cell_type == "code")
 
 
 def with_repository(source, url, branch):
     """The cell's source with its repository and branch replaced."""
-    line = 'REPOSITORY, BRANCH = "{}", "{}"'
-    assert line.format(*repository()) in source
-    return source.replace(line.format(*repository()), line.format(url, branch))
+    assert REPOSITORY_LINE.format(*bootstrap.repository()) in source
+    return source.replace(REPOSITORY_LINE.format(*bootstrap.repository()), REPOSITORY_LINE.format(url, branch))
+
+
+@pytest.mark.parametrize("path", [path for source in chapter_sources() for path in (source, source.with_suffix(".ipynb"))],
+                         ids=lambda path: path.name)
+def test_every_chapter_opens_with_the_cell_of_tools_bootstrap(path):
+    assert first_code_cell(path) == bootstrap.cell_source(), (
+        f"{path.name}: its first code cell is not the bootstrap cell; run python -m tools.bootstrap")
+
+
+def test_the_tool_inserts_the_cell_where_it_is_missing_and_updates_an_old_copy():
+    notebook = jupytext.read(CHAPTERS / "19_policy_parametrization.md")
+    notebook.cells = [cell for cell in notebook.cells if cell.source != bootstrap.cell_source()]
+    code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
+    code = [cell for cell in bootstrap.with_bootstrap_cell(notebook).cells if cell.cell_type == "code"]
+    assert code[0].source == bootstrap.cell_source() and len(code) == code_cells + 1
+    code[0].source = with_repository(code[0].source, "https://example.org/old", "v1")
+    code = [cell for cell in bootstrap.with_bootstrap_cell(notebook).cells if cell.cell_type == "code"]
+    assert code[0].source == bootstrap.cell_source() and len(code) == code_cells + 1
 
 
 @pytest.fixture
@@ -60,7 +72,7 @@ def run_cell(python, source, cwd):
 
 
 def test_cell_names_the_repository_and_branch_of_config_yml():
-    assert with_repository(bootstrap_cell(), "url", "branch") != bootstrap_cell()
+    assert with_repository(bootstrap.cell_source(), "url", "branch") != bootstrap.cell_source()
 
 
 def test_bare_environment_cannot_import_lib(bare_python, tmp_path):
@@ -70,14 +82,14 @@ def test_bare_environment_cannot_import_lib(bare_python, tmp_path):
 
 
 def test_in_a_checkout_the_cell_finds_lib_without_installing(bare_python):
-    result = run_cell(bare_python, bootstrap_cell(), CHAPTERS)
+    result = run_cell(bare_python, bootstrap.cell_source(), CHAPTERS)
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"lib from {ROOT / 'lib' / 'catalog.py'}\n"
 
 
 def test_alone_the_cell_installs_the_project_from_the_repository(bare_python, tmp_path):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    result = run_cell(bare_python, with_repository(bootstrap_cell(), ROOT.as_uri(), head), tmp_path)
+    result = run_cell(bare_python, with_repository(bootstrap.cell_source(), ROOT.as_uri(), head), tmp_path)
     assert result.returncode == 0, result.stderr
     announced, imported = result.stdout.splitlines()
     assert announced == f"lib is not installed: installing the project from {ROOT.as_uri()} (branch {head}) ..."
@@ -86,6 +98,6 @@ def test_alone_the_cell_installs_the_project_from_the_repository(bare_python, tm
 
 def test_alone_the_cell_says_when_it_cannot_install(bare_python, tmp_path):
     missing = (tmp_path / "no-such-repository").as_uri()
-    result = run_cell(bare_python, with_repository(bootstrap_cell(), missing, "main"), tmp_path)
+    result = run_cell(bare_python, with_repository(bootstrap.cell_source(), missing, "main"), tmp_path)
     assert result.returncode != 0
     assert f"RuntimeError: Could not install the project from {missing} (branch main)" in result.stderr
