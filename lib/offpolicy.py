@@ -135,8 +135,15 @@ def train_seeds(train, seed, num_seeds):
 
     Raises RuntimeError naming the seeds and steps if any run diverged (log.diverged_at).
     """
+    return train_seeds_together({"off-policy training": train}, seed, num_seeds)["off-policy training"]
+
+
+def train_seeds_together(trains, seed, num_seeds):
+    """`train_seeds` for several runs, a dict name -> train(key), compiled as one program (one compilation
+    instead of one per run); every run gets the same `num_seeds` keys. Returns a dict name -> (state, log)."""
     check_positive_int("num_seeds", num_seeds)
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    state, log = jax.jit(jax.vmap(train))(keys)
-    raise_if_diverged(log.diverged_at, "off-policy training")
-    return state, log
+    outputs = jax.jit(lambda keys: {name: jax.vmap(train)(keys) for name, train in trains.items()})(keys)
+    for name, (_, log) in outputs.items():
+        raise_if_diverged(log.diverged_at, name)
+    return outputs

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from lib import envs
-from lib.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action, train_seeds
+from lib.offpolicy import (OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action, train_seeds,
+                           train_seeds_together)
 
 CONFIG = OffPolicyConfig(total_steps=1_200, warmup_steps=200, batch_size=16, buffer_capacity=2_000,
                          eval_every=300, eval_episodes=2)
@@ -74,6 +75,19 @@ def test_seeds_differ_and_each_is_reproducible():
     np.testing.assert_array_equal(first.episode_returns, again.episode_returns)
     assert not np.allclose(np.nan_to_num(first.episode_returns[0]), np.nan_to_num(first.episode_returns[1]))
 
+
+
+def test_runs_compiled_together_equal_each_run_alone():
+    env = envs.make("Pendulum-v1")
+    train = make_off_policy_train(env, probe_agent(env), CONFIG)
+    other = make_off_policy_train(env, probe_agent(env), OffPolicyConfig(**{**CONFIG.__dict__, "warmup_steps": 0}))
+    together = train_seeds_together({"probe": train, "no warm-up": other}, seed=3, num_seeds=2)
+    for name, alone in (("probe", train), ("no warm-up", other)):
+        _, log = train_seeds(alone, seed=3, num_seeds=2)
+        np.testing.assert_array_equal(together[name][1].episode_returns, log.episode_returns)
+    # each run keeps its own loop: 1000 updates after a 200-step warm-up, 1200 without one
+    np.testing.assert_array_equal(together["probe"][0]["updates"], [1000, 1000])
+    np.testing.assert_array_equal(together["no warm-up"][0]["updates"], [1200, 1200])
 
 @pytest.mark.parametrize("field, value", [("total_steps", 0), ("batch_size", -4), ("warmup_steps", 5_000),
                                           ("eval_every", 7), ("eval_episodes", 0)])
