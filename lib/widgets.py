@@ -33,9 +33,13 @@ Drawing the frames takes seconds, so only a kernel started with the environment 
 site is built from, sets it; a reader's Jupyter and the nbval tests get the live view alone.
 
 Keep the work inside `draw` to jitted `lib` calls whose array arguments change but whose shapes do
-not, so a move reuses the compiled code.
+not, so a move reuses the compiled code. The figure must depend on the slider values alone: the live
+view draws each on a fresh figure outside pyplot and keeps the last `LIVE_FRAMES` images, so sliders
+moved back to values seen before show their image at once.
 """
 import base64
+import collections.abc
+import functools
 import html
 import io
 import itertools
@@ -44,7 +48,7 @@ import math
 import os
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
+from IPython.display import Image as PNGImage, display
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from PIL import Image
@@ -60,6 +64,7 @@ MIN_TEXT_PX = 9       # the smallest text a reader should have to read on the pa
 SLIDERS_PER_ROW = 3
 MIN_TRACK_PX = 150    # a slider's track, wide enough to aim with a mouse
 LIVE_SLIDER_WIDTH = "320px"   # ipywidgets' 80 px label and 40 px readout leave a 170 px track
+LIVE_FRAMES = 32   # live images kept per cell (20-100 kB each), shown again without a redraw
 
 # Swaps the image of the current values; a combination without an image resets the other sliders.
 _SCRIPT = """(function (root) {
@@ -86,6 +91,9 @@ class SliderGrid:
             if len(values) > MAX_FRAMES:
                 raise ValueError(f"interactive_figure: slider {name!r} has {len(values)} options; the static page "
                                  f"draws every option, so give it at most {MAX_FRAMES}")
+            if not all(isinstance(value, collections.abc.Hashable) for value in values):
+                raise TypeError(f"interactive_figure: slider {name!r} has an option value that is not hashable; "
+                                "the live view keeps its images by value, so use numbers, strings or tuples")
         elif isinstance(slider, (widgets.IntSlider, widgets.FloatSlider, widgets.FloatLogSlider)):
             labels, values, start = _numeric_grid(slider)
         else:
@@ -176,15 +184,26 @@ def _enlarge_small_text(fig):
             text.set_fontsize(smallest)
 
 
+def _tight_png(fig):
+    """The PNG of `fig` at its own dpi, cropped to what it draws (as Jupyter's inline figures are)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _live_png(draw, figsize, values):
+    """`draw` on a fresh figure at matplotlib's default dpi, outside pyplot, as PNG bytes."""
+    fig = Figure(figsize=figsize)
+    draw(fig, **values)
+    return _tight_png(fig)
+
+
 def _png(draw, figsize, values):
     """`draw` on a fresh figure (outside pyplot, so nothing is displayed), as a base64 PNG."""
     fig = Figure(figsize=figsize, dpi=DPI)
     draw(fig, **values)
     _enlarge_small_text(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    buffer.seek(0)
-    palette = Image.open(buffer).convert("RGB").quantize(colors=COLORS)
+    palette = Image.open(io.BytesIO(_tight_png(fig))).convert("RGB").quantize(colors=COLORS)
     buffer = io.BytesIO()
     palette.save(buffer, format="PNG", optimize=True, dpi=(DPI, DPI))
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -216,10 +235,14 @@ class InteractiveFigure:
         self.draw, self.figsize = draw, figsize
         self.grids = [SliderGrid(name, slider) for name, slider in sliders.items()]
 
+        names = list(sliders)
+
+        @functools.lru_cache(maxsize=LIVE_FRAMES)
+        def live_png(values):
+            return _live_png(draw, figsize, dict(zip(names, values)))
+
         def redraw(**values):
-            fig = plt.figure(figsize=figsize)
-            draw(fig, **values)
-            plt.show()
+            display(PNGImage(live_png(tuple(values.values()))))
 
         figure_output = widgets.interactive_output(redraw, sliders)
         self.widget = widgets.VBox([*_slider_rows(list(sliders.values())), figure_output])

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 
 from lib import widgets as lib_widgets
@@ -36,6 +37,28 @@ def test_moving_a_slider_redraws_with_the_new_value_without_recompiling():
     assert seen == [(1.0, 5), (2.5, 5), (2.5, 7)]
     assert curve._cache_size() == 1
     assert figure.widget.children[0].children == (theta, n)
+
+
+def test_sliders_moved_back_to_values_seen_show_the_kept_image_without_drawing_again():
+    seen = []
+    theta = widgets.FloatSlider(value=1.0, min=0, max=3)
+    interactive_figure(lambda fig, theta: seen.append(theta) or fig.add_subplot().plot([0, theta]), theta=theta)
+    for value in (2.5, 1.0, 2.5, 3.0):
+        theta.value = value
+    assert seen == [1.0, 2.5, 3.0]
+
+
+def pixels(png):
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_the_live_image_keeps_text_outside_the_figure():
+    def draw(fig):
+        fig.add_subplot().plot([0, 1], [0, 2])
+        fig.text(0.5, -0.3, "a label below the figure", ha="center")
+
+    live = pixels(lib_widgets._live_png(draw, (6, 3), {}))
+    assert live.shape[0] > 3 * Figure().dpi, "the text below the figure was cut off"
 
 
 def test_interactive_figure_needs_a_slider():
@@ -97,6 +120,12 @@ def test_a_selection_with_more_options_than_frames_is_refused_by_name():
     too_many = widgets.SelectionSlider(options=list(range(lib_widgets.MAX_FRAMES + 1)))
     with pytest.raises(ValueError, match=f"'alpha' has {lib_widgets.MAX_FRAMES + 1} options"):
         interactive_figure(lambda fig, alpha: None, alpha=too_many)
+
+
+def test_a_selection_with_an_unhashable_option_is_refused_by_name():
+    with pytest.raises(TypeError, match="'weights' has an option value that is not hashable"):
+        interactive_figure(lambda fig, weights: None,
+                           weights=widgets.SelectionSlider(options=[("flat", [1, 1]), ("steep", [1, 3])]))
 
 
 def test_frames_cover_the_product_when_it_fits_and_one_slider_at_a_time_otherwise():
