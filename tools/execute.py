@@ -49,13 +49,14 @@ def chapter_sources(names=()):
     return sources
 
 
-def run_chapter(source, timeout=1200, on_cell_execute=None):
+def run_chapter(source, timeout=1200, on_cell_execute=None, static_view=True):
     """Run every cell of `source` (.md) in a fresh kernel; return the executed notebook.
 
-    The kernel draws the sliders' static views for the site (see `lib.widgets`). `on_cell_execute`,
-    if given, is nbclient's hook called before each cell (the main job's progress lines).
+    With `static_view` the kernel also draws the sliders' static views for the site (see `lib.widgets`);
+    without it the chapter runs as in a reader's Jupyter. `on_cell_execute`, if given, is nbclient's
+    hook called before each cell (the main job's progress lines).
     """
-    os.environ[STATIC_VIEW_VARIABLE] = "1"   # the kernel inherits this process's environment
+    os.environ[STATIC_VIEW_VARIABLE] = "1" if static_view else "0"   # the kernel inherits this environment
     notebook = jupytext.read(source)
     client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name=KERNEL, record_timing=False,
                                      on_cell_execute=on_cell_execute,
