@@ -8,7 +8,7 @@ DEPTHS = (0, 1, 5, None)
 def _pendulum_svg(iterations, seeds):
     from lib import svg
 
-    config = svg.SVGConfig(horizon=50, batch_size=8, iterations=iterations, checkpoint_every=25)
+    config = svg.SVGConfig(iterations=iterations, checkpoint_every=25)   # the chapter's settings otherwise
     train = jax.vmap(svg.make_pendulum_svg_train(DEPTHS, config))
     evaluate = jax.vmap(jax.vmap(lambda p, k: svg.pendulum_returns(p, k, 20), in_axes=(0, None)), in_axes=(0, None))
 
@@ -27,8 +27,10 @@ def _pendulum_svg(iterations, seeds):
         return summary
 
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
-    notes = ("policy 3-16-1 tanh MLP, critic 4-64-64-1 fitted by 50 Adam steps at 3e-3 per update (finite n), "
-             "T=50 model steps, N=8 start states, "
+    critic = "-".join(map(str, (4, *config.q_hidden, 1)))
+    notes = (f"policy 3-16-1 tanh MLP (Adam {config.policy_learning_rate:g}), critic {critic} fitted by "
+             f"{config.q_steps} Adam steps at {config.q_learning_rate:g} per update (finite n), "
+             f"T={config.horizon} model steps, N={config.batch_size} start states, "
              f"{iterations} updates, {seeds} seeds vmapped; finite n share one program (vmapped over n); "
              f"final greedy policy evaluated on 20 Pendulum-v1 episodes")
     return run, (keys,), summarize, notes
