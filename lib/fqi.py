@@ -39,6 +39,7 @@ from lib.divergence import all_finite, first_divergence, raise_if_diverged
 from lib.replay import Transition
 
 METHODS = ("sgd", "adam", "grid")
+POLICY_UPDATES = ("fit", "ascent")
 
 
 # ------------------------------------------------------------------------------------ configs
@@ -83,6 +84,12 @@ class FQIConfig:
     ridge: lambda >= 0, the ridge penalty of the Q-function fit (keeps theta bounded when q* is not
         in the feature class and the fitted iteration is not a contraction).
     policy_ridge: the ridge penalty of the policy fit w_{n+1} = fit(D_d) (Algorithm 20.2 only).
+    policy_update: how Algorithm 20.2 moves w. "fit" is the box, w_{n+1} = fit(D_d). "ascent" needs no
+        maximizers: `policy_steps` steps w <- w + eta grad_w mean_{s'} q(s', d(s'; w); theta_{n+1}) over the
+        next states of all of B (the NFQCA step of chapter 21), so it still improves d when B_opt is empty.
+    policy_learning_rate: eta >= 0 of "ascent". It may be traced: replace(config, policy_learning_rate=eta)
+        inside vmap sweeps eta in one compilation.
+    policy_steps: ascent steps per iteration (>= 1).
     maximize: the numerical optimizer used in the targets.
     """
     gamma: float = 0.95
@@ -90,6 +97,9 @@ class FQIConfig:
     tolerance: float = 1e-10
     ridge: float = 1e-6
     policy_ridge: float = 1e-6
+    policy_update: str = "fit"
+    policy_learning_rate: float = 0.1
+    policy_steps: int = 1
     maximize: MaximizeConfig = MaximizeConfig()
 
     def __post_init__(self):
@@ -98,6 +108,10 @@ class FQIConfig:
         check_range("tolerance", self.tolerance, 0.0)
         check_range("ridge", self.ridge, 0.0)
         check_range("policy_ridge", self.policy_ridge, 0.0)
+        if self.policy_update not in POLICY_UPDATES:
+            raise ValueError(f"policy_update must be one of {POLICY_UPDATES}, got {self.policy_update!r}")
+        check_range("policy_learning_rate", self.policy_learning_rate, 0.0)
+        check_positive_int("policy_steps", self.policy_steps)
         if not isinstance(self.maximize, MaximizeConfig):
             raise ValueError(f"maximize must be a MaximizeConfig, got {type(self.maximize).__name__}")
 
@@ -361,15 +375,33 @@ def _amortized_sizes(size, num_opt, window, max_opt, max_window):
     """Check |B_opt| and K against their static bounds; return (max_opt, num_opt, window) as used."""
     if max_opt is None:
         max_opt = num_opt
-    if not (isinstance(max_opt, int) and 1 <= max_opt <= size):
-        raise ValueError(f"max_opt must be an integer in [1, {size}] (|B_opt| <= |B|), got {max_opt}")
+    if not (isinstance(max_opt, int) and 0 <= max_opt <= size):
+        raise ValueError(f"max_opt must be an integer in [0, {size}] (|B_opt| <= |B|), got {max_opt}")
     if not (isinstance(max_window, int) and max_window >= 0):
         raise ValueError(f"max_window must be an integer >= 0, got {max_window}")
     if isinstance(num_opt, (int, float)):
-        check_range("num_opt", num_opt, 1, max_opt)
+        check_range("num_opt", num_opt, 0, max_opt)
     if isinstance(window, (int, float)):
         check_range("window", window, 0, max_window)
-    return max_opt, jnp.clip(jnp.asarray(num_opt), 1, max_opt), jnp.clip(jnp.asarray(window), 0, max_window)
+    return max_opt, jnp.clip(jnp.asarray(num_opt), 0, max_opt), jnp.clip(jnp.asarray(window), 0, max_window)
+
+
+def _policy_update(features, config, next_psi, fit_d):
+    """Step 6 of the box as (w_n, theta_{n+1}, the window's mean maximizer per state of B_opt) -> w_{n+1}.
+
+    "fit" regresses d on the maximizers (least squares on the window's data equals least squares on its
+    mean action at each state, since every slot holds the same states). "ascent" climbs the new critic
+    at the policy's own actions over every next state of B instead, and calls no solver."""
+    if config.policy_update == "fit":
+        return lambda w, theta, window_mean: fit_d(window_mean)
+
+    def mean_q(w, theta):
+        actions = jnp.clip(next_psi @ w, config.maximize.low, config.maximize.high)
+        return jnp.mean(jax.vmap(lambda psi, a: q_value(features, theta, psi, a))(next_psi, actions))
+
+    step = jax.grad(mean_q)
+    return lambda w, theta, _: jax.lax.fori_loop(
+        0, config.policy_steps, lambda _, w: w + config.policy_learning_rate * step(w, theta), w)
 
 
 def window_mask(stamps, n, window):
@@ -396,9 +428,10 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
     B_opt is the first `num_opt` base points (B is drawn at random, so it is a random subset):
     their next states s' get a* = maximize(q(s', .; theta_n)), the others a* = d(s'; w_n), with
     d(s; w) = clip(psi(s)^T w, low, high). The policy is fit by ridge regression to the maximizers of
-    iterations max(0, n-K) .. n (the sliding window K = `window`; K = 0 keeps only the current one).
-    delta_q is the mean squared change of q over D_q; delta_d the mean of ||a* - d(s'; w_{n+1})||^2 over
-    the window's data D_d. The loop stops when max(delta_q, delta_d) < epsilon or n >= N.
+    iterations max(0, n-K) .. n (the sliding window K = `window`; K = 0 keeps only the current one), or moved
+    up the new critic with config.policy_update = "ascent". delta_q is the mean squared change of q over D_q;
+    delta_d the mean of ||a* - d(s'; w_{n+1})||^2 over the window's data D_d, 0 when D_d is empty (num_opt = 0:
+    "fit" then keeps w = w_0 = 0, evaluating d(.; w_0)). The loop stops when max(delta_q, delta_d) < eps or n >= N.
 
     Shapes: `max_opt` (static, default num_opt) points are handed to the vectorized maximize and
     `max_window + 1` (static) slots hold D_d, so the compute per iteration scales with max_opt. `num_opt`
@@ -412,6 +445,7 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
     opt_psi = next_psi[:max_opt]
     in_opt = (jnp.arange(max_opt) < num_opt).astype(design.dtype)           # s' in B_opt
     fit_d = _ridge_solver(in_opt[:, None] * opt_psi, config.policy_ridge)   # rows outside B_opt vanish
+    update_policy = _policy_update(features, config, next_psi, lambda mean: fit_d(in_opt[:, None] * mean))
     not_done = 1.0 - base_points.terminated.astype(design.dtype)
     low, high, m, N = config.maximize.low, config.maximize.high, features.action_size, config.max_iterations
     start, use_solver = jnp.zeros((m,), design.dtype), (jnp.arange(size) < num_opt)[:, None]
@@ -429,13 +463,11 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
         stamps = c.stamps.at[n % (max_window + 1)].set(n)
         in_window = window_mask(stamps, n, window).astype(design.dtype)     # iterations max(0, n-K) .. n
         new_theta = fit_q(targets)                                          # 5: theta_{n+1} = fit(D_q)
-        # 6: w_{n+1} = fit(D_d). Every slot holds the same states, so least squares on the window's
-        # data equals least squares on the window's average action at each state.
-        new_w = fit_d(in_opt[:, None] * jnp.tensordot(in_window, window_actions, axes=1) / jnp.sum(in_window))
+        new_w = update_policy(w, new_theta, jnp.tensordot(in_window, window_actions, axes=1) / jnp.sum(in_window))
         delta_q = jnp.mean((design @ new_theta - design @ theta) ** 2)      # 8
         residual = window_actions - jnp.clip(opt_psi @ new_w, low, high)[None]
-        weights = in_window[:, None, None] * in_opt[None, :, None]
-        delta_d = jnp.sum(weights * residual**2) / (jnp.sum(in_window) * num_opt)   # 9
+        weights, count = in_window[:, None, None] * in_opt[None, :, None], jnp.sum(in_window) * num_opt
+        delta_d = jnp.where(count > 0, jnp.sum(weights * residual**2) / jnp.maximum(count, 1), 0.0)   # 9
         finite = all_finite((new_theta, new_w, delta_q, delta_d))
         return _AmortizedCarry(n + 1, new_theta, new_w, c.thetas.at[n + 1].set(new_theta), c.ws.at[n + 1].set(new_w),
                                c.deltas_q.at[n].set(delta_q), c.deltas_d.at[n].set(delta_d), window_actions, stamps,

@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.linalg
+from dataclasses import replace
 from jax import enable_x64
 
 from lib import envs, fqi, lqr
@@ -149,6 +151,54 @@ def test_traced_num_opt_counts_calls_and_equals_the_static_subset(problem):
         assert int(masked.solver_calls) == int(static.solver_calls) == N * 5
 
 
+def test_empty_b_opt_keeps_w0_and_evaluates_the_zero_force_policy(problem):
+    """With B_opt empty the box has no policy data: w stays 0, delta_d is 0 (not 0/0), and the loop is
+    policy evaluation of u = 0. Its value matrices are S_n = Q + gamma A^T S_{n-1} A from S_0 = 0, that is
+    S_n = P0 - gamma^n (A^n)^T P0 A^n with P0 the discrete Lyapunov solution (scipy, another route)."""
+    system, _, base = problem
+    with enable_x64(True):
+        result = AMORTIZED(base, FEATURES, config(system.gamma), 0, 0, max_opt=0, max_window=0)
+        A, B, Q, R, gamma = (np.asarray(m) for m in (system.A, system.B, system.Q, system.R, system.gamma))
+        P0 = scipy.linalg.solve_discrete_lyapunov(np.sqrt(gamma) * A.T, Q)
+        A_power = np.linalg.matrix_power(A, N - 1)
+        S = P0 - gamma ** (N - 1) * A_power.T @ P0 @ A_power
+        AB = np.concatenate([A, B], axis=1)
+        expected = -(scipy.linalg.block_diag(Q, R) + gamma * AB.T @ S @ AB)
+        np.testing.assert_allclose(fqi.quadratic_q_matrix(FEATURES, result.theta)[0], expected, rtol=1e-8)
+        assert not np.any(np.asarray(result.ws)) and int(result.solver_calls) == 0
+        assert np.all(np.asarray(result.deltas_d) == 0.0)
+
+
+def test_ascent_policy_step_is_gradient_ascent_on_the_new_critic(problem):
+    """q = z^T H z with u = w^T x gives grad_w mean_x q = mean_x 2 x (H_ux x + H_uu w^T x)^T, here with
+    H of theta_1 (the new critic) and two steps from w_0 = 0."""
+    system, _, base = problem
+    with enable_x64(True):
+        cfg = config(system.gamma, max_iterations=1, policy_update="ascent", policy_learning_rate=0.7, policy_steps=2)
+        result = AMORTIZED(base, FEATURES, cfg, 0, 0, max_opt=0, max_window=0)
+        H = np.asarray(fqi.quadratic_q_matrix(FEATURES, result.thetas[1])[0])
+        x = np.asarray(base.next_observation)
+        w = np.zeros((2, 1))
+        for _ in range(2):
+            w = w + 0.7 * np.mean([2 * np.outer(s, H[2:, :2] @ s + H[2:, 2:] @ w.T @ s) for s in x], axis=0)
+        np.testing.assert_allclose(result.ws[1], w, rtol=1e-10)
+
+
+def test_ascent_without_solver_reaches_the_riccati_gain_and_a_large_step_diverges(problem):
+    system, solution, base = problem
+    with enable_x64(True):
+        cfg = config(system.gamma, policy_update="ascent")
+        run = jax.jit(jax.vmap(lambda eta: fqi.amortized_fitted_q_iteration(
+            base, FEATURES, replace(cfg, policy_learning_rate=eta), 0, 0, max_opt=0, max_window=0)))
+        result = run(jnp.array([5.0, 20.0]))
+        assert np.asarray(result.solver_calls).tolist() == [0, 0]
+        assert int(result.diverged_at[0]) == -1 and int(result.diverged_at[1]) >= 0
+        np.testing.assert_allclose(result.w[0].T, -solution.K, rtol=1e-7)
+        np.testing.assert_allclose(fqi.greedy_gain(FEATURES, result.theta[0]), solution.K, rtol=1e-7)
+        concrete = AMORTIZED(base, FEATURES, replace(cfg, policy_learning_rate=5.0), 0, 0, max_opt=0, max_window=0)
+        np.testing.assert_allclose(concrete.thetas, result.thetas[0], rtol=1e-10, atol=1e-10)
+
+
 def test_window_mask_keeps_iterations_max0_n_minus_k_to_n():
     stamps = jnp.arange(7)                                   # slots written at iterations 0..6
     assert np.flatnonzero(fqi.window_mask(stamps, 6, 2)).tolist() == [4, 5, 6]
@@ -202,6 +252,9 @@ def test_pendulum_base_points_follow_the_environment():
     (lambda: fqi.FQIConfig(tolerance=-1.0), "tolerance"),
     (lambda: fqi.FQIConfig(ridge=-1.0), "ridge"),
     (lambda: fqi.FQIConfig(policy_ridge=-1.0), "policy_ridge"),
+    (lambda: fqi.FQIConfig(policy_update="newton"), "policy_update"),
+    (lambda: fqi.FQIConfig(policy_learning_rate=-0.1), "policy_learning_rate"),
+    (lambda: fqi.FQIConfig(policy_steps=0), "policy_steps"),
     (lambda: fqi.PendulumFeatures(num_angle=1), "num_angle"),
 ])
 def test_bad_configs_are_rejected_naming_the_field(make, field):
@@ -216,6 +269,8 @@ def test_bad_subset_and_window_are_rejected(problem):
         fqi.amortized_fitted_q_iteration(base, FEATURES, cfg, 5, 1, max_opt=101)
     with pytest.raises(ValueError, match="num_opt"):
         fqi.amortized_fitted_q_iteration(base, FEATURES, cfg, 6, 1, max_opt=5)
+    with pytest.raises(ValueError, match="num_opt"):
+        fqi.amortized_fitted_q_iteration(base, FEATURES, cfg, -1, 1, max_opt=5)
     with pytest.raises(ValueError, match="window"):
         fqi.amortized_fitted_q_iteration(base, FEATURES, cfg, 5, 11, max_window=10)
     with pytest.raises(ValueError, match="action"):
