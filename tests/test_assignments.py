@@ -215,9 +215,22 @@ def natural_step_from_lib(fisher, gradient, kl_bound):
     return jnp.sqrt(2.0 * kl_bound / (gradient @ direction)) * direction
 
 
+def soft_backup_without_the_max_shift(rewards, transitions, values, gamma, temperature):
+    """Mistake the exercise warns about: exp(q / beta) overflows for a cold temperature."""
+    q_values = rewards + gamma * transitions @ values
+    return temperature * jnp.log(jnp.sum(jnp.exp(q_values / temperature), axis=-1))
+
+
+def untruncated_location_gradient(u, mu, sigma, a, b):
+    """Mistake: the untruncated normal's dx/dmu = 1, as if the interval did not move in standardized units."""
+    return jnp.ones_like(u)
+
+
 # (chapter, exercise, wrong answer, whether it passes the visible cases and only the hidden ones catch it)
 WRONG_ANSWERS = [
     ("19_policy_parametrization", "smallest_action_dimension", float_log_dimension, True),
+    ("22_soft_actor_critic", "soft_backup", soft_backup_without_the_max_shift, True),
+    ("23_derivative_estimation", "truncated_normal_location_gradient", untruncated_location_gradient, False),
     ("24_score_function_gradients", "best_constant_baseline", mean_reward_baseline, False),
     ("24_score_function_gradients", "gae_advantages", gae_decayed_by_lambda_only, False),
     ("26_trust_regions", "clipped_surrogate", clip_without_the_min, True),
