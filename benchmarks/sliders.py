@@ -31,14 +31,15 @@ MOVES = 6
 SLIDER_CHAPTERS = sorted(source.stem for source in lab.CHAPTERS.glob("2*.md")
                          if "interactive_figure(" in source.read_text())
 CELL = f"{lab.NOTEBOOK}.content.widgets[%d].node"
-# Resolves to the milliseconds from the next keydown to a new, complete figure image in cell %d.
+# Resolves to the milliseconds from the next keydown to a new, complete figure image in cell %d: a new
+# img element (each redraw replaces the output), even where the new figure looks like the old one.
 ARM = """window.redraw = new Promise((resolve) => {
-  const cell = %s, before = cell.querySelector(".widget-output img")?.src;
+  const cell = %s, before = cell.querySelector(".widget-output img");
   let pressed;
   document.addEventListener("keydown", () => { pressed = performance.now(); }, {once: true, capture: true});
   const done = () => {
     const img = cell.querySelector(".widget-output img");
-    if (pressed === undefined || !img || img.src === before) return;
+    if (pressed === undefined || !img || img === before) return;
     if (img.complete && img.naturalWidth > 0) { observer.disconnect(); resolve(performance.now() - pressed); }
     else img.addEventListener("load", done, {once: true});
   };
