@@ -12,7 +12,6 @@ from the live view's kept images. The row of a slider gives the median and worst
 median of the moves back (when any). Rows replace those of the same chapters in report.json's
 `sliders`, and report.md is rewritten. Speed is measured here, never asserted in a test.
 """
-import asyncio
 import json
 import os
 import statistics
@@ -25,7 +24,7 @@ import psutil
 
 from benchmarks.__main__ import HERE, _busy_cpu_seconds, main as render_report
 from tools import lab
-from tools.chromium import CHROMIUM, Chromium
+from tools.chromium import CHROMIUM
 
 MOVES = 6
 SLIDER_CHAPTERS = sorted(source.stem for source in lab.CHAPTERS.glob("2*.md")
@@ -125,24 +124,9 @@ async def measure_chapter(chromium, stem, processes):
 def measure(stems):
     if CHROMIUM is None:
         sys.exit("Chromium is not installed (Debian: apt-get install chromium)")
-    with tempfile.TemporaryDirectory() as folder:
-        copy, home = Path(folder) / "repository", Path(folder) / "home"
-        copy.mkdir(), home.mkdir()
-        lab.copy_repository(copy)
-        server, url = lab.start_lab(copy, home)
-        chromium = Chromium(Path(folder) / "chromium-profile")
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(chromium.connect())
-            loop.run_until_complete(chromium.open(f"{url}/lab/tree/chapters"))
-            loop.run_until_complete(lab.wait_for(chromium, "document.querySelectorAll('.jp-DirListing-itemText').length > 10"))
-            processes = [psutil.Process(), psutil.Process(server.pid), psutil.Process(chromium.process.pid)]
-            return [row for stem in stems for row in loop.run_until_complete(measure_chapter(chromium, stem, processes))]
-        finally:
-            chromium.close()
-            loop.close()
-            server.terminate()
-            server.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as folder, lab.lab_in_browser(Path(folder)) as (run, chromium, _, server):
+        processes = [psutil.Process(), psutil.Process(server.pid), psutil.Process(chromium.process.pid)]
+        return [row for stem in stems for row in run(measure_chapter(chromium, stem, processes))]
 
 
 def main(argv=None):

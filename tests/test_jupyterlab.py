@@ -17,9 +17,9 @@ import pytest
 from test_site import needs_chromium
 
 from benchmarks.sliders import ARM, CELL
-from tools.chromium import CHROMIUM, Chromium
+from tools.chromium import CHROMIUM
 from tools.execute import CHAPTERS
-from tools.lab import ALL_RUN, NOTEBOOK, close, command, copy_repository, open_by_double_click, press_key, start_lab, wait_for
+from tools.lab import ALL_RUN, NOTEBOOK, close, command, lab_in_browser, open_by_double_click, press_key, wait_for
 
 SAVE_MESSAGES = ("Error displaying widget", "model not found")
 FIGURE = f"{NOTEBOOK}.content.activeCell.node.querySelector('.widget-output img')"
@@ -30,30 +30,8 @@ def lab(tmp_path_factory):
     """(run, chromium, copy): JupyterLab open on the copy's chapters/ folder in a headless Chromium."""
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the JupyterLab tests need it")
-    copy, home = tmp_path_factory.mktemp("repository"), tmp_path_factory.mktemp("jupyter-home")
-    copy_repository(copy)
-    process, url = start_lab(copy, home)
-    loop = asyncio.new_event_loop()
-    chromium = Chromium(tmp_path_factory.mktemp("chromium-profile"))
-    run = loop.run_until_complete
-    try:
-        run(chromium.connect())
-        run(chromium.open(f"{url}/lab/tree/chapters"))
-        run(wait_for(chromium, "document.querySelectorAll('.jp-DirListing-itemText').length > 10"))
+    with lab_in_browser(tmp_path_factory.mktemp("lab")) as (run, chromium, copy, _):
         yield run, chromium, copy
-    finally:
-        chromium.close()
-        loop.close()
-        process.terminate()
-        process.wait(timeout=30)
-
-
-
-
-
-
-
-
 
 
 async def save(chromium):

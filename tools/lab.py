@@ -5,6 +5,7 @@ Used by tests/test_jupyterlab.py and benchmarks/sliders.py. `chromium` is tools/
 (what its menus call), reached through `window.jupyterapp`.
 """
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import sys
 import time
 import urllib.request
 
+from tools.chromium import Chromium
 from tools.execute import CHAPTERS
 
 ROOT = CHAPTERS.parent
@@ -63,6 +65,31 @@ def start_lab(copy, home):
         except OSError:
             assert time.monotonic() < deadline and process.poll() is None, "jupyter lab did not start"
             time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def lab_in_browser(folder):
+    """JupyterLab on a copy of the repository under `folder`, open on chapters/ in a headless Chromium.
+
+    Yields (run, chromium, copy, server): `run` runs a coroutine on the browser's event loop, `copy` is
+    the copied repository, `server` the `jupyter lab` process; all are closed on exit."""
+    copy, home = folder / "repository", folder / "home"
+    copy.mkdir(), home.mkdir()
+    copy_repository(copy)
+    server, url = start_lab(copy, home)
+    chromium = Chromium(folder / "chromium-profile")
+    loop = asyncio.new_event_loop()
+    run = loop.run_until_complete
+    try:
+        run(chromium.connect())
+        run(chromium.open(f"{url}/lab/tree/chapters"))
+        run(wait_for(chromium, "document.querySelectorAll('.jp-DirListing-itemText').length > 10"))
+        yield run, chromium, copy, server
+    finally:
+        chromium.close()
+        loop.close()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 async def wait_for(chromium, expression, timeout=60, poll=0.2):
