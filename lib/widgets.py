@@ -32,10 +32,16 @@ Drawing the frames takes seconds, so only a kernel started with the environment 
 `STATIC_VIEW_VARIABLE` set to 1 draws them: `python -m tools.execute`, which stores the outputs the
 site is built from, sets it; a reader's Jupyter and the nbval tests get the live view alone.
 
+Each view keeps one figure (outside pyplot) and calls `draw` on it for every set of values, so a
+redraw need not build the figure again: the first call finds `fig` empty and builds its axes; later
+calls find them in `fig.axes` and update their artists (`set_data`, `set_text`, limits). A new Axes
+costs tens of milliseconds, mostly its ticks, so updating is what keeps a redraw near 0.1 s. A draw
+that rebuilds calls `fig.clear()` first; one that adds axes to a figure it drew before is an error.
 Keep the work inside `draw` to jitted `lib` calls whose array arguments change but whose shapes do
-not, so a move reuses the compiled code. The figure must depend on the slider values alone: the live
-view draws each on a fresh figure outside pyplot and keeps the last `LIVE_FRAMES` images, so sliders
-moved back to values seen before show their image at once.
+not, so a move reuses the compiled code. The figure must depend on the slider values alone (the
+static view checks it: the initial values drawn again after every other frame must give the same
+image), and the live view keeps the last `LIVE_FRAMES` images, so sliders moved back to values seen
+before show their image at once.
 """
 import base64
 import collections.abc
@@ -48,7 +54,9 @@ import math
 import os
 
 import ipywidgets as widgets
+import numpy as np
 from IPython.display import Image as PNGImage, display
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from PIL import Image
@@ -65,6 +73,7 @@ SLIDERS_PER_ROW = 3
 MIN_TRACK_PX = 150    # a slider's track, wide enough to aim with a mouse
 LIVE_SLIDER_WIDTH = "320px"   # ipywidgets' 80 px label and 40 px readout leave a 170 px track
 LIVE_FRAMES = 32   # live images kept per cell (20-100 kB each), shown again without a redraw
+PAD_INCHES = 0.1   # white margin around what a figure draws, as matplotlib's tight bounding box keeps
 
 # Swaps the image of the current values; a combination without an image resets the other sliders.
 _SCRIPT = """(function (root) {
@@ -184,26 +193,56 @@ def _enlarge_small_text(fig):
             text.set_fontsize(smallest)
 
 
-def _tight_png(fig):
-    """The PNG of `fig` at its own dpi, cropped to what it draws (as Jupyter's inline figures are)."""
+class RedrawnFigure:
+    """One figure, outside pyplot, that `draw(fig, **values)` draws again for each set of values."""
+
+    def __init__(self, draw, figsize, dpi=None):
+        self._draw = draw
+        self.figure = Figure(figsize=figsize, dpi=dpi)
+        FigureCanvasAgg(self.figure)   # one canvas: its renderer keeps text sizes measured before
+
+    def draw(self, values):
+        """The figure drawn for `values`: updated by `draw`, or rebuilt if it called `fig.clear()`."""
+        axes_before = len(self.figure.axes)
+        self._draw(self.figure, **values)
+        if axes_before and len(self.figure.axes) > axes_before:
+            raise RuntimeError(f"interactive_figure: draw went from {axes_before} to {len(self.figure.axes)} axes on "
+                               "a figure it drew before; each view draws one figure again, so call fig.clear() "
+                               "first to rebuild it, or update the artists of the axes it already has")
+        return self.figure
+
+
+def _tight_image(fig):
+    """`fig` drawn at its own dpi and cropped to what it draws (as Jupyter's inline figures are), in RGB.
+
+    One draw of the canvas, cropped with `PAD_INCHES` around it; only where something is drawn
+    outside the figure does matplotlib's tight bounding box (two draws, a larger canvas) take over.
+    """
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(PAD_INCHES)
+    width, height = fig.get_size_inches()
+    if box.x0 < 0 or box.y0 < 0 or box.x1 > width or box.y1 > height:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches="tight", pad_inches=PAD_INCHES)
+        return Image.open(buffer).convert("RGB")
+    dpi, rows = fig.dpi, np.asarray(fig.canvas.buffer_rgba())
+    top, bottom = int((height - box.y1) * dpi), int(math.ceil((height - box.y0) * dpi))
+    left, right = int(box.x0 * dpi), int(math.ceil(box.x1 * dpi))
+    return Image.fromarray(rows[top:bottom, left:right, :3])
+
+
+def _live_png(figure, values):
+    """`figure` drawn for `values` as PNG bytes, compressed lightly: the kernel sends them straight to the page."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches="tight")
+    _tight_image(figure.draw(values)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
-def _live_png(draw, figsize, values):
-    """`draw` on a fresh figure at matplotlib's default dpi, outside pyplot, as PNG bytes."""
-    fig = Figure(figsize=figsize)
-    draw(fig, **values)
-    return _tight_png(fig)
-
-
-def _png(draw, figsize, values):
-    """`draw` on a fresh figure (outside pyplot, so nothing is displayed), as a base64 PNG."""
-    fig = Figure(figsize=figsize, dpi=DPI)
-    draw(fig, **values)
+def _frame_png(figure, values):
+    """`figure` drawn for `values` with its small text enlarged, as a small base64 PNG for the static page."""
+    fig = figure.draw(values)
     _enlarge_small_text(fig)
-    palette = Image.open(io.BytesIO(_tight_png(fig))).convert("RGB").quantize(colors=COLORS)
+    palette = _tight_image(fig).quantize(colors=COLORS)
     buffer = io.BytesIO()
     palette.save(buffer, format="PNG", optimize=True, dpi=(DPI, DPI))
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -234,12 +273,11 @@ class InteractiveFigure:
     def __init__(self, draw, figsize, sliders):
         self.draw, self.figsize = draw, figsize
         self.grids = [SliderGrid(name, slider) for name, slider in sliders.items()]
-
-        names = list(sliders)
+        live_figure, names = RedrawnFigure(draw, figsize), list(sliders)
 
         @functools.lru_cache(maxsize=LIVE_FRAMES)
         def live_png(values):
-            return _live_png(draw, figsize, dict(zip(names, values)))
+            return _live_png(live_figure, dict(zip(names, values)))
 
         def redraw(**values):
             display(PNGImage(live_png(tuple(values.values()))))
@@ -247,9 +285,21 @@ class InteractiveFigure:
         figure_output = widgets.interactive_output(redraw, sliders)
         self.widget = widgets.VBox([*_slider_rows(list(sliders.values())), figure_output])
 
+    def values_at(self, key):
+        """The slider values of a grid index tuple, by slider name."""
+        return {grid.name: grid.values[k] for grid, k in zip(self.grids, key)}
+
+    def frames(self):
+        """Base64 PNGs of the static page by grid index tuple, checked to depend on the values alone."""
+        figure, start = RedrawnFigure(self.draw, self.figsize, dpi=DPI), tuple(grid.start for grid in self.grids)
+        frames = {key: _frame_png(figure, self.values_at(key)) for key in frame_keys(self.grids)}
+        if len(frames) > 1 and _frame_png(figure, self.values_at(start)) != frames[start]:
+            raise RuntimeError("interactive_figure: the initial values, drawn again after the other frames, gave a "
+                               "different image; draw must set everything that depends on the values on every call")
+        return frames
+
     def static_html(self):
         """The frames and range inputs: an HTML fragment that works without a kernel."""
-        keys = frame_keys(self.grids)
         start = tuple(grid.start for grid in self.grids)
         controls = "".join(
             f'<label style="{_LABEL_STYLE}"><span>{html.escape(grid.description)}</span>'
@@ -257,12 +307,11 @@ class InteractiveFigure:
             f'data-labels="{html.escape(json.dumps(grid.labels))}" style="{_INPUT_STYLE}">'
             f"<output>{html.escape(grid.labels[grid.start])}</output></label>" for grid in self.grids)
         images = []
-        for key in keys:
-            values = {grid.name: grid.values[k] for grid, k in zip(self.grids, key)}
+        for key, png in self.frames().items():
             alt = ", ".join(f"{grid.description} = {grid.labels[k]}" for grid, k in zip(self.grids, key))
             hidden = "" if key == start else "display:none;"
             images.append(f'<img data-key="{",".join(map(str, key))}" alt="{html.escape(alt)}" '
-                          f'style="{hidden}max-width:100%" src="data:image/png;base64,{_png(self.draw, self.figsize, values)}">')
+                          f'style="{hidden}max-width:100%" src="data:image/png;base64,{png}">')
         return (f'<div class="interactive-figure"><div style="{_CONTROLS_STYLE}">{controls}</div>'
                 f'<p style="font-size:0.85em;margin:0 0 0.5rem">{STATIC_NOTE}</p>{"".join(images)}'
                 f"<script>{_SCRIPT}</script></div>")

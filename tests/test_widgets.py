@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from lib import widgets as lib_widgets
-from lib.widgets import SliderGrid, frame_keys, interactive_figure
+from lib.widgets import RedrawnFigure, SliderGrid, frame_keys, interactive_figure
 
 matplotlib.use("Agg")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -28,6 +28,7 @@ def test_moving_a_slider_redraws_with_the_new_value_without_recompiling():
 
     def draw(fig, theta, n):
         seen.append((theta, n))
+        fig.clear()
         fig.add_subplot().plot(curve(jnp.asarray(theta)))
 
     theta, n = widgets.FloatSlider(value=1.0, min=0, max=3), widgets.IntSlider(value=5, min=1, max=9)
@@ -42,7 +43,7 @@ def test_moving_a_slider_redraws_with_the_new_value_without_recompiling():
 def test_sliders_moved_back_to_values_seen_show_the_kept_image_without_drawing_again():
     seen = []
     theta = widgets.FloatSlider(value=1.0, min=0, max=3)
-    interactive_figure(lambda fig, theta: seen.append(theta) or fig.add_subplot().plot([0, theta]), theta=theta)
+    interactive_figure(lambda fig, theta: seen.append(theta), theta=theta)
     for value in (2.5, 1.0, 2.5, 3.0):
         theta.value = value
     assert seen == [1.0, 2.5, 3.0]
@@ -57,8 +58,58 @@ def test_the_live_image_keeps_text_outside_the_figure():
         fig.add_subplot().plot([0, 1], [0, 2])
         fig.text(0.5, -0.3, "a label below the figure", ha="center")
 
-    live = pixels(lib_widgets._live_png(draw, (6, 3), {}))
+    live = pixels(lib_widgets._live_png(RedrawnFigure(draw, (6, 3)), {}))
     assert live.shape[0] > 3 * Figure().dpi, "the text below the figure was cut off"
+
+
+def build_or_update(fig, theta):
+    """A draw that builds its axes once and then only moves the line and its title."""
+    if not fig.axes:
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 0], label="a line")
+        ax.set(xlim=(0, 1), ylim=(-1, 3), xlabel="x")
+        ax.legend(loc="upper left")
+    ax = fig.axes[0]
+    ax.lines[0].set_ydata([0, theta])
+    ax.set_title(f"theta = {theta:.1f}")
+
+
+def test_an_updated_figure_gives_the_image_of_a_figure_built_for_its_values():
+    updated = RedrawnFigure(build_or_update, (5, 3))
+    for theta in (0.5, 2.0, 1.0):
+        updated_image = pixels(lib_widgets._live_png(updated, {"theta": theta}))
+    built_image = pixels(lib_widgets._live_png(RedrawnFigure(build_or_update, (5, 3)), {"theta": 1.0}))
+    np.testing.assert_array_equal(updated_image, built_image)
+
+
+def test_the_cropped_image_matches_matplotlibs_tight_bounding_box():
+    fig = RedrawnFigure(build_or_update, (5, 3)).draw({"theta": 1.0})
+    cropped = lib_widgets._tight_image(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches="tight", pad_inches=lib_widgets.PAD_INCHES)
+    tight = Image.open(buffer)
+    assert abs(cropped.width - tight.width) <= 1 and abs(cropped.height - tight.height) <= 1
+    assert cropped.width < 5 * fig.dpi - 20, "nothing was cropped"
+
+
+def test_a_draw_that_adds_axes_on_each_call_is_told_to_clear_or_update():
+    theta = widgets.FloatSlider(value=1.0, min=0, max=3)
+    interactive_figure(lambda fig, theta: fig.add_subplot().plot([0, theta]), theta=theta)
+    with pytest.raises(RuntimeError, match=r"from 1 to 2 axes.*fig\.clear\(\)"):
+        theta.value = 2.0
+
+
+def test_frames_that_depend_on_earlier_values_are_refused(monkeypatch):
+    monkeypatch.setenv(lib_widgets.STATIC_VIEW_VARIABLE, "1")
+
+    def draw_title_once(fig, theta):
+        if not fig.axes:
+            fig.add_subplot().set_title(f"theta = {theta}")   # the title keeps the first value drawn
+        fig.axes[0].plot([0, 1], [0, theta])
+
+    figure = interactive_figure(draw_title_once, theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5))
+    with pytest.raises(RuntimeError, match="initial values, drawn again"):
+        figure._repr_mimebundle_()
 
 
 def test_interactive_figure_needs_a_slider():
@@ -163,6 +214,7 @@ def test_static_view_draws_every_frame_with_its_values_and_shows_the_initial_one
 
     def draw(fig, theta, n):
         calls.append((theta, n))
+        fig.clear()
         fig.add_subplot().plot([0, 1], [0, theta * n])
 
     figure = interactive_figure(draw, figsize=(5, 2),
@@ -173,7 +225,8 @@ def test_static_view_draws_every_frame_with_its_values_and_shows_the_initial_one
     assert WIDGET_VIEW in bundle
     html = bundle["text/html"]
     images = re.findall(r'<img data-key="([\d,]+)" alt="([^"]*)" style="([^"]*)" src="data:image/png;base64,([^"]+)"', html)
-    assert sorted(calls) == [(theta, n) for theta in (0.0, 0.5, 1.0, 1.5, 2.0) for n in (1, 10)]
+    assert sorted(calls[:-1]) == [(theta, n) for theta in (0.0, 0.5, 1.0, 1.5, 2.0) for n in (1, 10)]
+    assert calls[-1] == (1.0, 10), "the initial values are drawn again last, to check the frames depend on them alone"
     assert len(images) == 10
     visible = [(key, alt) for key, alt, style, _ in images if "display:none" not in style]
     assert visible == [("2,1", "θ = 1.00, n = ten")]
@@ -187,6 +240,7 @@ def test_frames_hold_text_outside_the_axes_and_small_legends_grow_to_the_page_mi
     figures = []
 
     def draw(fig, theta):
+        fig.clear()
         ax = fig.add_subplot()
         ax.plot([0, 1], [0, theta], label="a line")
         ax.legend(fontsize=5)
