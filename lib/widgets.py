@@ -215,19 +215,21 @@ class RedrawnFigure:
 def _tight_image(fig):
     """`fig` drawn at its own dpi and cropped to what it draws (as Jupyter's inline figures are), in RGB.
 
-    One draw of the canvas, cropped with `PAD_INCHES` around it; only where something is drawn
-    outside the figure does matplotlib's tight bounding box (two draws, a larger canvas) take over.
+    One draw of the canvas, cropped with up to `PAD_INCHES` around what it draws (less at the figure's
+    edges); only where something is drawn outside the figure does matplotlib's tight bounding box
+    (more draws, on a larger canvas) take over.
     """
     fig.canvas.draw()
-    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(PAD_INCHES)
+    drawn = fig.get_tightbbox(fig.canvas.get_renderer())
     width, height = fig.get_size_inches()
-    if box.x0 < 0 or box.y0 < 0 or box.x1 > width or box.y1 > height:
+    if drawn.x0 < 0 or drawn.y0 < 0 or drawn.x1 > width or drawn.y1 > height:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches="tight", pad_inches=PAD_INCHES)
         return Image.open(buffer).convert("RGB")
+    box = drawn.padded(PAD_INCHES)
     dpi, rows = fig.dpi, np.asarray(fig.canvas.buffer_rgba())
-    top, bottom = int((height - box.y1) * dpi), int(math.ceil((height - box.y0) * dpi))
-    left, right = int(box.x0 * dpi), int(math.ceil(box.x1 * dpi))
+    top, bottom = max(0, int((height - box.y1) * dpi)), int(math.ceil((height - max(0, box.y0)) * dpi))
+    left, right = max(0, int(box.x0 * dpi)), int(math.ceil(min(width, box.x1) * dpi))
     return Image.fromarray(rows[top:bottom, left:right, :3])
 
 

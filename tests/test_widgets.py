@@ -266,3 +266,12 @@ def test_without_the_variable_only_the_live_view_is_shown_and_no_frame_is_drawn(
     calls.clear()
     bundle = figure._repr_mimebundle_()
     assert WIDGET_VIEW in bundle and "text/html" not in bundle and calls == []
+
+
+def test_a_figure_drawn_up_to_its_edges_is_cropped_from_one_draw(monkeypatch):
+    """Tick labels within the margin of the edge are still inside the figure: no tight-box redraw."""
+    fig = RedrawnFigure(build_or_update, (5, 3)).draw({"theta": 1.0})
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.16, top=0.9)   # the title ends 0.07 inch below the top
+    monkeypatch.setattr(Figure, "savefig", lambda *args, **kwargs: pytest.fail("fell back to the tight bounding box"))
+    image = lib_widgets._tight_image(fig)
+    assert image.width <= 5 * fig.dpi and image.height <= 3 * fig.dpi
