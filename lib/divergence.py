@@ -21,11 +21,19 @@ def first_divergence(diverged_at, finite, step_index):
     return jnp.where((diverged_at < 0) & ~finite, step_index, diverged_at)
 
 
-def raise_if_diverged(diverged_at, name="training"):
-    """Raise RuntimeError if any run (seed) diverged; `diverged_at` is a log's field (-1: stayed finite)."""
-    steps = np.atleast_1d(np.asarray(diverged_at))
-    bad = np.flatnonzero(steps >= 0)
-    if bad.size:
-        where = ", ".join(f"run {i} at step {int(steps[i])}" for i in bad[:8])
-        raise RuntimeError(f"{name} diverged: a loss or parameter became inf or NaN ({where}); "
+def raise_if_diverged(diverged_at, name="training", axes=("run",)):
+    """Raise RuntimeError if any run diverged; `diverged_at` is a log's field (-1: stayed finite).
+
+    Its leading axes are named by `axes` (("setting", "seed") for a sweep's grid); the error names each
+    run that diverged by its indices and the first step at which it did.
+    """
+    steps = np.asarray(diverged_at)
+    steps = steps.reshape(steps.shape[:len(axes)] + (-1,)) if steps.ndim >= len(axes) else steps.reshape(1, -1)
+    failures = []
+    for index in np.ndindex(*steps.shape[:-1]):
+        bad = steps[index][steps[index] >= 0]
+        if bad.size:
+            failures.append(", ".join(f"{axis} {i}" for axis, i in zip(axes, index)) + f" at step {int(bad.min())}")
+    if failures:
+        raise RuntimeError(f"{name} diverged: a loss or parameter became inf or NaN ({'; '.join(failures[:8])}); "
                            "lower the learning rates or check the config")
