@@ -2,7 +2,7 @@
 
 `make_off_policy_train(env, agent, config)` returns a pure `train(key)`: the whole run, acting,
 storing in the replay buffer B, updating and evaluating, is one nested `lax.scan`, so it compiles
-once, and `jax.vmap(train)` runs several seeds at once for confidence bands.
+once, and `lib.sweep.sweep(train, num_seeds)` runs it for many seeds over every device.
 
 An agent is four pure functions (an `OffPolicyAgent`); the algorithm lives in its `update`.
 """
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from lib.config import check_positive_int
-from lib.divergence import all_finite, first_divergence, raise_if_diverged
+from lib.divergence import all_finite, first_divergence
 from lib.evaluation import episode_returns
 from lib.replay import Transition, replay_add, replay_init, replay_sample
 
@@ -128,22 +128,3 @@ def make_off_policy_train(env, agent, config):
         return carry[0], log
 
     return train
-
-
-def train_seeds(train, seed, num_seeds):
-    """Run `train` for `num_seeds` seeds at once (vmap), compiled as one program.
-
-    Raises RuntimeError naming the seeds and steps if any run diverged (log.diverged_at).
-    """
-    return train_seeds_together({"off-policy training": train}, seed, num_seeds)["off-policy training"]
-
-
-def train_seeds_together(trains, seed, num_seeds):
-    """`train_seeds` for several runs, a dict name -> train(key), compiled as one program (one compilation
-    instead of one per run); every run gets the same `num_seeds` keys. Returns a dict name -> (state, log)."""
-    check_positive_int("num_seeds", num_seeds)
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    outputs = jax.jit(lambda keys: {name: jax.vmap(train)(keys) for name, train in trains.items()})(keys)
-    for name, (_, log) in outputs.items():
-        raise_if_diverged(log.diverged_at, name)
-    return outputs

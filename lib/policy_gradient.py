@@ -25,8 +25,8 @@ returns one pure `train(key)` whose whole run (collect B episodes, update, repea
 the environment and keeps the first episode of each (steps after it are masked), so every
 estimator, the Monte Carlo ones included, sees the same complete episodes.
 """
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+import functools
 from functools import partial
 from typing import NamedTuple
 
@@ -34,7 +34,6 @@ import jax
 import jax.numpy as jnp
 
 from lib.config import check_positive, check_positive_int, check_range
-from lib.divergence import raise_if_diverged
 from lib.mdp import discounted_visitation, evaluate_policy, expected_return, policy_dynamics, sample_trajectories
 from lib.nets import check_hidden_widths, gradient_step
 from lib.onpolicy import (annealable_adam, annealed_learning_rate, collect_rollout,
@@ -614,9 +613,14 @@ def make_train(env, configs):
     then agree on num_iterations, num_episodes and the widths. Every iteration collects one complete
     episode in each of B = num_episodes fresh copies of `env` (`collect_episodes`) and updates with
     the estimator's rule; for "td0" the update happens at every step of those episodes instead.
-    vmap `train` over keys (in_axes=(0, None)) to run seeds in parallel.
+    `lib.sweep.sweep(train, num_seeds, settings=range(len(configs)))` runs every config for every seed;
+    `make_train` is cached, so sweeping the same configs again reuses the compiled program.
     """
-    configs = _checked_configs(env, configs)
+    return _make_train(env, _checked_configs(env, configs))
+
+
+@functools.lru_cache(maxsize=16)
+def _make_train(env, configs):
     first = configs[0]
     batch = [c for c in configs if c.estimator != "td0"]
     online = [c for c in configs if c.estimator == "td0"]
@@ -653,23 +657,3 @@ def make_train(env, configs):
         return state, PolicyGradientLog(*rows, diverged_at)
 
     return train
-
-
-def train_seeds(env, configs, seed, num_seeds):
-    """Every config of `configs`, each for `num_seeds` seeds in parallel (vmap) from PRNGKey(seed).
-
-    One compilation for all configs (see `make_train`); the same seeds for each. Returns a list of
-    (AgentState, PolicyGradientLog) with a leading seed axis, one per config. Raises RuntimeError,
-    naming the config, the seeds and the iteration, if a run's parameters became inf or NaN.
-    The configs run two at a time in threads: XLA runs one program on one core at these sizes, and
-    JAX releases the GIL while it runs, so on two cores this halves the wall time (same results).
-    """
-    check_positive_int("num_seeds", num_seeds)
-    configs = _checked_configs(env, configs)
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    train = jax.jit(jax.vmap(make_train(env, configs), in_axes=(0, None))).lower(keys, 0).compile()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(lambda which: jax.block_until_ready(train(keys, which)), range(len(configs))))
-    for config, (_, log) in zip(configs, runs):
-        raise_if_diverged(log.diverged_at, f"policy gradient ({config.estimator})")
-    return runs

@@ -26,7 +26,7 @@ distribution, each objective's expectation has a closed form (`lqr_n_step_object
 `lqr_expected_return`): jax.grad of it is the exact gradient every estimator is tested against.
 
 The training loops (`svg_infinity`, `svg_n`) record in their log's `diverged_at` the first iteration
-whose parameters or objective stopped being finite; `train_pendulum_svg` raises on it.
+whose parameters or objective stopped being finite; `lib.sweep.sweep` raises on it.
 
 Also here: noise inference (`infer_noise`, the inverse of `sample_transition`), and SAC's Gaussian
 policy step at one state (`fit_soft_gaussian`), which tends to DPG's action (`fit_dpg`) as the
@@ -45,7 +45,7 @@ import optax
 
 from lib import envs
 from lib.config import check_positive, check_positive_int, check_range, concrete
-from lib.divergence import all_finite, first_divergence, raise_if_diverged
+from lib.divergence import all_finite, first_divergence
 from lib.evaluation import episode_returns
 from lib.lqr import linear_policy, linear_policy_cost_matrix
 from lib.nets import check_hidden_widths, gradient_step, mlp_apply, mlp_init, soft_update
@@ -601,20 +601,6 @@ def make_pendulum_svg_train(depths, config=SVGConfig(), noise_std=0.0):
         return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[results[n] for n in depths])
 
     return train
-
-
-def train_pendulum_svg(key, depths, num_seeds, config=SVGConfig(), noise_std=0.0):
-    """`make_pendulum_svg_train(depths, config, noise_std)` for num_seeds seeds at once (vmap, one
-    compiled program): (final policy params, SVGLog), every leaf with leading axes (seed, depth).
-
-    Raises RuntimeError naming the run (seed * len(depths) + depth index) and the iteration if a
-    parameter or an objective became inf or NaN.
-    """
-    check_positive_int("num_seeds", num_seeds)
-    train = make_pendulum_svg_train(depths, config, noise_std)
-    final, log = jax.jit(jax.vmap(train))(jax.random.split(key, num_seeds))
-    raise_if_diverged(np.ravel(log.diverged_at), "SVG training on Pendulum")
-    return final, log
 
 
 def pendulum_returns(params, key, num_episodes=10):

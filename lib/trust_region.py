@@ -40,7 +40,6 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from lib.config import check_positive, check_positive_int, check_range, concrete
-from lib.divergence import raise_if_diverged
 from lib.nets import check_hidden_widths
 from lib.onpolicy import (annealable_adam, annealed_learning_rate, collect_rollout,
                           current_learning_rate, finished_episodes, gae_advantages, init_policy_and_value,
@@ -650,6 +649,7 @@ class _Carry(NamedTuple):
     episodes_so_far: jax.Array
 
 
+@functools.lru_cache(maxsize=16)
 def make_train(env, config=PolicyOptimizationConfig(), switchable=False):
     """A pure `train(key, knobs) -> (params, PolicyOptimizationLog)` running config.algorithm on `env`.
 
@@ -659,7 +659,8 @@ def make_train(env, config=PolicyOptimizationConfig(), switchable=False):
     The whole run is one `lax.scan` over iterations (`lib.onpolicy.run_iterations`): collect a rollout
     with the current policy, compute GAE advantages and lambda-returns, update the policy (NPG, TRPO
     or PPO) and the value network. Jit it once; vmap it over keys for seeds and over knobs for a grid
-    of KL bounds or clips. `train_seeds` does that and raises if a run diverged.
+    of KL bounds or clips: `lib.sweep.sweep(train, num_seeds, settings=[knobs, ...])` does that over every
+    device and raises if a run diverged. Cached per (env, config, switchable), so new knobs reuse the program.
     """
     if not isinstance(config, PolicyOptimizationConfig):
         raise ValueError("config must be a PolicyOptimizationConfig")
@@ -696,25 +697,3 @@ def make_train(env, config=PolicyOptimizationConfig(), switchable=False):
         return carry.params, PolicyOptimizationLog(*rows, diverged_at)
 
     return train
-
-
-def train_seeds(env, config, keys, knobs=None, switchable=False):
-    """`make_train` vmapped over `keys` (one run per key) and compiled; returns (params, log) with a leading
-    seed axis. Raises RuntimeError naming the seeds and the iteration if a run's parameters became inf or NaN.
-
-    The compiled program is kept per (env, config, switchable), so new knobs (another algorithm of a
-    switchable train, another clip) reuse it.
-    """
-    keys = jnp.asarray(keys) if not isinstance(keys, jax.Array) else keys
-    if keys.ndim < 1 or keys.shape[0] < 1:
-        raise ValueError(f"keys must hold at least one PRNG key (a leading seed axis), got shape {keys.shape}")
-    knobs = make_knobs(config) if knobs is None else knobs
-    params, log = _compiled_train(env, config, switchable)(keys, knobs)
-    algorithm = ALGORITHMS[int(knobs.algorithm)] if switchable else config.algorithm
-    raise_if_diverged(log.diverged_at, f"{algorithm} training")
-    return params, log
-
-
-@functools.lru_cache(maxsize=16)
-def _compiled_train(env, config, switchable):
-    return jax.jit(jax.vmap(make_train(env, config, switchable), in_axes=(0, None)))

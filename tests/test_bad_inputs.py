@@ -18,6 +18,7 @@ from lib import trust_region as tr
 from lib.evaluation import episode_returns
 from lib.lqr import double_integrator
 from lib.offpolicy import OffPolicyConfig
+from lib.sweep import sweep
 
 CARTPOLE, PENDULUM = envs.make("CartPole-v1"), envs.make("Pendulum-v1")
 CART_STATE = CARTPOLE.reset(jax.random.key(0))[0]
@@ -73,14 +74,12 @@ CASES = {
         GOOD, jnp.full((3, 2), 0.5), jnp.zeros(3), jax.random.key(0), [1.5], 2, 4), "lams"),
     "more policy-gradient mini-batches than episodes": (lambda: pg.PolicyGradientConfig(num_minibatches=5000),
                                                         "num_minibatches"),
-    "policy-gradient train_seeds with -2 seeds": (
-        lambda: pg.train_seeds(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1), 0, -2), "num_seeds"),
-    "policy-gradient train_seeds with 0 seeds": (
-        lambda: pg.train_seeds(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1), 0, 0), "num_seeds"),
+    "a policy-gradient sweep over -2 seeds": (
+        lambda: sweep(pg.make_train(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1)), -2), "num_seeds"),
+    "a policy-gradient sweep over 0 seeds": (
+        lambda: sweep(pg.make_train(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1)), 0), "num_seeds"),
     "policy width given as a float": (lambda: pg.PolicyGradientConfig(policy_hidden=(64.0, 64.0)), "policy_hidden"),
     "trust-region value width of zero": (lambda: tr.PolicyOptimizationConfig(value_hidden=(0,)), "value_hidden"),
-    "trust-region train_seeds without a seed axis": (
-        lambda: tr.train_seeds(CARTPOLE, tr.PolicyOptimizationConfig(), jax.random.key(0)), "keys"),
     "conjugate gradient on an indefinite matrix": (
         lambda: tr.conjugate_gradient(lambda v: jnp.diag(jnp.array([1.0, -1.0])) @ v, jnp.ones(2)), "matvec"),
     "variance of one trial": (lambda: pg.summarize_estimates(jnp.ones((1, 3)), jnp.zeros(3)), "estimates"),
@@ -90,7 +89,7 @@ CASES = {
     "SVG critic width given as a float": (lambda: svg.SVGConfig(q_hidden=(64.0, 64.0)), "q_hidden"),
     "SVG infinite policy learning rate": (lambda: svg.SVGConfig(policy_learning_rate=float("inf")),
                                           "policy_learning_rate"),
-    "SVG seeds of zero": (lambda: svg.train_pendulum_svg(jax.random.key(0), (0,), 0), "num_seeds"),
+    "SVG sweep over zero seeds": (lambda: sweep(svg.make_pendulum_svg_train((0,)), 0), "num_seeds"),
 }
 
 
@@ -120,6 +119,6 @@ def test_on_policy_edge_values_keep_working():
         mean, _, _ = pg.gae_advantage_moments(GOOD, jnp.full((3, 2), 0.5), jnp.zeros(3), jax.random.key(0), lam, 4, 8)
         assert mean.shape == (1, 3, 2)
     pg.PolicyGradientConfig(lam=0.0, gamma=1.0, num_episodes=4, num_minibatches=4)
-    (_, log), = pg.train_seeds(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1, num_episodes=2, num_minibatches=2,
-                                                                policy_hidden=(4,), value_hidden=(4,)), 0, 1)
+    _, log = sweep(pg.make_train(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1, num_episodes=2, num_minibatches=2,
+                                                                   policy_hidden=(4,), value_hidden=(4,))), 1)
     assert log.episode_returns.shape == (1, 1)

@@ -8,7 +8,6 @@ the local checkout's committed HEAD (`git+file://`), without build isolation and
 """
 import os
 import subprocess
-import sys
 import sysconfig
 import venv
 

@@ -1,5 +1,4 @@
 """Fitted Q-iteration with explicit and amortized maximization, against the discounted Riccati answer."""
-from functools import partial
 
 import jax
 import jax.numpy as jnp

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from lib import envs
-from lib.offpolicy import (OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action, train_seeds,
-                           train_seeds_together)
+from lib.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action
+from lib.sweep import sweep
 
 CONFIG = OffPolicyConfig(total_steps=1_200, warmup_steps=200, batch_size=16, buffer_capacity=2_000,
                          eval_every=300, eval_episodes=2)
@@ -70,20 +70,20 @@ def test_episode_returns_are_logged_at_episode_ends(run):
 def test_seeds_differ_and_each_is_reproducible():
     env = envs.make("Pendulum-v1")
     train = make_off_policy_train(env, probe_agent(env), CONFIG)
-    _, first = train_seeds(train, seed=3, num_seeds=2)
-    _, again = train_seeds(train, seed=3, num_seeds=2)
+    _, first = sweep(train, num_seeds=2, seed=3)
+    _, again = sweep(train, num_seeds=2, seed=3)
     np.testing.assert_array_equal(first.episode_returns, again.episode_returns)
     assert not np.allclose(np.nan_to_num(first.episode_returns[0]), np.nan_to_num(first.episode_returns[1]))
 
 
 
-def test_runs_compiled_together_equal_each_run_alone():
+def test_two_trainers_swept_together_equal_each_swept_alone():
     env = envs.make("Pendulum-v1")
     train = make_off_policy_train(env, probe_agent(env), CONFIG)
     other = make_off_policy_train(env, probe_agent(env), OffPolicyConfig(**{**CONFIG.__dict__, "warmup_steps": 0}))
-    together = train_seeds_together({"probe": train, "no warm-up": other}, seed=3, num_seeds=2)
+    together = sweep({"probe": train, "no warm-up": other}, num_seeds=2, seed=3)
     for name, alone in (("probe", train), ("no warm-up", other)):
-        _, log = train_seeds(alone, seed=3, num_seeds=2)
+        _, log = sweep(alone, num_seeds=2, seed=3)
         np.testing.assert_array_equal(together[name][1].episode_returns, log.episode_returns)
     # each run keeps its own loop: 1000 updates after a 200-step warm-up, 1200 without one
     np.testing.assert_array_equal(together["probe"][0]["updates"], [1000, 1000])
@@ -97,14 +97,14 @@ def test_config_rejects_bad_values(field, value):
 
 
 def test_divergence_is_reported_with_its_step_not_finished_silently():
-    """TD3 with learning rate 1e3 blows up its Adam state at once; train_seeds says so, naming the step."""
+    """TD3 with learning rate 1e3 blows up its Adam state at once; the sweep says so, naming the seed and the step."""
     from lib import deterministic as det
     env = envs.make("Pendulum-v1")
     loop = OffPolicyConfig(total_steps=800, warmup_steps=500, batch_size=64, buffer_capacity=800,
                            eval_every=400, eval_episodes=1)
     wild = det.make_td3_agent(env, det.TD3Config(policy_learning_rate=1e3, q_learning_rate=1e3))
-    with pytest.raises(RuntimeError, match=r"diverged.*run 0 at step \d+"):
-        train_seeds(make_off_policy_train(env, wild, loop), seed=0, num_seeds=2)
+    with pytest.raises(RuntimeError, match=r"TD3 diverged.*seed 0 at step \d+"):
+        sweep({"TD3": make_off_policy_train(env, wild, loop)}, num_seeds=2)
     tame = det.make_td3_agent(env, det.TD3Config(policy_hidden=(16,), q_hidden=(16,)))
-    _, log = train_seeds(make_off_policy_train(env, tame, loop), seed=0, num_seeds=2)
+    _, log = sweep(make_off_policy_train(env, tame, loop), num_seeds=2)
     assert np.all(np.asarray(log.diverged_at) == -1)

@@ -13,6 +13,7 @@ from lib import envs
 from lib import mdp as mdps
 from lib import policy_gradient as pg
 from lib.catalog import implemented_boxes
+from lib.sweep import sweep
 
 NUM_STATES, NUM_ACTIONS, GAMMA = 5, 3, 0.9
 
@@ -196,7 +197,7 @@ def test_gae_actor_critic_improves_the_cartpole_return_over_a_few_iterations():
     config = pg.PolicyGradientConfig(estimator="gae", num_iterations=12, num_episodes=8, policy_hidden=(32, 32),
                                      value_hidden=[32, 32], policy_learning_rate=3e-3, value_learning_rate=3e-3,
                                      anneal_learning_rate=False)
-    (_, log), = pg.train_seeds(cartpole, config, seed=0, num_seeds=2)
+    _, log = sweep(pg.make_train(cartpole, config), num_seeds=2)
     returns = np.asarray(log.episode_returns)
     # A uniform random policy lasts about 22 steps; each iteration averages 8 episodes.
     assert returns[:, :2].mean() < 40 and returns[:, -3:].mean() > 2 * returns[:, :2].mean(), returns
@@ -217,5 +218,5 @@ def test_a_diverging_run_raises_naming_the_estimator_and_the_iteration():
     cartpole = envs.make("CartPole-v1")
     config = pg.PolicyGradientConfig(estimator="gae", num_iterations=3, num_episodes=2, num_minibatches=1,
                                      policy_hidden=(4,), value_hidden=(4,), value_learning_rate=1e30)
-    with pytest.raises(RuntimeError, match=r"policy gradient \(gae\) diverged.*run 0 at step"):
-        pg.train_seeds(cartpole, config, seed=0, num_seeds=1)
+    with pytest.raises(RuntimeError, match=r"policy gradient \(gae\) diverged.*seed 0 at step"):
+        sweep({"policy gradient (gae)": pg.make_train(cartpole, config)}, num_seeds=1)

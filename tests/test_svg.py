@@ -14,6 +14,7 @@ import pytest
 
 from lib import lqr as lqr_lib
 from lib import svg
+from lib.sweep import sweep
 
 Z = 4.0          # tolerance in standard errors
 M = 4000         # Monte Carlo samples per estimator
@@ -245,7 +246,7 @@ def test_pendulum_svg_training_that_diverges_raises_naming_the_iteration():
     config = svg.SVGConfig(horizon=5, batch_size=2, iterations=4, checkpoint_every=2, q_steps=2, q_hidden=(8,),
                            q_learning_rate=1e30)
     with pytest.raises(RuntimeError, match=r"SVG training on Pendulum diverged.*at step \d"):
-        svg.train_pendulum_svg(jax.random.key(0), (1,), 1, config)
+        sweep({"SVG training on Pendulum": svg.make_pendulum_svg_train((1,), config)}, num_seeds=1)
 
 
 def test_soft_gaussian_fit_matches_closed_form_and_collapses_to_dpg():

@@ -9,6 +9,7 @@ import scipy.stats
 
 from lib import envs
 from lib import trust_region as tr
+from lib.sweep import sweep
 
 
 # ---------------------------------------------------------------- the trust-region loop
@@ -279,19 +280,19 @@ def test_ppo_learning_rate_of_iteration_i_is_the_closed_form_rate_times_one_minu
                                   np.full(5, np.float32(2.5e-3)))
 
 
-def test_ppo_with_a_huge_learning_rate_diverges_and_train_seeds_says_at_which_iteration():
+def test_ppo_with_a_huge_learning_rate_diverges_and_the_sweep_says_at_which_iteration():
     env = envs.make("Pendulum-v1")
     config = tr.PolicyOptimizationConfig(total_steps=6 * 64, num_envs=4, num_steps=16, policy_hidden=(4,),
                                          value_hidden=(4,), learning_rate=1e30, max_grad_norm=1e30)
-    with pytest.raises(RuntimeError, match="ppo training diverged.*run 1 at step"):
-        tr.train_seeds(env, config, jax.random.split(jax.random.key(0), 2))
+    with pytest.raises(RuntimeError, match="ppo training diverged.*seed 1 at step"):
+        sweep({"ppo training": tr.make_train(env, config)}, num_seeds=2)
 
 
 def test_pendulum_log_counts_episodes_instead_of_a_nan_sentinel():
     env = envs.make("Pendulum-v1")   # 200-step episodes, 16 steps per iteration: none ends before iteration 12
     config = tr.PolicyOptimizationConfig(total_steps=14 * 32, num_envs=2, num_steps=16, policy_hidden=(4,),
                                          value_hidden=(4,))
-    _, log = tr.train_seeds(env, config, jax.random.split(jax.random.key(0), 1))
+    _, log = sweep(tr.make_train(env, config), num_seeds=1)
     np.testing.assert_array_equal(log.episodes_so_far[0], [0] * 12 + [2, 2])
     assert np.all(np.isfinite(np.asarray(log.episode_returns)))
     np.testing.assert_array_equal(log.episode_returns[0, :12], 0.0)
