@@ -25,7 +25,7 @@ makes accelerators fast, but a vmapped program is another XLA program, so result
 last bits (and training can amplify those).
 """
 import functools
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple
 
 import jax
 import numpy as np
@@ -68,13 +68,14 @@ def _sweep_one(name, train, keys, settings, runs_per_device):
     if not callable(train):
         raise ValueError(f"{name}: train must be a function train(key[, setting]) -> (state, log)")
     if settings is None:
-        stacked, num_settings, run = None, 1, lambda key, _: train(key)
+        stacked, num_settings, run = None, 1, key_only(train)
     else:
         stacked, num_settings, run = _stack_settings(name, settings), len(settings), train
     num_seeds = keys.shape[0]
     grid_keys = np.tile(keys, (num_settings, 1))                        # run r: setting r // num_seeds, seed r % num_seeds
     grid_settings = jax.tree_util.tree_map(lambda x: np.repeat(x, num_seeds, axis=0), stacked)
-    state, log = run_grid(run, grid_keys, grid_settings, runs_per_device)
+    grid = place_grid(run, grid_keys, grid_settings, runs_per_device)
+    state, log = grid.results(grid.program(*grid.inputs))
     leading = (num_seeds,) if settings is None else (num_settings, num_seeds)
     state, log = jax.tree_util.tree_map(lambda x: x.reshape(leading + x.shape[1:]), (state, log))
     raise_if_diverged(log.diverged_at, name, axes=("seed",) if settings is None else ("setting", "seed"))
@@ -93,22 +94,37 @@ def _stack_settings(name, settings):
     return jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *settings)
 
 
-def run_grid(run, keys, settings, runs_per_device=1):
-    """`run(key, setting)` for every row of `keys` and of the leaves of `settings` (or None), spread over
-    every device; returns the stacked outputs on the host, in row order."""
+class Grid(NamedTuple):
+    """A grid placed on the devices: `program(*inputs)` trains every run; `results` brings them to the host."""
+    program: Callable       # jitted; `program.lower(*inputs).compile()` compiles it ahead of time
+    inputs: tuple           # (keys, settings), padded and sharded over the mesh
+    num_runs: int
+
+    def results(self, outputs):
+        """The outputs of every process's runs, on the host, in row order, without the padding."""
+        gathered = multihost_utils.process_allgather(outputs, tiled=True)
+        return jax.tree_util.tree_map(lambda x: np.asarray(x)[:self.num_runs], gathered)
+
+
+def place_grid(run, keys, settings, runs_per_device=1):
+    """The `Grid` of `run(key, setting)` for every row of `keys` and of the leaves of `settings` (or None),
+    padded with copies of row 0 to a multiple of the devices x runs_per_device, split over every device."""
     devices = jax.devices()
     num_runs = keys.shape[0]
     chunk = len(devices) * runs_per_device
     padded = -(-num_runs // chunk) * chunk
     pad = lambda x: np.concatenate([x, np.repeat(x[:1], padded - num_runs, axis=0)])  # noqa: E731
-    inputs = jax.tree_util.tree_map(pad, (keys, settings))
     mesh = Mesh(np.array(devices), (AXIS,))
     sharding = NamedSharding(mesh, PartitionSpec(AXIS))
-    placed = jax.tree_util.tree_map(
-        lambda x: jax.make_array_from_callback(x.shape, sharding, lambda index: x[index]), inputs)
-    outputs = _compiled_grid(run, mesh, runs_per_device)(*placed)
-    gathered = multihost_utils.process_allgather(outputs, tiled=True)
-    return jax.tree_util.tree_map(lambda x: np.asarray(x)[:num_runs], gathered)
+    place = lambda x: jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])  # noqa: E731
+    inputs = jax.tree_util.tree_map(lambda x: place(pad(x)), (keys, settings))
+    return Grid(_compiled_grid(run, mesh, runs_per_device), inputs, num_runs)
+
+
+@functools.lru_cache(maxsize=32)
+def key_only(train):
+    """`train(key)` as a run of the grid, `run(key, setting)`; cached, so the same trainer reuses its program."""
+    return lambda key, _: train(key)
 
 
 @functools.lru_cache(maxsize=32)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import lib
-from lib.sweep import seed_keys, sweep
+from lib.sweep import key_only, place_grid, seed_keys, sweep
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -173,3 +173,12 @@ def test_two_processes_on_loopback_get_the_results_of_one_process():
     one_process = json.loads(_python(WORKER, devices=1).strip().splitlines()[-1])
     assert [r[:2] for r in results] == [[2, 2], [2, 2]] and one_process[:2] == [1, 1]
     assert results[0][2:] == results[1][2:] == one_process[2:]
+
+
+def test_a_trainer_swept_again_reuses_its_compiled_program():
+    single = lambda key: descent(key, 0.1)     # noqa: E731
+    first = sweep(single, num_seeds=3, seed=1)
+    again = sweep(single, num_seeds=3, seed=2)
+    program = place_grid(key_only(single), seed_keys(0, 3), None).program
+    assert program._cache_size() == 1          # one compilation served both sweeps
+    assert not np.array_equal(first[0], again[0])
