@@ -4,6 +4,7 @@
     python -m benchmarks --runs-only            # training runs only
     python -m benchmarks --only ch23_gradient_experiment --merge   # re-measure some rows, keep the rest
     python -m benchmarks --peers                # our runs beside the peers' (benchmarks/peers.py)
+    python -m benchmarks --seeds                # 1, 8 and 32 seeds, ours beside the peer's (benchmarks/seeds.py)
     python -m benchmarks --render               # rewrite report.md from report.json
     python -m benchmarks --measure run NAME     # one measurement in this process, printed as JSON
 
@@ -25,15 +26,17 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from benchmarks.peers import PAIRS
 from benchmarks.runs import all_headlines, all_runs, compile_and_run
+from benchmarks.seeds import ALGORITHMS, SEED_COUNTS
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEER_PYTHON = ROOT / ".peer-venv" / "bin" / "python"
-RUN_ALL_TARGET_S = 60
+RUN_ALL_TARGET_S = 40
 SLIDER_TARGET_S = (0.3, 0.6)
 SHARED_ABOVE = 0.1   # others' share of the CPUs above which a row is marked as measured on a shared machine
 
@@ -53,12 +56,18 @@ def measure_run(name):
 
 
 def measure_chapter(stem):
-    """Run all of a chapter in a fresh kernel, as a reader's Jupyter runs it (no static slider frames)."""
+    """Run all of a chapter in a fresh kernel, as a reader's Jupyter runs it (no static slider frames): the
+    first time with an empty compilation cache, then again in another fresh kernel that finds it filled."""
     from tools.execute import chapter_sources, run_chapter
 
-    start = time.perf_counter()
-    run_chapter(chapter_sources([stem])[0], static_view=False)
-    return {"chapter": stem, "wall_s": round(time.perf_counter() - start, 1),
+    walls = []
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["XDG_CACHE_HOME"] = cache      # lib keeps its compilation cache there; the kernels inherit it
+        for _ in range(2):
+            start = time.perf_counter()
+            run_chapter(chapter_sources([stem])[0], static_view=False)
+            walls.append(round(time.perf_counter() - start, 1))
+    return {"chapter": stem, "wall_s": walls[0], "second_wall_s": walls[1],
             "kernel_peak_memory_mb": _peak_memory_mb(resource.RUSAGE_CHILDREN)}
 
 
@@ -74,9 +83,13 @@ def _children_cpu_seconds():
 
 
 def measure_in_fresh_process(command):
-    """The JSON last line `command` prints, with when it finished and the CPU share other processes took meanwhile."""
+    """The JSON last line `command` prints, with when it finished and the CPU share other processes took meanwhile.
+
+    JAX's persistent compilation cache is off in it, so every compile time is a compilation.
+    """
     busy, ours, start = _busy_cpu_seconds(), _children_cpu_seconds(), time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                               env={**os.environ, "JAX_ENABLE_COMPILATION_CACHE": "false"})
     if completed.returncode:
         raise RuntimeError(f"{' '.join(command)} failed with status {completed.returncode}:\n{completed.stderr[-3000:]}")
     wall = time.perf_counter() - start
@@ -119,6 +132,18 @@ def measure_peers(names, external, repeats, python):
         print(f"pair {name}", flush=True)
         rows.append(median_pair(name, repeats, lambda run: measure("run", run),
                                 lambda _: measure_in_fresh_process(command)))
+    return rows
+
+
+def measure_seeds(python):
+    """For each algorithm and seed count of benchmarks/seeds.py: ours, then the peer's, each in a fresh process."""
+    rows = []
+    for algorithm in ALGORITHMS:
+        for num_seeds in SEED_COUNTS:
+            print(f"seeds {algorithm} x {num_seeds}", flush=True)
+            for side, interpreter in (("ours", sys.executable), ("peer", python)):
+                rows.append(measure_in_fresh_process([interpreter, "-m", "benchmarks.seeds", side, algorithm,
+                                                      str(num_seeds)]))
     return rows
 
 
@@ -165,16 +190,45 @@ def _peer_table(peers):
     return lines + [""]
 
 
+def _seeds_table(seeds):
+    """Seconds for 1, 8 and 32 seeds, ours through the sweep and the peer's vmapped, with the two ratios the
+    sweep issue targets: our total over the peer's, and our run time over our one-seed run time."""
+    if not seeds:
+        return []
+    by = {(row["side"], row["algorithm"], row["seeds"]): row for row in seeds}
+    lines = ["## Seeds at scale: ours through the sweep beside rejax's vmapped runs", "",
+             "Measured by `python -m benchmarks --seeds` (benchmarks/seeds.py): the configurations of the pairs "
+             "above, 1, 8 and 32 seeds, ours (the grid of seeds over one CPU device per core, each device training "
+             "its runs one at a time) then the peer's (`jax.vmap` over the seeds), each in a fresh process with no "
+             "compilation cache, in the same minutes.", "",
+             "| algorithm | seeds | ours: devices, compile + run (s) | peer: compile + run (s) | our total / peer's | "
+             "our run / our 1-seed run | our mean final return | peer's | measured |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (side, algorithm, num_seeds), ours in by.items():
+        peer, one = by.get(("peer", algorithm, num_seeds)), by.get(("ours", algorithm, 1))
+        if side != "ours" or peer is None or one is None:
+            continue
+        ratio = (ours["compile_s"] + ours["run_s"]) / (peer["compile_s"] + peer["run_s"])
+        lines.append(f"| {algorithm.upper()} | {num_seeds} | {ours['devices']}, {ours['compile_s']} + {ours['run_s']} | "
+                     f"{peer['compile_s']} + {peer['run_s']} | {ratio:.2f} | {ours['run_s'] / one['run_s']:.1f} | "
+                     f"{ours['final_return_mean']} | {peer['final_return_mean']} | {_when(ours)} |")
+    return lines + [""]
+
+
 def _chapter_table(chapters):
     lines = ["## Run all: each chapter in a fresh kernel", "",
              f"Target: every chapter within {RUN_ALL_TARGET_S} s on an idle 2-core machine, run as a reader's "
              "Jupyter runs it (`python -m tools.execute` also draws the site's static slider frames, which takes "
              "longer and is not counted here).", "",
-             f"| chapter | Run all (s) | within {RUN_ALL_TARGET_S} s | kernel peak memory (MB) | measured |",
-             "|---|---|---|---|---|"]
+             "The first Run all starts with an empty compilation cache; the second, in another fresh kernel, loads "
+             "the programs the first compiled from JAX's persistent cache (lib keeps it in a per-user folder).", "",
+             f"| chapter | first Run all (s) | within {RUN_ALL_TARGET_S} s | second Run all (s) | "
+             "kernel peak memory (MB) | measured |",
+             "|---|---|---|---|---|---|"]
     for row in chapters:
         within = "yes" if row["wall_s"] <= RUN_ALL_TARGET_S else "no"
-        lines.append(f"| {row['chapter']} | {row['wall_s']} | {within} | {row['kernel_peak_memory_mb']} | {_when(row)} |")
+        lines.append(f"| {row['chapter']} | {row['wall_s']} | {within} | {row.get('second_wall_s', 'not measured')} | "
+                     f"{row['kernel_peak_memory_mb']} | {_when(row)} |")
     return lines + [""]
 
 
@@ -209,7 +263,8 @@ def markdown(report):
              "when its measurement finished and what share of the CPUs other processes used meanwhile; a row marked "
              "shared ran beside other jobs, so its times are upper bounds.", "",
              "## Training runs against their targets", "", *_summary_table(report["runs"]), "",
-             *_peer_table(report.get("peers", [])), *_chapter_table(report["chapters"]),
+             *_peer_table(report.get("peers", [])), *_seeds_table(report.get("seeds", [])),
+             *_chapter_table(report["chapters"]),
              *_slider_table(report.get("sliders", [])), *_detail_table(report["runs"])]
     return "\n".join(lines) + "\n"
 
@@ -236,6 +291,7 @@ def _parser():
     parser.add_argument("--render", action="store_true", help="only rewrite report.md from report.json")
     parser.add_argument("--conditions", default=None, help="a paragraph on the measurements (replaces the stored one)")
     parser.add_argument("--peers", action="store_true", help="measure the pairs of benchmarks/peers.py")
+    parser.add_argument("--seeds", action="store_true", help="measure 1, 8 and 32 seeds beside the peer's")
     parser.add_argument("--external", nargs=2, action="append", default=[], metavar=("PAIR", "SCRIPT"),
                         help="with --peers: time the peer's side of PAIR by SCRIPT, kept outside this repository")
     parser.add_argument("--repeats", type=int, default=3, help="with --peers: measurements of each side")
@@ -291,11 +347,17 @@ def main(argv=None):
     report = {"machine": old.get("machine", machine) if args.render else machine,
               "conditions": old.get("conditions", ""), "runs": old.get("runs", []),
               "chapters": old.get("chapters", []), "sliders": old.get("sliders", []),
-              "peers": [row for row in old.get("peers", []) if row.get("pair") in PAIRS]}  # pairs still defined
+              "peers": [row for row in old.get("peers", []) if row.get("pair") in PAIRS],  # pairs still defined
+              "seeds": old.get("seeds", [])}
     if args.conditions is not None:
         report["conditions"] = args.conditions
     if args.peers:
         report["peers"] = _peer_rows(args, parser, report["peers"])
+    elif args.seeds:
+        if not pathlib.Path(args.python).exists():
+            parser.error(f"--python {args.python} does not exist: create the peers' environment first "
+                         "(benchmarks/peers.py says how)")
+        report["seeds"] = measure_seeds(args.python)
     elif not args.render:
         runs, chapters = _measured_rows(args)
         report["runs"] = _merged(report["runs"], runs, "name") if args.merge else runs

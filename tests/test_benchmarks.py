@@ -40,13 +40,13 @@ def test_a_row_measured_beside_other_jobs_is_marked_shared():
 
 
 def test_chapters_and_sliders_are_checked_against_their_targets():
-    chapters = [{"chapter": "fast", "wall_s": 60.0, "kernel_peak_memory_mb": 1},
-                {"chapter": "slow", "wall_s": 60.1, "kernel_peak_memory_mb": 1}]
+    chapters = [{"chapter": "fast", "wall_s": 40.0, "second_wall_s": 30.5, "kernel_peak_memory_mb": 1},
+                {"chapter": "slow", "wall_s": 40.1, "second_wall_s": 31.0, "kernel_peak_memory_mb": 1}]
     sliders = [{"chapter": "22", "slider": "beta", "median_s": 0.3, "worst_s": 0.6, "measured_at": "t"},
                {"chapter": "24", "slider": "lambda", "median_s": 0.2, "worst_s": 0.61, "measured_at": "t"}]
     text = markdown(_report(chapters=chapters, sliders=sliders))
-    assert _line(text, "| fast |").startswith("| fast | 60.0 | yes |")
-    assert _line(text, "| slow |").startswith("| slow | 60.1 | no |")
+    assert _line(text, "| fast |").startswith("| fast | 40.0 | yes | 30.5 |")
+    assert _line(text, "| slow |").startswith("| slow | 40.1 | no | 31.0 |")
     assert _line(text, "| 22 | beta |").startswith("| 22 | beta | 0.3 | 0.6 | yes |")
     assert _line(text, "| 24 | lambda |").startswith("| 24 | lambda | 0.2 | 0.61 | no |")
     assert "Slider redraw" not in markdown(_report(chapters=chapters))
@@ -138,3 +138,14 @@ def test_a_fresh_process_measurement_records_when_and_how_shared():
 def test_a_failed_measurement_says_which_and_why():
     with pytest.raises(RuntimeError, match="failed with status 3:\nno such run"):
         measure_in_fresh_process([sys.executable, "-c", "import sys; sys.stderr.write('no such run'); sys.exit(3)"])
+
+
+def test_seeds_table_gives_our_total_over_the_peers_and_our_run_over_one_seeds():
+    row = lambda side, seeds, compile_s, run_s: {"side": side, "algorithm": "td3", "seeds": seeds, "devices": 2,  # noqa: E731
+                                                 "compile_s": compile_s, "run_s": run_s, "final_return_mean": -150.0,
+                                                 "measured_at": "t", "others_cpu_share": 0.0}
+    seeds = [row("ours", 1, 4.0, 10.0), row("peer", 1, 4.0, 14.0), row("ours", 8, 6.0, 40.0), row("peer", 8, 9.0, 106.0)]
+    text = markdown(_report(seeds=seeds))
+    assert _line(text, "| TD3 | 1 |").startswith("| TD3 | 1 | 2, 4.0 + 10.0 | 4.0 + 14.0 | 0.78 | 1.0 |")
+    assert _line(text, "| TD3 | 8 |").startswith("| TD3 | 8 | 2, 6.0 + 40.0 | 9.0 + 106.0 | 0.40 | 4.0 |")
+    assert "Seeds at scale" not in markdown(_report())
