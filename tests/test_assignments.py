@@ -4,8 +4,9 @@ An assignment is a chapter's exercises section under a students' introduction. I
 each assignment, student then instructor, runs in one kernel after `%reset -f`, so it reads no name the
 chapter defined before the section (the chapters' earlier cells change no process-wide state: float64
 appears only inside `with jax.enable_x64(True)` blocks). All of them run in well under a minute.
-Every chapter follows the graded protocol of `lib.exercises.grade`: checks that report instead of
-raising, hidden cases, points weighted by difficulty, and written answers graded by hand.
+Every chapter follows the graded protocol of `lib.exercises.grade`: checks that load the grader afresh and
+fail closed without raising (stderr, which nbgrader scores 0), hidden cases, points weighted by difficulty,
+and written answers graded by hand. Every check cell is scored here by nbgrader's own function.
 """
 import copy
 import math
@@ -17,6 +18,7 @@ import nbclient
 import nbformat
 import numpy as np
 import pytest
+from nbgrader.utils import determine_grade
 
 from lib import trust_region
 from tools import assignments
@@ -63,8 +65,9 @@ def errors(cell):
     return [output for output in cell.get("outputs", []) if output.output_type == "error"]
 
 
-def stdout(cell):
-    return "".join(output.get("text", "") for output in cell.get("outputs", []) if output.output_type == "stream")
+def stream(cell, name):
+    return "".join(output.text for output in cell.get("outputs", []) if output.output_type == "stream"
+                   and output.name == name)
 
 
 def cell_value(cell):
@@ -139,7 +142,7 @@ def test_graded_exercises_hide_cases_weight_points_and_grade_written_answers(ste
     pairs = assignments.exercise_cells(notebook)
     for _, check in pairs:
         source = notebook.cells[check].source
-        assert "from lib.exercises import grade" in source, "the check cell imports what it calls"
+        assert assignments.GRADER_IMPORT in source, "the check cell loads the grader afresh"
         assert "### BEGIN HIDDEN TESTS" in source
     if not stem.startswith("19"):
         assert len(pairs) >= 3
@@ -157,7 +160,8 @@ def test_student_assignment_runs_to_the_end_and_earns_nothing(stem, executed):
     for cell in cells:
         assert not errors(cell), (cell.source, errors(cell))
         if is_check(cell):
-            assert cell_value(cell) == 0.0 and "raised NotImplementedError" in stdout(cell)
+            assert cell_value(cell) == 0.0 and "raised NotImplementedError" in stream(cell, "stderr")
+            assert determine_grade(cell)[0] == 0
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -165,8 +169,9 @@ def test_instructor_assignment_earns_every_point(stem, executed):
     for cell in executed[(stem, "instructor")]:
         assert not errors(cell), (cell.source, [e.evalue for e in errors(cell)])
         if is_check(cell):
-            assert re.match(r"Exercise \d+\.\d+ passed: ", stdout(cell)), stdout(cell)
-            assert cell_value(cell) == cell.metadata["nbgrader"]["points"]
+            assert re.match(r"Exercise \d+\.\d+ passed: ", stream(cell, "stdout")), cell.outputs
+            assert not stream(cell, "stderr"), cell.outputs
+            assert cell_value(cell) == determine_grade(cell)[0] == cell.metadata["nbgrader"]["points"]
 
 
 def check_sources(stem, version, written):
@@ -244,13 +249,13 @@ def test_graded_cases_catch_a_wrong_answer(stem, name, wrong, only_hidden, writt
     visible_points = points_earned(check_sources(stem, "student", written)[name], name, wrong)
     assert (visible_points > 0) == only_hidden
     assert points_earned(check_sources(stem, "instructor", written)[name], name, wrong) == 0
-    assert "0 of" in capsys.readouterr().out
+    assert "0 of" in capsys.readouterr().err
 
 
 def test_a_solution_that_calls_lib_earns_nothing(written, capsys):
     source = check_sources("26_trust_regions", "instructor", written)["natural_step"]
     assert points_earned(source, "natural_step", natural_step_from_lib) == 0
-    assert "calls trust_region from lib" in capsys.readouterr().out
+    assert "calls lib.trust_region.conjugate_gradient from lib" in capsys.readouterr().err
 
 
 def test_regions_keep_their_indentation_and_malformed_ones_are_rejected():
@@ -272,3 +277,10 @@ def test_a_solution_without_its_check_and_an_answer_without_points_are_rejected(
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("...", metadata={"tags": ["answer"]})])
     with pytest.raises(ValueError, match="points"):
         assignments.answer_cells(notebook)
+
+
+def test_a_check_that_does_not_load_the_grader_afresh_or_grade_once_is_rejected():
+    for source in ("from lib.exercises import grade\ngrade('1.1', f, cases, points=1)",
+                   f"import importlib, lib.exercises\n{assignments.GRADER_IMPORT}\nassert f(1) == 1"):
+        with pytest.raises(ValueError, match="calls grade"):
+            assignments.check_points(nbformat.v4.new_code_cell(source))

@@ -8,8 +8,8 @@ An assignment is a chapter's last section, '## Exercises', under an introduction
 section's own first cell speaks to the book's readers and is left out): the exercises and what they
 need, none of the chapter's experiments, so that grading a submission re-runs only a few seconds of
 code. In the chapter, each coded exercise is a code cell tagged `solution` that defines a function,
-its body between `### BEGIN SOLUTION` and `### END SOLUTION`, followed by a cell tagged `check`; a
-check that calls `grade(..., points=N)` is worth N points, any other one point, and its hidden cases
+its body between `### BEGIN SOLUTION` and `### END SOLUTION`, followed by a cell tagged `check` that
+loads `lib.exercises` afresh and calls `grade(..., points=N)` once (worth N points); its hidden cases
 sit between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`. A markdown cell tagged `answer`
 is a written answer graded by hand, worth its metadata's `points`. Both versions carry nbgrader's
 cell metadata (schema 3); every other cell is locked. The instructor version is nbgrader's source;
@@ -36,6 +36,8 @@ STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")   # nbgrader's defaul
 ANSWER_STUB = "YOUR ANSWER HERE"                              # nbgrader's default text stub
 EXERCISES_HEADING = "## Exercises"
 GRADE_POINTS = re.compile(r"^grade\(.*\bpoints=(\d+)", flags=re.M)
+# The line of every check cell that loads the grader from its file, so no earlier cell can replace it.
+GRADER_IMPORT = "grade = importlib.reload(lib.exercises).grade"
 
 
 def tags(cell):
@@ -92,11 +94,12 @@ def exercise_name(cell):
 
 
 def check_points(cell):
-    """The points of a check cell: N for a final `grade(..., points=N)` call, else 1."""
+    """The points of a check cell, N in its one `grade(..., points=N)` call; it must load the grader afresh."""
     found = GRADE_POINTS.findall(cell.source)
-    if len(found) > 1:
-        raise ValueError(f"a check cell calls grade once, got:\n{cell.source}")
-    return int(found[0]) if found else 1
+    if len(found) != 1 or GRADER_IMPORT not in cell.source:
+        raise ValueError(f"a check cell has the line {GRADER_IMPORT!r} and calls grade(..., points=N) once, "
+                         f"got:\n{cell.source}")
+    return int(found[0])
 
 
 def strip_region(source, begin, end, replacement=()):
@@ -152,7 +155,9 @@ def student_introduction(chapter):
         "it compared. More cases are hidden and added when your notebook is graded, so test your function "
         "beyond them. Write each written answer in place of *YOUR ANSWER HERE*; those are graded by hand. "
         "Run the notebook from the top (Kernel, Restart and Run All) before you submit: every cell runs, "
-        "a check that fails only prints why. The checks need this course's `lib` package on the Python path.")
+        "and a check that fails says why in red (on stderr), which the autograder scores 0. A solution that "
+        "calls this course's `lib` earns nothing; warnings your function raises are shown and cost nothing. "
+        "The checks need `lib` on the Python path.")
 
 
 def instructor_notebook(source):
