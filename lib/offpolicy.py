@@ -46,7 +46,7 @@ class OffPolicyAgent(NamedTuple):
 class OffPolicyLog(NamedTuple):
     eval_steps: jax.Array       # environment steps at each evaluation
     eval_returns: jax.Array     # mean greedy return at each evaluation
-    episode_returns: jax.Array  # per step: the return of the episode that ended there, else nan
+    finished_returns: jax.Array # per step: the return of the episode that ended there, else nan
     metrics: Any                # the agent's update metrics, one entry per step (zeros before warmup)
     diverged_at: jax.Array      # the first step after which a loss or parameter was inf/NaN; -1 if none
                                 # (lib.divergence.raise_if_diverged turns it into a clear error)
@@ -122,7 +122,7 @@ def make_off_policy_train(env, agent, config):
         flat = lambda x: x.reshape((config.total_steps,) + x.shape[2:])
         log = OffPolicyLog(eval_steps=(jnp.arange(num_evals) + 1) * config.eval_every,
                        eval_returns=eval_returns,
-                       episode_returns=flat(finished),
+                       finished_returns=flat(finished),
                        metrics=jax.tree_util.tree_map(flat, metrics),
                        diverged_at=carry[-2])
         return carry[0], log

@@ -348,9 +348,10 @@ class AgentState(NamedTuple):
 
 
 class PolicyGradientLog(NamedTuple):
-    episode_returns: jax.Array   # [iterations]: mean undiscounted return of the B episodes collected
+    episode_returns: jax.Array   # [iterations]: mean undiscounted return of the episodes that ended in the iteration
+                                 # (all B episodes collected: every iteration ends B)
     episode_lengths: jax.Array   # [iterations]: mean length of those episodes (steps actually used)
-    learning_rates: jax.Array    # [iterations]: alpha_w used in the iteration (annealed or fixed)
+    learning_rate: jax.Array     # [iterations]: Adam's step size alpha_w in the iteration (annealed or fixed)
     diverged_at: jax.Array       # the first iteration after which a parameter was inf/NaN; -1 if none
 
 

@@ -56,7 +56,7 @@ def test_stored_transitions_follow_the_dynamics(run):
 
 def test_episode_returns_are_logged_at_episode_ends(run):
     env, _, log = run
-    finished = np.asarray(log.episode_returns)
+    finished = np.asarray(log.finished_returns)
     ended = np.flatnonzero(~np.isnan(finished))
     if env.name == "Pendulum-v1":  # never terminates: every episode is truncated at 200 steps
         np.testing.assert_array_equal(ended, np.arange(199, CONFIG.total_steps, 200))
@@ -72,8 +72,8 @@ def test_seeds_differ_and_each_is_reproducible():
     train = make_off_policy_train(env, probe_agent(env), CONFIG)
     _, first = sweep(train, num_seeds=2, seed=3)
     _, again = sweep(train, num_seeds=2, seed=3)
-    np.testing.assert_array_equal(first.episode_returns, again.episode_returns)
-    assert not np.allclose(np.nan_to_num(first.episode_returns[0]), np.nan_to_num(first.episode_returns[1]))
+    np.testing.assert_array_equal(first.finished_returns, again.finished_returns)
+    assert not np.allclose(np.nan_to_num(first.finished_returns[0]), np.nan_to_num(first.finished_returns[1]))
 
 
 
@@ -84,7 +84,7 @@ def test_two_trainers_swept_together_equal_each_swept_alone():
     together = sweep({"probe": train, "no warm-up": other}, num_seeds=2, seed=3)
     for name, alone in (("probe", train), ("no warm-up", other)):
         _, log = sweep(alone, num_seeds=2, seed=3)
-        np.testing.assert_array_equal(together[name][1].episode_returns, log.episode_returns)
+        np.testing.assert_array_equal(together[name][1].finished_returns, log.finished_returns)
     # each run keeps its own loop: 1000 updates after a 200-step warm-up, 1200 without one
     np.testing.assert_array_equal(together["probe"][0]["updates"], [1000, 1000])
     np.testing.assert_array_equal(together["no warm-up"][0]["updates"], [1200, 1200])

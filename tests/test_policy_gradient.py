@@ -202,7 +202,7 @@ def test_gae_actor_critic_improves_the_cartpole_return_over_a_few_iterations():
     # A uniform random policy lasts about 22 steps; each iteration averages 8 episodes.
     assert returns[:, :2].mean() < 40 and returns[:, -3:].mean() > 2 * returns[:, :2].mean(), returns
     np.testing.assert_array_equal(log.diverged_at, [-1, -1])
-    np.testing.assert_array_equal(log.learning_rates, np.full((2, 12), np.float32(3e-3)))   # not annealed
+    np.testing.assert_array_equal(log.learning_rate, np.full((2, 12), np.float32(3e-3)))   # not annealed
 
 
 def test_annealed_step_size_of_iteration_i_is_the_closed_form_rate_times_one_minus_i_over_n():
@@ -211,7 +211,7 @@ def test_annealed_step_size_of_iteration_i_is_the_closed_form_rate_times_one_min
                                      policy_hidden=(4,), value_hidden=(4,), policy_learning_rate=0.01)
     _, log = jax.jit(pg.make_train(cartpole, config))(jax.random.key(0))
     closed_form = np.float32(0.01) * (1.0 - np.arange(4, dtype=np.float32) / np.float32(4))
-    np.testing.assert_array_equal(log.learning_rates, closed_form)   # 0.01, 0.0075, 0.005, 0.0025 in float32
+    np.testing.assert_array_equal(log.learning_rate, closed_form)   # 0.01, 0.0075, 0.005, 0.0025 in float32
 
 
 def test_a_diverging_run_raises_naming_the_estimator_and_the_iteration():
