@@ -1,7 +1,8 @@
-"""tools.execute writes the same bytes for an unchanged chapter: ids kept, widget models numbered."""
+"""tools.execute writes the same bytes for an unchanged chapter: ids kept, streams merged, widget models numbered."""
+import jupytext
 import nbformat
 
-from tools.execute import keep_cell_ids, number_widget_models
+from tools.execute import execute_chapter, keep_cell_ids, number_widget_models
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
@@ -46,3 +47,36 @@ def test_widget_model_ids_depend_on_the_order_of_creation_only():
     view, child = list(state)
     assert first.cells[0].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] == view
     assert state[view]["state"]["children"] == [f"IPY_MODEL_{child}"]
+
+
+# A cell that prints twice with a pause in between, then writes to stderr and to stdout again. The kernel
+# sends what was printed every 0.2 s, so whether 'first' and 'second' arrive in one stream message or two
+# depends on the pause, which the kernel reads from the environment. stdout is flushed before the write to
+# stderr, which fixes the order of the two streams.
+INTERLEAVED = ("import os, sys, time\n"
+               "print('first')\n"
+               "time.sleep(float(os.environ['TEST_PAUSE']))\n"
+               "print('second', flush=True)\n"
+               "sys.stderr.write('warned\\n'); sys.stderr.flush()\n"
+               "time.sleep(float(os.environ['TEST_PAUSE']))\n"
+               "print('third')")
+
+
+def test_a_chapter_whose_streams_arrive_split_is_stored_the_same_way_over_ipc(tmp_path, monkeypatch, capfd):
+    source = tmp_path / "tiny.md"
+    chapter = notebook(INTERLEAVED)
+    chapter.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    jupytext.write(chapter, source, fmt="md:myst")
+    monkeypatch.chdir(tmp_path)
+    stored = []
+    for pause in ("0", "0", "0.5"):      # the first run stores the chapter, the others rewrite it
+        monkeypatch.setenv("TEST_PAUSE", pause)
+        execute_chapter(source)
+        stored.append(source.with_suffix(".ipynb").read_bytes())
+    stored.pop(0)
+    assert stored[0] == stored[1]
+    outputs = nbformat.reads(stored[1].decode(), as_version=4).cells[0].outputs
+    assert [(output.name, output.text) for output in outputs] == [
+        ("stdout", "first\nsecond\n"), ("stderr", "warned\n"), ("stdout", "third\n")]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny.ipynb", "tiny.md"]   # no socket files left
+    assert "TCP without encryption" not in capfd.readouterr().err

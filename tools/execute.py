@@ -7,8 +7,12 @@ The .md is the source; the .ipynb is rewritten with fresh outputs (and widget st
 site shows the sliders). A failing cell stops with its traceback and a non-zero exit status.
 
 Re-executing an unchanged chapter on the same machine rewrites the same bytes: cells keep the ids
-of the stored notebook, no execution timestamps are stored, and widget models get ids numbered in
-the order the kernel created them instead of random ones.
+of the stored notebook, no execution timestamps are stored, a cell's consecutive outputs to one
+stream are stored as one (the kernel splits them as its flushes happen to fall), and widget models
+get ids numbered in the order the kernel created them instead of random ones.
+
+The kernels talk to this process over IPC sockets in a temporary folder, not over TCP: no port is
+open to other users of the machine, and the kernel has no reason to warn about plain-text TCP.
 
 The .md is rewritten too, in the form Jupyter's jupytext writes when a student saves the chapter
 (with the kernel's display name, without jupytext's version line: see jupytext.toml), so opening and
@@ -20,10 +24,12 @@ import hashlib
 import os
 import pathlib
 import sys
+import tempfile
 
 import jupytext
 import nbclient
 from jupyter_client.kernelspec import get_kernel_spec
+from jupyter_client.manager import KernelManager
 
 from lib.widgets import STATIC_VIEW_VARIABLE
 
@@ -58,10 +64,27 @@ def run_chapter(source, timeout=1200, on_cell_execute=None, static_view=True):
     """
     os.environ[STATIC_VIEW_VARIABLE] = "1" if static_view else "0"   # the kernel inherits this environment
     notebook = jupytext.read(source)
-    client = nbclient.NotebookClient(notebook, timeout=timeout, kernel_name=KERNEL, record_timing=False,
-                                     on_cell_execute=on_cell_execute,
-                                     resources={"metadata": {"path": str(source.parent)}})
-    client.execute()
+    with tempfile.TemporaryDirectory() as sockets:
+        # For IPC, `ip` is the sockets' path prefix; by default it is in the working directory.
+        kernel = KernelManager(kernel_name=KERNEL, transport="ipc", ip=os.path.join(sockets, "kernel"))
+        client = nbclient.NotebookClient(notebook, km=kernel, timeout=timeout, record_timing=False,
+                                         on_cell_execute=on_cell_execute,
+                                         resources={"metadata": {"path": str(source.parent)}})
+        client.execute()
+    return merge_streams(notebook)
+
+
+def merge_streams(notebook):
+    """Join each cell's consecutive outputs to one stream (stdout, stderr) into one output."""
+    for cell in (cell for cell in notebook.cells if cell.cell_type == "code"):
+        merged = []
+        for output in cell.outputs:
+            if (output.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == output.name):
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        cell.outputs = merged
     return notebook
 
 
