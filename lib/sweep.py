@@ -70,7 +70,7 @@ def _sweep_one(name, train, keys, settings, runs_per_device):
     if settings is None:
         stacked, num_settings, run = None, 1, key_only(train)
     else:
-        stacked, num_settings, run = _stack_settings(name, settings), len(settings), train
+        (stacked, num_settings), run = _stack_settings(name, settings), train
     num_seeds = keys.shape[0]
     grid_keys = np.tile(keys, (num_settings, 1))                        # run r: setting r // num_seeds, seed r % num_seeds
     grid_settings = jax.tree_util.tree_map(lambda x: np.repeat(x, num_seeds, axis=0), stacked)
@@ -83,6 +83,7 @@ def _sweep_one(name, train, keys, settings, runs_per_device):
 
 
 def _stack_settings(name, settings):
+    """(the settings stacked leaf by leaf, how many there are)."""
     settings = list(settings)
     if not settings:
         raise ValueError(f"{name}: settings must hold at least one setting (or be None)")
@@ -91,7 +92,7 @@ def _stack_settings(name, settings):
     if len(structures) > 1 or len(shapes) > 1:
         raise ValueError(f"{name}: every setting must have the same structure and shapes (traced values only); "
                          "a setting that changes shapes needs a trainer of its own (pass a dict of trainers)")
-    return jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *settings)
+    return jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *settings), len(settings)
 
 
 class Grid(NamedTuple):
