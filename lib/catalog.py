@@ -36,8 +36,8 @@ _BOX_PATTERN = re.compile(r"Algorithm (\d+\.\d+)\b")
 def implemented_boxes():
     """{box number: "lib.module.function"} for every lib function whose docstring opens with a box."""
     found = {}
-    for module_info in pkgutil.iter_modules(lib.__path__):
-        module = importlib.import_module(f"lib.{module_info.name}")
+    for module_info in pkgutil.walk_packages(lib.__path__, prefix="lib."):
+        module = importlib.import_module(module_info.name)
         for name, function in inspect.getmembers(module, inspect.isfunction):
             if function.__module__ != module.__name__:
                 continue
@@ -46,5 +46,15 @@ def implemented_boxes():
                 box = claim.group(1)
                 if box in found:
                     raise ValueError(f"Algorithm {box} is claimed by {found[box]} and {module.__name__}.{name}")
-                found[box] = f"{module.__name__}.{name}"
+                found[box] = _public_name(function)
     return found
+
+
+def _public_name(function):
+    """The shortest path a reader imports the function by: lib.svg.svg_infinity, not lib.svg.loops.svg_infinity
+    (a package re-exports what its modules define)."""
+    parts = function.__module__.split(".")
+    for end in range(2, len(parts) + 1):
+        module = importlib.import_module(".".join(parts[:end]))
+        if getattr(module, function.__name__, None) is function:
+            return f"{module.__name__}.{function.__name__}"

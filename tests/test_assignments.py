@@ -255,7 +255,7 @@ def test_graded_cases_catch_a_wrong_answer(stem, name, wrong, only_hidden, writt
 def test_a_solution_that_calls_lib_earns_nothing(written, capsys):
     source = check_sources("26_trust_regions", "instructor", written)["natural_step"]
     assert points_earned(source, "natural_step", natural_step_from_lib) == 0
-    assert "calls lib.trust_region.conjugate_gradient from lib" in capsys.readouterr().err
+    assert "calls lib.trust_region.fisher.conjugate_gradient from lib" in capsys.readouterr().err
 
 
 def test_regions_keep_their_indentation_and_malformed_ones_are_rejected():
