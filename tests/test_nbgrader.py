@@ -12,11 +12,11 @@ exercise's to the wrong one (a partial score in chapter 26, whose five coded exe
 grades). The written answers wait for a human grader, so the best score is the autograded points out of
 a larger maximum.
 
-By default two chapters run (about two minutes): every check cell of every chapter has the same form
+By default two chapters run (about a minute): every check cell of every chapter has the same form
 (`tools.assignments.check_points` rejects any other), loads the same grader, and is scored with
 nbgrader's own function in tests/test_assignments.py, so what this adds, nbgrader's release, restore
 and export around those cells, is the same for every chapter. All of them, the whole classroom round
-trip (about ten minutes), with
+trip (about four minutes), with
 
     NBGRADER_CHAPTERS=all python -m pytest tests/test_nbgrader.py -o addopts="" -p no:cacheprovider
 
