@@ -30,8 +30,9 @@ import tempfile
 import time
 
 from benchmarks.peers import PAIRS
-from benchmarks.runs import all_headlines, all_runs, compile_and_run
+from benchmarks.runs import all_headlines, all_runs
 from benchmarks.seeds import ALGORITHMS, SEED_COUNTS
+from benchmarks.timing import busy_cpu_seconds, compile_and_run
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -71,12 +72,6 @@ def measure_chapter(stem):
             "kernel_peak_memory_mb": _peak_memory_mb(resource.RUSAGE_CHILDREN)}
 
 
-def _busy_cpu_seconds():
-    """CPU seconds every process on this machine has used since boot (Linux's /proc/stat)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, open("/proc/stat").readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def _children_cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -87,13 +82,13 @@ def measure_in_fresh_process(command):
 
     JAX's persistent compilation cache is off in it, so every compile time is a compilation.
     """
-    busy, ours, start = _busy_cpu_seconds(), _children_cpu_seconds(), time.perf_counter()
+    busy, ours, start = busy_cpu_seconds(), _children_cpu_seconds(), time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
                                env={**os.environ, "JAX_ENABLE_COMPILATION_CACHE": "false"})
     if completed.returncode:
         raise RuntimeError(f"{' '.join(command)} failed with status {completed.returncode}:\n{completed.stderr[-3000:]}")
     wall = time.perf_counter() - start
-    others = (_busy_cpu_seconds() - busy) - (_children_cpu_seconds() - ours)
+    others = (busy_cpu_seconds() - busy) - (_children_cpu_seconds() - ours)
     row = json.loads(completed.stdout.strip().splitlines()[-1])
     return {**row, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "others_cpu_share": round(max(0.0, others) / (wall * os.cpu_count()), 2)}

@@ -16,7 +16,7 @@ ppo_cartpole_purejaxrl SCRIPT` times a script kept outside this repository that 
 last line, JSON with `compile_s`, `run_s` and `final_return`. The report's PureJaxRL rows ran its
 `make_train` (commit 146b485, the published CartPole configuration, debug printing off) followed
 by a greedy evaluation of EVAL_EPISODES episodes, in the peers' environment, timed by
-`benchmarks.runs.compile_and_run`.
+`benchmarks.timing.compile_and_run`.
 
 Of this project the peers' side imports only that timing function, so that a peer is timed
 exactly as our runs are; rejax and lib are imported where they are used, since each environment
@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple, Optional
 import jax
 import numpy as np
 
-from benchmarks.runs import compile_and_run
+from benchmarks.timing import compile_and_run
 
 EVAL_EPISODES = 10   # greedy episodes of the one evaluation, at the end of training, on both sides
 PENDULUM_STEPS = {"td3": 20_000, "sac": 10_000}

@@ -1,4 +1,4 @@
-"""Every training run the benchmark measures, and how one is timed.
+"""Every training run the benchmark measures (`benchmarks/timing.py` times them).
 
 A run is a function returning (fn, args, summarize, notes): `jax.jit(fn)` is compiled for `args`
 and timed apart from the run; `summarize(output)` turns the result into the numbers the report
@@ -13,41 +13,12 @@ configured like a peer's.
 import importlib
 import pkgutil
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import benchmarks
-
-
-def compile_and_run(fn, *args):
-    """(output, compile seconds, run seconds) of `jax.jit(fn)` on `args`, the two timed apart.
-
-    The peers are timed by this same function, in their own environment: it needs only JAX.
-    """
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    output = jax.block_until_ready(compiled(*args))
-    return output, compile_s, time.perf_counter() - start
-
-
-def over_seeds(fn, num_seeds, in_axes=0):
-    """`fn(key, ...)` as a function of a batch of keys, its outputs stacked over seeds.
-
-    Several seeds are vmapped; a single seed runs unbatched and gets its leading axis afterwards,
-    as a user training one seed would run it (a vmapped axis of width 1 adds seconds of compilation).
-    """
-    if num_seeds > 1:
-        return jax.vmap(fn, in_axes=in_axes)
-    return lambda keys, *rest: jax.tree_util.tree_map(lambda x: x[None], fn(keys[0], *rest))
-
-
-def seeds_note(num_seeds):
-    return "1 seed, not vmapped" if num_seeds == 1 else f"{num_seeds} seeds vmapped"
 
 
 def off_policy_loop_random_agent():

@@ -7,7 +7,7 @@ use their own matched runs (benchmarks/peers.py), which evaluate once at the end
 import jax
 import numpy as np
 
-from benchmarks.runs import over_seeds, seeds_note
+from benchmarks.timing import over_seeds, seeds_note
 
 STEPS = 20_000
 SNAPSHOT_EVERY = 2_000

@@ -7,7 +7,7 @@ wall-clock; the peer comparisons use their own matched runs (benchmarks/peers.py
 import jax
 import numpy as np
 
-from benchmarks.runs import over_seeds, seeds_note
+from benchmarks.timing import over_seeds, seeds_note
 
 TARGET_RETURN = -200.0
 

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.runs import over_seeds, seeds_note
+from benchmarks.timing import over_seeds, seeds_note
 
 TARGET = 475.0
 LAST = 10   # iterations averaged for the final return

@@ -8,7 +8,7 @@ the gradient work of the default (64x64 networks kept) and still solve every see
 import jax
 import numpy as np
 
-from benchmarks.runs import over_seeds, seeds_note
+from benchmarks.timing import over_seeds, seeds_note
 
 
 def _train_then_evaluate(env, config, num_seeds):

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from benchmarks.peers import EVAL_EPISODES, PEER_RUNS, RUNS
-from benchmarks.runs import compile_and_run
+from benchmarks.timing import compile_and_run
 
 SEED_COUNTS = (1, 8, 32)
 ALGORITHMS = {"td3": ("td3_pendulum_20k_evaluated_at_end", "rejax_td3_pendulum_20k"),

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.__main__ import HERE, _busy_cpu_seconds, main as render_report
+from benchmarks.__main__ import HERE, main as render_report
+from benchmarks.timing import busy_cpu_seconds
 from tools import lab
 from tools.chromium import CHROMIUM
 
@@ -106,10 +107,10 @@ async def measure_chapter(chromium, stem, processes):
         names = await chromium.evaluate(f"Array.from({cell}.querySelectorAll('.widget-slider .widget-label'), (l) => l.textContent)")
         seen = {await readouts(chromium, cell)}
         for slider, name in enumerate(names):
-            busy, ours, start = _busy_cpu_seconds(), own_cpu_seconds(processes), time.perf_counter()
+            busy, ours, start = busy_cpu_seconds(), own_cpu_seconds(processes), time.perf_counter()
             redraws, back = await move_slider(chromium, cell, slider, seen)
             wall = time.perf_counter() - start
-            others = (_busy_cpu_seconds() - busy) - (own_cpu_seconds(processes) - ours)
+            others = (busy_cpu_seconds() - busy) - (own_cpu_seconds(processes) - ours)
             rows.append({"chapter": stem, "slider": f"{name}, cell {index}",
                          "median_s": round(statistics.median(redraws), 2) if redraws else None,
                          "worst_s": round(max(redraws), 2) if redraws else None, "redraws": len(redraws),

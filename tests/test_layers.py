@@ -1,11 +1,15 @@
 """lib's layers, read from its imports: a module imports only from its own layer or lower ones, and no
-chapter module imports another chapter's module (the layers are listed in lib/__init__.py)."""
+chapter module imports another chapter's module (the layers are listed in lib/__init__.py). And no import
+cycle in benchmarks: the modules the run registry loads import only the leaf `benchmarks.timing`."""
 import ast
 import pathlib
+import sys
 
 import pytest
 
-LIB = pathlib.Path(__file__).resolve().parent.parent / "lib"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LIB = ROOT / "lib"
+BENCHMARKS = ROOT / "benchmarks"
 
 LAYERS = {
     "core": ["config", "divergence", "sweep"],
@@ -57,3 +61,25 @@ def test_a_chapter_module_imports_no_other_chapter_module(path):
     me = owner(path)
     across = [module for module in imported_lib_modules(path) if module in LAYERS["chapters"] and module != me]
     assert not across, f"lib.{me} ({path.name}) imports another chapter's module: {across}"
+
+
+def imported_modules(path):
+    """Every module the file imports, by its full name."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+
+
+@pytest.mark.parametrize("path", [*sorted(BENCHMARKS.glob("runs_ch*.py")), BENCHMARKS / "peers.py"],
+                         ids=lambda path: path.name)
+def test_a_module_the_run_registry_loads_imports_no_benchmarks_module_but_timing(path):
+    imported = {module for module in imported_modules(path) if module.startswith("benchmarks")}
+    assert imported <= {"benchmarks.timing"}, f"{path.name} imports {imported - {'benchmarks.timing'}}"
+
+
+def test_the_timing_module_imports_only_jax_and_the_standard_library():
+    """The peers' environment has JAX and rejax but not lib, and times a peer with it."""
+    top_level = {module.split(".")[0] for module in imported_modules(BENCHMARKS / "timing.py")}
+    assert top_level - {"jax"} <= sys.stdlib_module_names
