@@ -1,5 +1,24 @@
-"""Plot helpers shared by the chapters."""
+"""Plot helpers shared by the chapters: learning curves with bands over seeds, and text the site shows legibly."""
 import numpy as np
+from matplotlib.text import Text
+
+COLUMN_PX = 772    # the site's text column in a 1,400 px window: a wider figure is shown scaled down to it
+MIN_TEXT_PX = 9    # the smallest text a reader should have to read on the page
+
+
+def legible(fig, dpi=None):
+    """Raise every text of `fig` to `MIN_TEXT_PX` as the site shows it, and return `fig`.
+
+    The site shows a figure saved at `dpi` (the figure's own by default) at its size, or scaled down to
+    `COLUMN_PX` if it is wider, which shrinks its text with it. Call it when the figure is complete,
+    before `plt.show()`: a chapter's static figures and every frame of `lib.widgets` go through it.
+    """
+    shown_dpi = min(dpi or fig.dpi, COLUMN_PX / fig.get_figwidth())
+    smallest = MIN_TEXT_PX * 72 / shown_dpi
+    for text in fig.findobj(Text):
+        if text.get_text() and text.get_fontsize() < smallest:
+            text.set_fontsize(smallest)
+    return fig
 
 
 def plot_learning_curve(ax, steps, returns, label, color=None, bounds=None):

@@ -1,7 +1,7 @@
 """Sliders that redraw a figure: live in Jupyter, precomputed on the static site.
 
-`interactive_figure(draw, theta=FloatSlider(...), ...)` returns one object with two views of the
-same sliders and `draw(fig, **values)`:
+`interactive_figure(draw, title=..., alt=..., theta=FloatSlider(...), ...)` returns one object with two
+views of the same sliders and `draw(fig, **values)`:
 
 - in a running kernel, the ipywidgets view: sliders above a figure, redrawn on every move;
 - for the static site, a `text/html` view: the figure drawn once for each point of a grid over the
@@ -21,12 +21,18 @@ Which values the static page holds:
 
 If the product of the grids has more than `MAX_FRAMES` points, the numeric grids shrink (down to
 `MIN_VALUES` each); if that is not enough, the page holds each slider's grid with the others at their
-initial values, and moving one slider there returns the others to their initial values.
+initial values, and moving one slider there returns the others to their initial values (the page says so).
 
-The frames are drawn at `DPI` with a tight bounding box (nothing clipped), and any text smaller than
-`MIN_TEXT_PX` on the page (a figure wider than the site's column is shown scaled down) is enlarged to
-it. Sliders sit at most `SLIDERS_PER_ROW` to a row, each track at least `MIN_TRACK_PX` wide, in both
-views.
+The frames are drawn at `DPI` with a tight bounding box (nothing clipped), their text made legible on
+the page by `lib.plotting.legible`. Sliders sit at most `SLIDERS_PER_ROW` to a row, each track at least
+`MIN_TRACK_PX` wide, in both views.
+
+What a screen reader hears: each frame's alt text is `alt` (what the figure shows: its axes, its
+curves, the one thing to see) followed by the values it is drawn for; each slider is named by its
+description and the figure's `title` (two figures may both have a "beta"), and announces the value
+shown in its readout (`aria-valuetext`), not its position on the grid. The site's build may move the
+hidden frames to files (`defer_hidden_frames`); the page's script loads them when a slider of their
+figure is first moved.
 
 Drawing the frames takes seconds, so only a kernel started with the environment variable
 `STATIC_VIEW_VARIABLE` set to 1 draws them: `python -m tools.execute`, which stores the outputs the
@@ -52,14 +58,16 @@ import itertools
 import json
 import math
 import os
+import re
 
 import ipywidgets as widgets
 import numpy as np
 from IPython.display import Image as PNGImage, display
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.text import Text
 from PIL import Image
+
+from lib.plotting import legible
 
 STATIC_VIEW_VARIABLE = "LIB_STATIC_SLIDER_VIEW"   # "1": also store the static view (see above)
 MAX_VALUES = 9    # values of one numeric slider on the static page
@@ -67,8 +75,6 @@ MIN_VALUES = 4    # fewer than this per slider and the grid becomes one slider a
 MAX_FRAMES = 25   # figures per cell: each costs a draw (~0.5 s) and 20-60 kB of page
 DPI = 100         # the static page's figures, as sharp as the notebook's own inline figures
 COLORS = 64       # palette of the stored PNGs: a quarter of the size of full colour, alike to the eye
-PAGE_WIDTH_PX = 772   # the site's text column in a 1,400 px window: wider frames are shown scaled down
-MIN_TEXT_PX = 9       # the smallest text a reader should have to read on the page
 SLIDERS_PER_ROW = 3
 MIN_TRACK_PX = 150    # a slider's track, wide enough to aim with a mouse
 LIVE_SLIDER_WIDTH = "320px"   # ipywidgets' 80 px label and 40 px readout leave a 170 px track
@@ -76,14 +82,20 @@ LIVE_FRAMES = 32   # live images kept per cell (20-100 kB each), shown again wit
 PAD_INCHES = 0.1   # white margin around what a figure draws, as matplotlib's tight bounding box keeps
 
 # Swaps the image of the current values; a combination without an image resets the other sliders.
+# Frames the site's build moved to files (data-src) load when the figure is first used.
 _SCRIPT = """(function (root) {
   const inputs = Array.from(root.querySelectorAll("input[type=range]"));
   const start = inputs.map((input) => input.value);
+  const labels = inputs.map((input) => JSON.parse(input.dataset.labels));
   const key = () => inputs.map((input) => input.value).join(",");
   const image = (k) => root.querySelector('img[data-key="' + k + '"]');
   inputs.forEach((moved) => moved.addEventListener("input", () => {
+    root.querySelectorAll("img[data-src]").forEach((img) => { img.src = img.dataset.src; img.removeAttribute("data-src"); });
     if (!image(key())) inputs.forEach((other, j) => { if (other !== moved) other.value = start[j]; });
-    inputs.forEach((input) => { input.nextElementSibling.textContent = JSON.parse(input.dataset.labels)[input.value]; });
+    inputs.forEach((input, j) => {
+      input.nextElementSibling.textContent = labels[j][input.value];
+      input.setAttribute("aria-valuetext", labels[j][input.value]);
+    });
     root.querySelectorAll("img[data-key]").forEach((img) => { img.style.display = img.dataset.key === key() ? "" : "none"; });
   }));
 })(document.currentScript.parentElement);"""
@@ -184,15 +196,6 @@ def frame_keys(grids):
     return sorted(keys)
 
 
-def _enlarge_small_text(fig):
-    """Raise every text of `fig` to `MIN_TEXT_PX` as the site shows it (scaled down to the column if wider)."""
-    shown_dpi = min(DPI, PAGE_WIDTH_PX / fig.get_figwidth())
-    smallest = MIN_TEXT_PX * 72 / shown_dpi
-    for text in fig.findobj(Text):
-        if text.get_text() and text.get_fontsize() < smallest:
-            text.set_fontsize(smallest)
-
-
 class RedrawnFigure:
     """One figure, outside pyplot, that `draw(fig, **values)` draws again for each set of values."""
 
@@ -242,9 +245,7 @@ def _live_png(figure, values):
 
 def _frame_png(figure, values):
     """`figure` drawn for `values` with its small text enlarged, as a small base64 PNG for the static page."""
-    fig = figure.draw(values)
-    _enlarge_small_text(fig)
-    palette = _tight_image(fig).quantize(colors=COLORS)
+    palette = _tight_image(legible(figure.draw(values), DPI)).quantize(colors=COLORS)
     buffer = io.BytesIO()
     palette.save(buffer, format="PNG", optimize=True, dpi=(DPI, DPI))
     return base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -258,22 +259,25 @@ def _slider_rows(sliders):
             for i in range(0, len(sliders), SLIDERS_PER_ROW)]
 
 
-# The static controls: a grid of at most SLIDERS_PER_ROW columns (each over 30% of the width), each
-# a label, a track of at least MIN_TRACK_PX and a readout, spaced so a focus ring hides no digit.
-_CONTROLS_STYLE = ("display:grid;grid-template-columns:repeat(auto-fit,minmax(max(20rem,30%),1fr));"
+# The static controls: a grid of at most SLIDERS_PER_ROW columns (each over 30% of the width, and
+# never wider than the column: at 320 px one 20rem column stuck out), each a label, a track of at least
+# MIN_TRACK_PX and a readout, spaced so a focus ring hides no digit.
+_CONTROLS_STYLE = ("display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,max(20rem,30%)),1fr));"
                    "gap:0.25rem 1.5rem;margin-bottom:0.5rem")
-_LABEL_STYLE = "display:flex;align-items:center;gap:0.75em"
+_LABEL_STYLE = "display:flex;flex-wrap:wrap;align-items:center;gap:0.25em 0.75em"   # the readout wraps below at 320 px
 _INPUT_STYLE = f"flex:1 1 {MIN_TRACK_PX}px;min-width:{MIN_TRACK_PX}px"
 # Said under the controls: in a notebook not yet run (or untrusted) this view's script is stripped
 # and its inputs do nothing, so the reader learns how to bring the sliders alive.
 STATIC_NOTE = "Precomputed figures. In Jupyter, run this cell and the sliders recompute the figure live."
+# Said as well where the page holds one slider's values at a time, so a reset is no surprise.
+ONE_AT_A_TIME_NOTE = "Here the sliders move one at a time: moving one returns the others to their initial values."
 
 
 class InteractiveFigure:
     """Sliders and a figure: the live widget in Jupyter (`widget`), precomputed frames elsewhere."""
 
-    def __init__(self, draw, figsize, sliders):
-        self.draw, self.figsize = draw, figsize
+    def __init__(self, draw, figsize, title, alt, sliders):
+        self.draw, self.figsize, self.title, self.alt = draw, figsize, title, alt
         self.grids = [SliderGrid(name, slider) for name, slider in sliders.items()]
         live_figure, names = RedrawnFigure(draw, figsize), list(sliders)
 
@@ -302,20 +306,26 @@ class InteractiveFigure:
 
     def static_html(self):
         """The frames and range inputs: an HTML fragment that works without a kernel."""
-        start = tuple(grid.start for grid in self.grids)
+        start, frames = tuple(grid.start for grid in self.grids), self.frames()
         controls = "".join(
             f'<label style="{_LABEL_STYLE}"><span>{html.escape(grid.description)}</span>'
             f'<input type="range" min="0" max="{len(grid.positions) - 1}" step="1" value="{grid.start}" '
+            f'aria-label="{html.escape(f"{grid.description} ({self.title})")}" '
+            f'aria-valuetext="{html.escape(grid.labels[grid.start])}" '
             f'data-labels="{html.escape(json.dumps(grid.labels))}" style="{_INPUT_STYLE}">'
             f"<output>{html.escape(grid.labels[grid.start])}</output></label>" for grid in self.grids)
+        note = STATIC_NOTE
+        if len(frames) < math.prod(len(grid.positions) for grid in self.grids):
+            note += " " + ONE_AT_A_TIME_NOTE
         images = []
-        for key, png in self.frames().items():
-            alt = ", ".join(f"{grid.description} = {grid.labels[k]}" for grid, k in zip(self.grids, key))
+        for key, png in frames.items():
+            values = ", ".join(f"{grid.description} = {grid.labels[k]}" for grid, k in zip(self.grids, key))
             hidden = "" if key == start else "display:none;"
-            images.append(f'<img data-key="{",".join(map(str, key))}" alt="{html.escape(alt)}" '
+            images.append(f'<img data-key="{",".join(map(str, key))}" alt="{html.escape(f"{self.alt} Drawn for {values}.")}" '
                           f'style="{hidden}max-width:100%" src="data:image/png;base64,{png}">')
-        return (f'<div class="interactive-figure"><div style="{_CONTROLS_STYLE}">{controls}</div>'
-                f'<p style="font-size:0.85em;margin:0 0 0.5rem">{STATIC_NOTE}</p>{"".join(images)}'
+        return (f'<div class="interactive-figure"><div role="group" aria-label="{html.escape(self.title)}" '
+                f'style="{_CONTROLS_STYLE}">{controls}</div>'
+                f'<p style="font-size:0.85em;margin:0 0 0.5rem">{note}</p>{"".join(images)}'
                 f"<script>{_SCRIPT}</script></div>")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -325,8 +335,29 @@ class InteractiveFigure:
         return bundle
 
 
-def interactive_figure(draw, figsize=(8, 4), **sliders):
-    """Sliders above a figure that `draw(fig, **values)` fills: live in Jupyter, precomputed on the site."""
+def interactive_figure(draw, figsize=(8, 4), *, title, alt, **sliders):
+    """Sliders above a figure that `draw(fig, **values)` fills: live in Jupyter, precomputed on the site.
+
+    `title` names the figure in each slider's accessible name ("beta (soft values on the chain)");
+    `alt` says what every frame shows, for a reader who cannot see it: the axes, the curves, and the
+    one thing to see as the sliders move. Each frame's alt text adds the values it is drawn for.
+    """
     if not sliders:
         raise ValueError("interactive_figure needs at least one slider keyword argument")
-    return InteractiveFigure(draw, figsize, sliders)
+    if not (title.strip() and alt.strip()):
+        raise ValueError("interactive_figure needs a title and an alt text that say what the figure shows")
+    return InteractiveFigure(draw, figsize, title, alt, sliders)
+
+
+# A hidden frame of the static view, as `static_html` writes it (the initial frame is the one not hidden).
+_HIDDEN_FRAME = re.compile(r'(<img data-key="[\d,]+" alt="[^"]*" style="display:none;[^"]*") src="data:image/png;base64,([^"]+)"')
+
+
+def defer_hidden_frames(page, save):
+    """`page` (HTML) with each hidden frame's image moved out: `save(png_bytes)` stores it and returns its URL.
+
+    The frame keeps the URL in `data-src`, which the view's script turns into `src` when a slider of
+    its figure is first moved: a page loads only the frames shown, and an `<img>` with a relative URL
+    loads from `file://` as well (where `fetch` does not).
+    """
+    return _HIDDEN_FRAME.sub(lambda match: f'{match[1]} data-src="{save(base64.b64decode(match[2]))}"', page)

@@ -3,17 +3,25 @@
 Headless Chromium (Debian's `chromium` package) opens each page of the table of contents from
 disk in a 1,400 x 1,000 window, driven over the DevTools protocol. A page passes if it raises no
 JavaScript error, logs no error, asks for no file that is missing and for nothing off the machine,
-and nothing on it scrolls sideways; on a chapter, moving each static slider must show another
-figure, and each slider must reach both ends of the live slider's range. Without a browser: every
-table is a <table>, frames are drawn at `lib.widgets.DPI`, and a chapter page stays under 3 MB. The
-browser tests skip only where Chromium is not installed. One build of the site serves every test here.
+and nothing on it scrolls sideways, at 1,400 px or at 320 px; axe-core (vendored in assets/axe-core)
+finds no WCAG 2.0 or 2.1 A or AA violation in light or dark mode; every link leads to a file that
+exists (and an anchor on it), and none to the placeholder repository. On a chapter, moving each static
+slider must show another figure, and each slider must reach both ends of the live slider's range.
+Without a browser: every table is a <table>, every image has an alt text that says what it shows,
+every static figure is made legible for the column, frames are drawn at `lib.widgets.DPI`, and a
+chapter page is at most 1 MB. The browser tests skip only where Chromium is not installed. One build
+of the site serves every test here.
 """
 import asyncio
 import base64
+import html
 import io
 import json
+import logging
+import pathlib
 import re
 import time
+import urllib.parse
 
 import nbclient
 import nbformat
@@ -22,28 +30,35 @@ import yaml
 from PIL import Image
 
 from lib import widgets as lib_widgets
-from tools.build import ROOT, Progress, build_site
-from tools.chromium import CHROMIUM, WINDOW, Chromium
+from lib.plotting import COLUMN_PX
+from tools.build import PLACEHOLDER_REPOSITORY, ROOT, Progress, build_site, leave_out_dead_launch_buttons
+from tools.chromium import CHROMIUM, NARROW_WINDOW, WINDOW, Chromium
 
 PAGES = [entry["file"] for entry in [{"file": "intro"}] + yaml.safe_load((ROOT / "_toc.yml").read_text())["chapters"]]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-MAX_PAGE_BYTES = 3_000_000
+MAX_PAGE_BYTES = 1_000_000   # a chapter's HTML with what it embeds: the shown frames, not the hidden ones
+PLACEHOLDER = PLACEHOLDER_REPOSITORY in yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+AXE = (ROOT / "assets" / "axe-core" / "axe.min.js").read_text()
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium); "
                                                              "the browser tests of the site need it")
 
-# Moves the first range input of every static slider to another value; reports what is shown.
-MOVE_SLIDERS = """Array.from(document.querySelectorAll(".interactive-figure")).map((figure) => {
+# Moves the first range input of every static slider to another value; reports what is shown once it
+# has loaded (the site's build moved the hidden frames to files, fetched when a slider first moves).
+MOVE_SLIDERS = """Promise.all(Array.from(document.querySelectorAll(".interactive-figure")).map(async (figure) => {
   const shown = () => Array.from(figure.querySelectorAll("img[data-key]")).filter((img) => getComputedStyle(img).display !== "none");
   const input = figure.querySelector("input[type=range]");
   const before = shown(), readout = input.nextElementSibling.textContent;
+  const inline = figure.querySelectorAll("img[src]").length;
   input.value = input.value === input.max ? input.min : input.max;
   input.dispatchEvent(new Event("input"));
   const after = shown();
-  return {shown_before: before.length, shown_after: after.length,
+  await Promise.all(after.map((img) => img.decode().catch(() => null)));
+  return {shown_before: before.length, shown_after: after.length, inline_before_a_move: inline,
           changed: before.length === 1 && after.length === 1 && before[0].src !== after[0].src,
           drawn: after.every((img) => img.complete && img.naturalWidth > 100),
-          readout_changed: input.nextElementSibling.textContent !== readout};
-})"""
+          readout_changed: input.nextElementSibling.textContent !== readout,
+          announced: input.getAttribute("aria-valuetext") === input.nextElementSibling.textContent};
+}))"""
 
 
 # Elements of the article that scroll sideways, or stick out of it, in the current window.
@@ -145,7 +160,21 @@ def test_chapter_pages_show_static_sliders_and_offer_the_notebook(site, page):
     assert WIDGET_VIEW not in text, "the site shows a widget view, which is dead without a kernel"
     assert (site / "_sources" / f"{page}.ipynb").exists(), "the download button's notebook is missing"
     for launcher in ("https://mybinder.org/v2/gh/", "https://colab.research.google.com/github/"):
-        assert launcher in text, f"no {launcher} launch button"
+        # a launch button to the placeholder repository opens a page that does not exist
+        assert (launcher in text) != PLACEHOLDER, f"{launcher} launch button {'to the placeholder' if PLACEHOLDER else 'missing'}"
+
+
+def test_the_build_leaves_out_launch_buttons_while_the_repository_is_the_placeholder(caplog):
+    caplog.set_level(logging.INFO)
+    placeholder = type("Config", (), {"html_theme_options": {"repository_url": f"https://github.com/{PLACEHOLDER_REPOSITORY}/x",
+                                                             "launch_buttons": {"binderhub_url": "https://mybinder.org"}}})
+    leave_out_dead_launch_buttons(None, placeholder)
+    assert placeholder.html_theme_options["launch_buttons"] == {}
+    assert "Launch buttons left out" in caplog.text, "the build says why the buttons are missing"
+    real = type("Config", (), {"html_theme_options": {"repository_url": "https://github.com/someone/x",
+                                                      "launch_buttons": {"binderhub_url": "https://mybinder.org"}}})
+    leave_out_dead_launch_buttons(None, real)
+    assert real.html_theme_options["launch_buttons"] == {"binderhub_url": "https://mybinder.org"}
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +215,8 @@ def test_page_loads_offline_without_errors_and_its_sliders_switch_figures(site, 
     assert not found
     moves = run(chromium.evaluate(MOVE_SLIDERS))
     for move in moves:
-        assert move == {"shown_before": 1, "shown_after": 1, "changed": True, "drawn": True, "readout_changed": True}
+        assert move == {"shown_before": 1, "shown_after": 1, "inline_before_a_move": 1, "changed": True, "drawn": True,
+                        "readout_changed": True, "announced": True}
     found = problems(chromium.events)
     assert not found
 
@@ -252,12 +282,43 @@ def test_every_markdown_table_renders_as_a_table(site, page):
 @pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("chapters/")])
 def test_chapter_page_is_light_and_its_frames_are_drawn_at_the_static_dpi(site, page):
     text = (site / f"{page}.html").read_text()
-    assert len(text.encode()) < MAX_PAGE_BYTES, f"{len(text.encode()) / 1e6:.1f} MB of HTML"
+    assert len(text.encode()) <= MAX_PAGE_BYTES, f"{len(text.encode()) / 1e6:.1f} MB of HTML"
     for figure in re.findall(r'<div class="interactive-figure">.*?</script></div>', text, re.DOTALL):
-        for frame in re.findall(r'src="data:image/png;base64,([^"]+)"', figure):
-            dpi = Image.open(io.BytesIO(base64.b64decode(frame))).info.get("dpi")
+        inline = re.findall(r'src="data:image/png;base64,([^"]+)"', figure)
+        assert len(inline) == 1, f"{len(inline)} frames in the page: only the shown one belongs there"
+        files = [(site / page).parent / source for source in re.findall(r'data-src="([^"]+)"', figure)]
+        for frame in [io.BytesIO(base64.b64decode(data)) for data in inline] + files:
+            dpi = Image.open(frame).info.get("dpi")
             assert dpi == pytest.approx((lib_widgets.DPI, lib_widgets.DPI), abs=0.01), (
                 f"a frame drawn at {dpi} dpi: re-execute the chapter (python -m tools.execute {page.split('/')[1]})")
+
+
+IMAGE = re.compile(r"<img\b[^>]*>")
+VALUES_ONLY = re.compile(r"[^,=]+ = [^,]+(, [^,=]+ = [^,]+)*")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_image_has_an_alt_text_that_says_what_it_shows(site, page):
+    for image in IMAGE.findall((site / f"{page}.html").read_text()):
+        alt = html.unescape((re.search(r'\balt="([^"]*)"', image) or [None, ""])[1])
+        described = re.sub(r" Drawn for .*\.$", "", alt)   # a slider frame: the figure's alt, then its values
+        assert described.strip(), f"no alt text: {image[:120]}"
+        assert not re.search(r"\.(png|jpe?g|svg|gif)\b|_images/", described), f"a path for an alt text: {alt[:120]}"
+        assert not VALUES_ONLY.fullmatch(described.strip()), f"only parameter values for an alt text: {alt[:120]}"
+        assert len(described.split()) >= 8, f"too short to say what the figure shows: {alt!r}"
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("chapters/")])
+def test_every_static_figure_is_made_legible_for_the_column(page):
+    """A static figure wider than the column is shown scaled down: `lib.plotting.legible` keeps its text at 9 px."""
+    notebook = json.loads((ROOT / f"{page}.ipynb").read_text())
+    for cell in notebook["cells"]:
+        static = any("image/png" in output.get("data", {}) and WIDGET_VIEW not in output.get("data", {})
+                     for output in cell.get("outputs", []))
+        if static:
+            source = "".join(cell["source"])
+            assert re.search(r"^legible\(fig\)\n(.*tight_layout\(\)\n)?plt\.show\(\)$", source, re.MULTILINE), (
+                f"a static figure not passed to legible(fig) when complete, before plt.show():\n{source[:300]}")
 
 
 @needs_chromium
@@ -270,14 +331,85 @@ def test_nothing_on_the_page_scrolls_sideways_at_1400_px(site, browser, page):
 
 
 @needs_chromium
+@pytest.mark.parametrize("page", PAGES)
+def test_at_320_px_the_page_does_not_scroll_sideways(site, browser, page):
+    """WCAG 1.4.10 (reflow). Equations and tables may scroll inside themselves, as two-dimensional content."""
+    run, chromium = browser
+    run(chromium.resize(NARROW_WINDOW))
+    try:
+        run(chromium.open((site / f"{page}.html").as_uri()))
+        layout = run(chromium.evaluate(SIDEWAYS))
+    finally:
+        run(chromium.resize(WINDOW))
+    sticking_out = [found for found in layout["found"] if found.startswith("sticks out")]
+    assert layout["page_width"] <= NARROW_WINDOW["width"] and not sticking_out, "\n".join(sticking_out)
+
+
+# Once MathJax has typeset the page: its equations, and those a Tab key would stop at.
+EQUATION_TAB_STOPS = """MathJax.startup.promise.then(() => {
+  const equations = Array.from(document.querySelectorAll("mjx-container"));
+  return {equations: equations.length, tab_stops: equations.filter((equation) => equation.tabIndex >= 0).length};
+})"""
+
+
+@needs_chromium
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("chapters/")])
+def test_equations_are_not_tab_stops(site, browser, page):
+    """A keyboard reader tabs through links and controls; MathJax's default made each equation a stop too."""
+    run, chromium = browser
+    run(chromium.open((site / f"{page}.html").as_uri()))
+    found = run(chromium.evaluate(EQUATION_TAB_STOPS))
+    assert found["equations"] > 0 and found["tab_stops"] == 0, found
+
+
+# axe-core's WCAG 2.0 and 2.1 rules, level A and AA: what a university's course material must meet.
+RUN_AXE = """axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}).then(
+  (results) => results.violations.map((violation) => `${violation.id} (${violation.nodes.length} nodes): ` +
+    violation.nodes.slice(0, 3).map((node) => node.target.join(" ") + " " + node.failureSummary).join("; ")))"""
+
+
+@needs_chromium
+@pytest.mark.parametrize("mode", ["light", "dark"])
+@pytest.mark.parametrize("page", PAGES)
+def test_axe_finds_no_wcag_a_or_aa_violation(site, browser, page, mode):
+    run, chromium = browser
+    run(chromium.open((site / f"{page}.html").as_uri()))
+    run(chromium.evaluate(f'document.documentElement.dataset.theme = "{mode}"; {AXE}; true'))
+    violations = run(chromium.evaluate(RUN_AXE))
+    assert not violations, "\n".join(violations)
+
+
+LINKS = """Array.from(document.querySelectorAll("a[href]"), (a) => a.href)"""
+
+
+@needs_chromium
+@pytest.mark.parametrize("page", PAGES)
+def test_every_link_leads_to_a_page_that_exists(site, browser, page):
+    """Links on the machine: the file and its anchor exist. Links off it (not fetched, the tests run offline)
+    never point at the placeholder repository of _config.yml."""
+    run, chromium = browser
+    run(chromium.open((site / f"{page}.html").as_uri()))
+    for link in run(chromium.evaluate(LINKS)):
+        url = urllib.parse.urlsplit(link)
+        if url.scheme != "file":
+            assert url.scheme in ("http", "https", "mailto") and PLACEHOLDER_REPOSITORY not in link, link
+            continue
+        target = pathlib.Path(urllib.parse.unquote(url.path))
+        assert target.exists(), f"{link}: no such file"
+        if url.fragment and target.suffix == ".html":
+            anchor = urllib.parse.unquote(url.fragment)
+            assert f'id="{anchor}"' in target.read_text(), f"{link}: no such anchor"
+
+
+@needs_chromium
 @pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("chapters/")])
 def test_static_sliders_reach_both_ends_three_to_a_row_and_show_legible_frames(site, browser, page):
     run, chromium = browser
     run(chromium.open((site / f"{page}.html").as_uri()))
     frames = run(chromium.evaluate(FRAME_SIZES))
     for frame in frames:
-        # lib.widgets sizes the frames' text for this column: a narrower one would shrink it below legible
-        assert frame["column"] >= lib_widgets.PAGE_WIDTH_PX - 1, frame
+        # lib.plotting.legible sizes the frames' text for this column: a narrower one would shrink it below legible
+        assert frame["column"] >= COLUMN_PX - 1, frame
         assert frame["shown"] == pytest.approx(min(frame["natural"], frame["column"]), abs=1), frame
     sliders = run(chromium.evaluate(SLIDER_ENDS))
     assert [slider["ends"] for slider in sliders] == slider_end_labels(page)

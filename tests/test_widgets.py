@@ -13,10 +13,17 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from lib import widgets as lib_widgets
-from lib.widgets import RedrawnFigure, SliderGrid, frame_keys, interactive_figure
+from lib.plotting import COLUMN_PX, MIN_TEXT_PX
+from lib.widgets import RedrawnFigure, SliderGrid, defer_hidden_frames, frame_keys, interactive_figure
 
 matplotlib.use("Agg")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+TITLE, ALT = "a test line", "A line from the origin whose end rises with theta."
+
+
+def figure_of(draw, figsize=(8, 4), **sliders):
+    """`interactive_figure` with a title and an alt text, which every figure must have."""
+    return interactive_figure(draw, figsize, title=TITLE, alt=ALT, **sliders)
 
 
 def test_moving_a_slider_redraws_with_the_new_value_without_recompiling():
@@ -32,7 +39,7 @@ def test_moving_a_slider_redraws_with_the_new_value_without_recompiling():
         fig.add_subplot().plot(curve(jnp.asarray(theta)))
 
     theta, n = widgets.FloatSlider(value=1.0, min=0, max=3), widgets.IntSlider(value=5, min=1, max=9)
-    figure = interactive_figure(draw, theta=theta, n=n)
+    figure = figure_of(draw, theta=theta, n=n)
     theta.value = 2.5
     n.value = 7
     assert seen == [(1.0, 5), (2.5, 5), (2.5, 7)]
@@ -43,7 +50,7 @@ def test_moving_a_slider_redraws_with_the_new_value_without_recompiling():
 def test_sliders_moved_back_to_values_seen_show_the_kept_image_without_drawing_again():
     seen = []
     theta = widgets.FloatSlider(value=1.0, min=0, max=3)
-    interactive_figure(lambda fig, theta: seen.append(theta), theta=theta)
+    figure_of(lambda fig, theta: seen.append(theta), theta=theta)
     for value in (2.5, 1.0, 2.5, 3.0):
         theta.value = value
     assert seen == [1.0, 2.5, 3.0]
@@ -94,7 +101,7 @@ def test_the_cropped_image_matches_matplotlibs_tight_bounding_box():
 
 def test_a_draw_that_adds_axes_on_each_call_is_told_to_clear_or_update():
     theta = widgets.FloatSlider(value=1.0, min=0, max=3)
-    interactive_figure(lambda fig, theta: fig.add_subplot().plot([0, theta]), theta=theta)
+    figure_of(lambda fig, theta: fig.add_subplot().plot([0, theta]), theta=theta)
     with pytest.raises(RuntimeError, match=r"from 1 to 2 axes.*fig\.clear\(\)"):
         theta.value = 2.0
 
@@ -107,19 +114,19 @@ def test_frames_that_depend_on_earlier_values_are_refused(monkeypatch):
             fig.add_subplot().set_title(f"theta = {theta}")   # the title keeps the first value drawn
         fig.axes[0].plot([0, 1], [0, theta])
 
-    figure = interactive_figure(draw_title_once, theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5))
+    figure = figure_of(draw_title_once, theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5))
     with pytest.raises(RuntimeError, match="initial values, drawn again"):
         figure._repr_mimebundle_()
 
 
 def test_interactive_figure_needs_a_slider():
     with pytest.raises(ValueError, match="slider"):
-        interactive_figure(lambda fig: None)
+        figure_of(lambda fig: None)
 
 
 def test_a_widget_that_is_not_a_slider_is_rejected_by_name():
     with pytest.raises(TypeError, match="'flag' is a Checkbox"):
-        interactive_figure(lambda fig, flag: None, flag=widgets.Checkbox())
+        figure_of(lambda fig, flag: None, flag=widgets.Checkbox())
 
 
 def scale_gaps(grid, log=False):
@@ -170,12 +177,12 @@ def test_a_selection_keeps_every_option_even_beside_a_numeric_slider():
 def test_a_selection_with_more_options_than_frames_is_refused_by_name():
     too_many = widgets.SelectionSlider(options=list(range(lib_widgets.MAX_FRAMES + 1)))
     with pytest.raises(ValueError, match=f"'alpha' has {lib_widgets.MAX_FRAMES + 1} options"):
-        interactive_figure(lambda fig, alpha: None, alpha=too_many)
+        figure_of(lambda fig, alpha: None, alpha=too_many)
 
 
 def test_a_selection_with_an_unhashable_option_is_refused_by_name():
     with pytest.raises(TypeError, match="'weights' has an option value that is not hashable"):
-        interactive_figure(lambda fig, weights: None,
+        figure_of(lambda fig, weights: None,
                            weights=widgets.SelectionSlider(options=[("flat", [1, 1]), ("steep", [1, 3])]))
 
 
@@ -202,7 +209,7 @@ def test_frames_cover_the_product_when_it_fits_and_one_slider_at_a_time_otherwis
 
 def test_live_sliders_sit_at_most_three_to_a_row_and_keep_their_width():
     sliders = {name: widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05) for name in "abcde"}
-    figure = interactive_figure(lambda fig, **values: None, **sliders)
+    figure = figure_of(lambda fig, **values: None, **sliders)
     rows = figure.widget.children[:-1]
     assert [row.children for row in rows] == [tuple(sliders.values())[:3], tuple(sliders.values())[3:]]
     assert all(slider.layout.min_width == lib_widgets.LIVE_SLIDER_WIDTH for slider in sliders.values())
@@ -217,9 +224,9 @@ def test_static_view_draws_every_frame_with_its_values_and_shows_the_initial_one
         fig.clear()
         fig.add_subplot().plot([0, 1], [0, theta * n])
 
-    figure = interactive_figure(draw, figsize=(5, 2),
-                                theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5, description="θ"),
-                                n=widgets.SelectionSlider(options=[("one", 1), ("ten", 10)], value=10, description="n"))
+    figure = figure_of(draw, figsize=(5, 2),
+                       theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5, description="θ"),
+                       n=widgets.SelectionSlider(options=[("one", 1), ("ten", 10)], value=10, description="n"))
     calls.clear()  # the live widget's first draw
     bundle = figure._repr_mimebundle_()
     assert WIDGET_VIEW in bundle
@@ -229,10 +236,58 @@ def test_static_view_draws_every_frame_with_its_values_and_shows_the_initial_one
     assert calls[-1] == (1.0, 10), "the initial values are drawn again last, to check the frames depend on them alone"
     assert len(images) == 10
     visible = [(key, alt) for key, alt, style, _ in images if "display:none" not in style]
-    assert visible == [("2,1", "θ = 1.00, n = ten")]
+    assert visible == [("2,1", f"{ALT} Drawn for θ = 1.00, n = ten.")]
     frame = Image.open(io.BytesIO(base64.b64decode(images[0][3])))
     assert frame.info["dpi"] == pytest.approx((lib_widgets.DPI, lib_widgets.DPI), abs=0.01)
     assert html.count('type="range"') == 2 and "<script>" in html
+    assert lib_widgets.ONE_AT_A_TIME_NOTE not in html, "every combination has a frame: no slider resets another"
+
+
+def test_static_sliders_are_named_after_their_figure_and_announce_the_value_shown(monkeypatch):
+    monkeypatch.setenv(lib_widgets.STATIC_VIEW_VARIABLE, "1")
+    figure = figure_of(lambda fig, beta: fig.clear() or fig.add_subplot().plot([0, beta]),
+                       beta=widgets.FloatLogSlider(value=0.1, base=10, min=-2, max=0, step=1, description="β"))
+    html = figure._repr_mimebundle_()["text/html"]
+    assert f'<div role="group" aria-label="{TITLE}"' in html, "the sliders are a group named after their figure"
+    slider = re.search(r'<input type="range"[^>]*>', html)[0]
+    assert f'aria-label="β ({TITLE})"' in slider and 'value="1"' in slider
+    assert 'aria-valuetext="0.1"' in slider, "a screen reader would say the position 1, not the value 0.1"
+    assert 'input.setAttribute("aria-valuetext", labels[j][input.value])' in html, "moves update what it announces"
+
+
+def test_a_view_that_moves_one_slider_at_a_time_says_so(monkeypatch):
+    monkeypatch.setenv(lib_widgets.STATIC_VIEW_VARIABLE, "1")
+    sliders = {name: widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.125) for name in "abc"}
+    figure = figure_of(lambda fig, a, b, c: fig.clear() or fig.add_subplot().plot([a, b, c]), figsize=(2, 1), **sliders)
+    html = figure._repr_mimebundle_()["text/html"]
+    assert html.count("<img") == 1 + 3 * (lib_widgets.MAX_VALUES - 1) and lib_widgets.ONE_AT_A_TIME_NOTE in html
+
+
+def test_a_figure_without_a_title_or_an_alt_text_is_refused():
+    theta = widgets.FloatSlider(value=1.0, min=0.0, max=2.0)
+    with pytest.raises(TypeError, match="alt"):
+        interactive_figure(lambda fig, theta: None, title=TITLE, theta=theta)
+    with pytest.raises(ValueError, match="alt text"):
+        interactive_figure(lambda fig, theta: None, title=TITLE, alt=" ", theta=theta)
+
+
+def test_the_site_build_moves_only_the_hidden_frames_out_of_the_page(monkeypatch):
+    monkeypatch.setenv(lib_widgets.STATIC_VIEW_VARIABLE, "1")
+    figure = figure_of(lambda fig, theta: fig.clear() or fig.add_subplot().plot([0, theta]), figsize=(3, 2),
+                       theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=1.0))
+    html = figure._repr_mimebundle_()["text/html"]
+    saved = []
+
+    def save(png):
+        saved.append(png)
+        return f"frames/{len(saved)}.png"
+
+    page = defer_hidden_frames(f"<p>before</p>{html}<p>after</p>", save)
+    assert len(saved) == 2 and all(png.startswith(b"\x89PNG") for png in saved)
+    assert page.count('src="data:image/png;base64,') == 1 and 'data-src="frames/1.png"' in page
+    shown = re.search(r'<img data-key="1"[^>]*>', page)[0]
+    assert "display:none" not in shown and "data:image/png" in shown, "the initial frame stays in the page"
+    assert page.startswith("<p>before</p>") and page.endswith("<p>after</p>")
 
 
 def test_frames_hold_text_outside_the_axes_and_small_legends_grow_to_the_page_minimum(monkeypatch):
@@ -248,20 +303,20 @@ def test_frames_hold_text_outside_the_axes_and_small_legends_grow_to_the_page_mi
         figures.append(fig)
 
     width_inches = 12   # wider than the site's column, so shown scaled down
-    figure = interactive_figure(draw, figsize=(width_inches, 2), theta=widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=1.0))
+    figure = figure_of(draw, figsize=(width_inches, 2), theta=widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=1.0))
     html = figure._repr_mimebundle_()["text/html"]
     frames = [Image.open(io.BytesIO(base64.b64decode(data))) for data in re.findall(r'base64,([^"]+)"', html)]
     assert len(frames) == 2 and all(frame.height > 2.3 * lib_widgets.DPI for frame in frames)
     for fig, frame in zip(figures[1:], frames):
-        shown_pixels_per_inch = lib_widgets.DPI * min(1.0, lib_widgets.PAGE_WIDTH_PX / frame.width)
+        shown_pixels_per_inch = lib_widgets.DPI * min(1.0, COLUMN_PX / frame.width)
         legend_size = fig.axes[0].get_legend().get_texts()[0].get_fontsize()
-        assert legend_size / 72 * shown_pixels_per_inch >= lib_widgets.MIN_TEXT_PX - 0.5
+        assert legend_size / 72 * shown_pixels_per_inch >= MIN_TEXT_PX - 0.5
 
 
 def test_without_the_variable_only_the_live_view_is_shown_and_no_frame_is_drawn(monkeypatch):
     monkeypatch.delenv(lib_widgets.STATIC_VIEW_VARIABLE, raising=False)
     calls = []
-    figure = interactive_figure(lambda fig, theta: calls.append(theta),
+    figure = figure_of(lambda fig, theta: calls.append(theta),
                                 theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5))
     calls.clear()
     bundle = figure._repr_mimebundle_()

@@ -9,16 +9,24 @@ the end a table of the time each chapter (and the site build) took.
 The module is also a Sphinx extension of the build (`extra_extensions` in _config.yml): see `setup`.
 """
 import argparse
+import hashlib
 import pathlib
 import subprocess
 import sys
 import time
 
 import jupytext
+from sphinx.util import logging
 
+from lib.widgets import defer_hidden_frames
 from tools.execute import execute_chapter, chapter_sources
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The repository URL of _config.yml until the project has a public one (README, "The site").
+PLACEHOLDER_REPOSITORY = "YOUR-GITHUB-USER"
+FRAMES_DIR = "_images"   # where the site's hidden slider frames go, beside the figures myst-nb writes
+
+logger = logging.getLogger(__name__)
 
 
 def build_site(output_dir=ROOT):
@@ -36,14 +44,43 @@ def _drop_repeated_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = list(unique.values())
 
 
-def setup(app):
-    """Load each script of a page once.
+def leave_out_dead_launch_buttons(app, config):
+    """No Binder or Colab button while the repository is the placeholder: each would open a 404."""
+    options = config.html_theme_options
+    if PLACEHOLDER_REPOSITORY in options.get("repository_url", ""):
+        options["launch_buttons"] = {}
+        logger.info(f"Launch buttons left out: the repository in _config.yml is the placeholder "
+                    f"{options['repository_url']} (see README, 'The site').")
 
-    Sphinx 7.4 adds an inline script registered after the builder started (sphinx-thebe's
-    configuration) twice, once with filename None and once with "", which its own deduplication
-    tells apart: every page declared `const THEBE_JS_URL` twice, a SyntaxError in the browser.
+
+def _defer_hidden_frames(app, pagename, templatename, context, doctree):
+    """Write the hidden frames of a page's static sliders to files, so the page carries only the shown ones."""
+    if "body" not in context:
+        return
+    frames = pathlib.Path(app.outdir) / FRAMES_DIR
+    frames.mkdir(exist_ok=True)
+
+    def save(png):
+        name = f"frame-{hashlib.sha256(png).hexdigest()[:32]}.png"
+        (frames / name).write_bytes(png)
+        return context["pathto"](f"{FRAMES_DIR}/{name}", 1)
+
+    context["body"] = defer_hidden_frames(context["body"], save)
+
+
+def setup(app):
+    """The site's changes to the build.
+
+    - Each script of a page loads once. Sphinx 7.4 adds an inline script registered after the builder
+      started (sphinx-thebe's configuration) twice, once with filename None and once with "", which its
+      own deduplication tells apart: every page declared `const THEBE_JS_URL` twice, a SyntaxError.
+    - While the repository is the placeholder, there are no launch buttons (`leave_out_dead_launch_buttons`).
+    - The static sliders' hidden frames become files beside the page, loaded when a slider is first moved
+      (`lib.widgets.defer_hidden_frames`): a chapter page was 70% frames no reader had asked for yet.
     """
     app.connect("html-page-context", _drop_repeated_scripts)
+    app.connect("html-page-context", _defer_hidden_frames)
+    app.connect("config-inited", leave_out_dead_launch_buttons)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 

@@ -17,6 +17,7 @@ CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 WINDOW = {"width": 1400, "height": 1000}
+NARROW_WINDOW = {"width": 320, "height": 640}   # a small phone: WCAG 1.4.10 reflows to 320 CSS px
 
 
 class Chromium:
@@ -39,7 +40,11 @@ class Chromium:
         self.session = (await self.send("Target.attachToTarget", targetId=target["targetId"], flatten=True))["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             await self.send(f"{domain}.enable", session=True)
-        await self.send("Emulation.setDeviceMetricsOverride", session=True, deviceScaleFactor=1, mobile=False, **WINDOW)
+        await self.resize(WINDOW)
+
+    async def resize(self, window):
+        """Lay the page out in a window of `window` ({"width", "height"} in CSS pixels)."""
+        await self.send("Emulation.setDeviceMetricsOverride", session=True, deviceScaleFactor=1, mobile=False, **window)
 
     async def send(self, method, session=False, **params):
         """Send one command; collect the events that arrive before its answer."""
