@@ -2,10 +2,10 @@
 
 For each chapter, `nbgrader generate_assignment` releases the notebook `tools.assignments` writes, and
 students submit it: untouched; the solutions with every written answer filled in; the solutions with
-the first coded exercise answered `return 0`; and the tricks of issue 31, each in the solution cells a
-student may edit (nbgrader restores every other cell): the stubs after replacing `lib.exercises.grade`,
-the stubs after hiding every cell's value, functions that return the `expected` of their caller's frame,
-the solutions calling `lib` through importlib, and the solutions with a NumPy warning. `nbgrader
+the first coded exercise answered `return 0`; and, written in the solution cells a student may edit
+(nbgrader restores every other cell), four tricks: the stubs after replacing `lib.exercises.grade`, the
+stubs after hiding every cell's value, functions that return the `expected` of their caller's frame,
+the solutions calling `lib` through importlib; and the solutions with a NumPy warning. `nbgrader
 autograde`, then `nbgrader export`, must give 0 to the untouched notebook and to every trick but the
 last, every autograded point to the correct notebook and to the one that warns, and all but the first
 exercise's to the wrong one (a partial score in chapter 26, whose five coded exercises the default run
