@@ -16,7 +16,7 @@ def lqr_explicit_and_amortized():
     features = fqi.QuadraticFeatures(2, 1)
     base = lqr.lqr_base_points(system, jax.random.PRNGKey(0), 1000)
     config = fqi.FQIConfig(gamma=system.gamma, max_iterations=400, tolerance=1e-10, ridge=1e-6,
-                           maximize=fqi.MaximizeConfig("sgd", steps=30, learning_rate=3.0))
+                           maximize=fqi.MaximizeConfig("sgd", num_ascent_steps=30, learning_rate=3.0))
     num_opt = jnp.asarray([round(s * 1000) for s in LQR_SHARES])
 
     def run(base, num_opt):
@@ -52,7 +52,7 @@ def pendulum_explicit_and_amortized():
     size, draws = 2000, 3
     bases = [fqi.pendulum_base_points(jax.random.PRNGKey(seed), size) for seed in range(draws)]
     bases = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *bases)
-    adam = fqi.MaximizeConfig("adam", low=-2.0, high=2.0, steps=30, learning_rate=0.2)
+    adam = fqi.MaximizeConfig("adam", low=-2.0, high=2.0, num_ascent_steps=30, learning_rate=0.2)
     config = fqi.FQIConfig(gamma=0.95, max_iterations=150, tolerance=1e-6, ridge=1e-3, policy_ridge=1e-6,
                            maximize=adam)
     num_opt = jnp.asarray([round(s * size) for s in PENDULUM_SHARES])

@@ -8,7 +8,7 @@ DEPTHS = (0, 1, 5, None)
 def _pendulum_svg(iterations, seeds):
     from lib import svg
 
-    config = svg.SVGConfig(iterations=iterations, checkpoint_every=25)   # the chapter's settings otherwise
+    config = svg.SVGConfig(num_iterations=iterations, checkpoint_every=25)   # the chapter's settings otherwise
     train = jax.vmap(svg.make_pendulum_svg_train(DEPTHS, config))
     evaluate = jax.vmap(jax.vmap(lambda p, k: svg.pendulum_returns(p, k, 20), in_axes=(0, None)), in_axes=(0, None))
 
@@ -29,7 +29,7 @@ def _pendulum_svg(iterations, seeds):
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     critic = "-".join(map(str, (4, *config.q_hidden, 1)))
     notes = (f"policy 3-16-1 tanh MLP (Adam {config.policy_learning_rate:g}), critic {critic} fitted by "
-             f"{config.q_steps} Adam steps at {config.q_learning_rate:g} per update (finite n), "
+             f"{config.num_q_steps} Adam steps at {config.q_learning_rate:g} per update (finite n), "
              f"T={config.horizon} model steps, N={config.batch_size} start states, "
              f"{iterations} updates, {seeds} seeds vmapped; finite n share one program (vmapped over n); "
              f"final greedy policy evaluated on 20 Pendulum-v1 episodes")

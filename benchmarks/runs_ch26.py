@@ -50,7 +50,7 @@ def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
                 "mean_kl_per_update": round(float(np.asarray(log.kl).mean()), 4)}
 
     notes = (f"{algorithm.upper()}, {total_steps} steps, {seeds_note(num_seeds)}, {config.num_envs} envs x "
-             f"{config.num_steps} steps per update, {config.epochs} epochs x {config.num_minibatches} minibatches, "
+             f"{config.rollout_length} steps per update, {config.epochs} epochs x {config.num_minibatches} minibatches, "
              f"lr {config.learning_rate}, policy/value MLP {config.policy_hidden}/{config.value_hidden} tanh; "
              f"greedy eval 10 episodes per seed")
     keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
@@ -75,7 +75,7 @@ def ppo_cartpole_eight_seeds():
 
 
 def ppo_cartpole_purejaxrl_config():
-    return _cartpole_runs("ppo", 1, 500_000, num_envs=4, num_steps=128, learning_rate=2.5e-4)
+    return _cartpole_runs("ppo", 1, 500_000, num_envs=4, rollout_length=128, learning_rate=2.5e-4)
 
 
 def trpo_cartpole():

@@ -33,7 +33,7 @@ def _our_train(algorithm):
         from lib.onpolicy import greedy_returns
 
         env = envs.make("CartPole-v1")
-        config = tr.PolicyOptimizationConfig(algorithm="ppo", total_steps=500_000, num_envs=4, num_steps=128,
+        config = tr.PolicyOptimizationConfig(algorithm="ppo", total_steps=500_000, num_envs=4, rollout_length=128,
                                              learning_rate=2.5e-4)
         train = tr.make_train(env, config)
 

@@ -91,15 +91,15 @@ def ou_stationary_variance(theta, sigma, dt=None):
 @dataclass(frozen=True)
 class NFQCAConfig:
     gamma: float = 0.95                # discount, in [0, 1)
-    iterations: int = 60               # outer iterations n of the box, >= 1
-    fit_steps: int = 300               # Adam steps of "fit" (critic regression) per iteration, >= 1
-    policy_steps: int = 100            # Adam steps of "minimize" (policy) per iteration, >= 1
+    num_iterations: int = 60           # outer iterations n of the box, >= 1
+    num_fit_steps: int = 300           # Adam steps of "fit" (critic regression) per iteration, >= 1
+    num_policy_steps: int = 100        # Adam steps of "minimize" (policy) per iteration, >= 1
     q_learning_rate: float = 0.02      # Adam step size for theta, > 0
     policy_learning_rate: float = 0.05 # Adam step size for w, > 0
 
     def __post_init__(self):
         check_range("gamma", self.gamma, 0.0, 1.0, high_open=True)
-        for name in ("iterations", "fit_steps", "policy_steps"):
+        for name in ("num_iterations", "num_fit_steps", "num_policy_steps"):
             check_positive_int(name, getattr(self, name))
         check_positive("q_learning_rate", self.q_learning_rate)
         check_positive("policy_learning_rate", self.policy_learning_rate)
@@ -117,7 +117,7 @@ def nfqca(batch, q_apply, policy_apply, q_params, policy_params, config):
 
     batch: Transition arrays (s, a, r, s', terminated) with a leading axis over B;
     q_apply(theta, s, a) -> q values and policy_apply(w, s) -> actions, both batched over B.
-    "fit" and "minimize" are `fit_steps` and `policy_steps` Adam steps, warm-started from theta_n
+    "fit" and "minimize" are `num_fit_steps` and `num_policy_steps` Adam steps, warm-started from theta_n
     and w_n. Compiles whole (one lax.scan over iterations); returns an NFQCAResult.
     """
     q_optimizer = optax.adam(config.q_learning_rate)
@@ -131,7 +131,7 @@ def nfqca(batch, q_apply, policy_apply, q_params, policy_params, config):
             theta, opt_state = carry
             return gradient_step(q_optimizer, theta, opt_state, jax.grad(loss)(theta)), None
 
-        (theta, _), _ = jax.lax.scan(step, (theta, q_optimizer.init(theta)), None, config.fit_steps)
+        (theta, _), _ = jax.lax.scan(step, (theta, q_optimizer.init(theta)), None, config.num_fit_steps)
         return theta, loss(theta)
 
     def minimize(w, theta):
@@ -142,7 +142,7 @@ def nfqca(batch, q_apply, policy_apply, q_params, policy_params, config):
             w, opt_state = carry
             return gradient_step(policy_optimizer, w, opt_state, jax.grad(loss)(w)), None
 
-        (w, _), _ = jax.lax.scan(step, (w, policy_optimizer.init(w)), None, config.policy_steps)
+        (w, _), _ = jax.lax.scan(step, (w, policy_optimizer.init(w)), None, config.num_policy_steps)
         return w
 
     def iteration(carry, _):
@@ -156,7 +156,7 @@ def nfqca(batch, q_apply, policy_apply, q_params, policy_params, config):
         w = minimize(w, theta)
         return (theta, w), (w, fit_loss)
 
-    (theta, w), (history, fit_loss) = jax.lax.scan(iteration, (q_params, policy_params), None, config.iterations)
+    (theta, w), (history, fit_loss) = jax.lax.scan(iteration, (q_params, policy_params), None, config.num_iterations)
     return NFQCAResult(theta, w, history, fit_loss)
 
 
@@ -236,7 +236,7 @@ class DDPGState(NamedTuple):
     step: jax.Array         # n, the number of updates so far
 
 
-def ddpg_update(config, env, state, batch):
+def ddpg_update(env, config, state, batch):
     """Algorithm 21.2: one DDPG update (steps 6-10 of the box) on a mini-batch of b transitions from R.
 
     The buffer, the noisy action of steps 1-4 and the mini-batch of step 5 come from
@@ -302,7 +302,7 @@ def make_ddpg_agent(env, config=DDPGConfig()):
         return policy_action(env, state.policy, obs)
 
     def update(state, batch, key):
-        return ddpg_update(config, env, state, batch)
+        return ddpg_update(env, config, state, batch)
 
     return OffPolicyAgent(init, act, greedy, update)
 
@@ -357,7 +357,7 @@ def td3_policy_loss(env, q, policy, observation):
     return -jnp.mean(first_q_apply(q, observation, policy_action(env, policy, observation)))
 
 
-def td3_update(config, env, state, batch, key):
+def td3_update(env, config, state, batch, key):
     """Algorithm 21.3: one TD3 update (steps 6-9 of the box) on a mini-batch of b transitions from R.
 
     The Gaussian exploration of step 2 and the buffer of steps 3-5 live in `make_td3_agent` and
@@ -414,7 +414,7 @@ def make_td3_agent(env, config=TD3Config()):
         return policy_action(env, state.policy, obs)
 
     def update(state, batch, key):
-        return td3_update(config, env, state, batch, key)
+        return td3_update(env, config, state, batch, key)
 
     return OffPolicyAgent(init, act, greedy, update)
 

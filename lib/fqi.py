@@ -50,14 +50,14 @@ class MaximizeConfig:
     method: "sgd" (projected gradient ascent with optax.sgd), "adam" (projected ascent with Adam's
         per-coordinate step sizes, which ignore the scale of q) or "grid" (dense grid, the reference).
     low, high: action bounds; may be infinite for "sgd" and "adam", must be finite for "grid".
-    steps: gradient-ascent steps per call (>= 1).
+    num_ascent_steps: gradient-ascent steps per call (>= 1).
     learning_rate: gradient-ascent step size (> 0); below 2 / curvature of -q in a for convergence.
     grid_size: grid points per action dimension for "grid" (>= 2); the grid has grid_size^m points.
     """
     method: str = "sgd"
     low: float = -math.inf
     high: float = math.inf
-    steps: int = 50
+    num_ascent_steps: int = 50
     learning_rate: float = 1.0
     grid_size: int = 201
 
@@ -68,7 +68,7 @@ class MaximizeConfig:
             raise ValueError(f"low must be below high, got low={self.low}, high={self.high}")
         if self.method == "grid" and not (math.isfinite(self.low) and math.isfinite(self.high)):
             raise ValueError(f"low and high must be finite for the grid method, got [{self.low}, {self.high}]")
-        check_positive_int("steps", self.steps)
+        check_positive_int("num_ascent_steps", self.num_ascent_steps)
         check_positive("learning_rate", self.learning_rate)
         check_range("grid_size", self.grid_size, 2, 100_001)
         check_positive_int("grid_size", self.grid_size)
@@ -85,11 +85,11 @@ class FQIConfig:
         in the feature class and the fitted iteration is not a contraction).
     policy_ridge: the ridge penalty of the policy fit w_{n+1} = fit(D_d) (Algorithm 20.2 only).
     policy_update: how Algorithm 20.2 moves w. "fit" is the box, w_{n+1} = fit(D_d). "ascent" needs no
-        maximizers: `policy_steps` steps w <- w + eta grad_w mean_{s'} q(s', d(s'; w); theta_{n+1}) over the
+        maximizers: `num_policy_steps` steps w <- w + eta grad_w mean_{s'} q(s', d(s'; w); theta_{n+1}) over the
         next states of all of B (the NFQCA step of chapter 21), so it still improves d when B_opt is empty.
     policy_learning_rate: eta >= 0 of "ascent". It may be traced: replace(config, policy_learning_rate=eta)
         inside vmap sweeps eta in one compilation.
-    policy_steps: ascent steps per iteration (>= 1).
+    num_policy_steps: ascent steps per iteration (>= 1).
     maximize: the numerical optimizer used in the targets.
     """
     gamma: float = 0.95
@@ -99,7 +99,7 @@ class FQIConfig:
     policy_ridge: float = 1e-6
     policy_update: str = "fit"
     policy_learning_rate: float = 0.1
-    policy_steps: int = 1
+    num_policy_steps: int = 1
     maximize: MaximizeConfig = MaximizeConfig()
 
     def __post_init__(self):
@@ -111,7 +111,7 @@ class FQIConfig:
         if self.policy_update not in POLICY_UPDATES:
             raise ValueError(f"policy_update must be one of {POLICY_UPDATES}, got {self.policy_update!r}")
         check_range("policy_learning_rate", self.policy_learning_rate, 0.0)
-        check_positive_int("policy_steps", self.policy_steps)
+        check_positive_int("num_policy_steps", self.num_policy_steps)
         if not isinstance(self.maximize, MaximizeConfig):
             raise ValueError(f"maximize must be a MaximizeConfig, got {type(self.maximize).__name__}")
 
@@ -190,7 +190,7 @@ class PendulumFeatures:
 # ----------------------------------------------------------------------------------- maximize
 def maximize(objective, a0, config):
     """argmax_a objective(a) over [low, high]^m, for one state: `objective` maps an (m,) action to a
-    scalar. "sgd"/"adam": `config.steps` optax steps on -objective from a0, each followed by a clip into
+    scalar. "sgd"/"adam": `config.num_ascent_steps` optax steps on -objective from a0, each followed by a clip into
     the bounds (projected gradient ascent). "grid": the best of grid_size^m evenly spaced actions (a0
     only gives the dtype). Callers vmap it over base points."""
     check_maximize(config)
@@ -209,7 +209,7 @@ def maximize(objective, a0, config):
         return jnp.clip(optax.apply_updates(a, updates), config.low, config.high), opt_state
 
     a = jnp.clip(a0, config.low, config.high)
-    a, _ = jax.lax.fori_loop(0, config.steps, ascend, (a, optimizer.init(a)))
+    a, _ = jax.lax.fori_loop(0, config.num_ascent_steps, ascend, (a, optimizer.init(a)))
     return a
 
 
@@ -401,7 +401,7 @@ def _policy_update(features, config, next_psi, fit_d):
 
     step = jax.grad(mean_q)
     return lambda w, theta, _: jax.lax.fori_loop(
-        0, config.policy_steps, lambda _, w: w + config.policy_learning_rate * step(w, theta), w)
+        0, config.num_policy_steps, lambda _, w: w + config.policy_learning_rate * step(w, theta), w)
 
 
 def window_mask(stamps, n, window):

@@ -1,6 +1,6 @@
 """On-policy machinery shared by chapters 24 and 26: rollouts, returns and GAE, and the training scaffolding.
 
-`collect_rollout` steps `num_envs` copies of a JAX environment for `num_steps` steps under the
+`collect_rollout` steps `num_envs` copies of a JAX environment for `rollout_length` steps under the
 current policy, resetting each copy when its episode ends; everything is a `lax.scan` over time
 and a `vmap` over copies, so it compiles once inside a training loop.
 
@@ -38,8 +38,8 @@ def reset_envs(env, key, num_envs):
     return jax.vmap(env.reset)(jax.random.split(key, num_envs))
 
 
-def collect_rollout(env, sample_action, key, env_states, observations, num_steps):
-    """Step every copy `num_steps` times with `sample_action(obs, key) -> (action, log_prob)`.
+def collect_rollout(env, sample_action, key, env_states, observations, rollout_length):
+    """Step every copy `rollout_length` times with `sample_action(obs, key) -> (action, log_prob)`.
 
     Returns (env_states, observations, rollout, finished_returns) where finished_returns[t, n] is
     the undiscounted return of an episode that ended at step t in copy n, and 0 where none ended:
@@ -65,7 +65,7 @@ def collect_rollout(env, sample_action, key, env_states, observations, num_steps
         return (states, keep(reset_obs, next_obs), running), (transition, finished)
 
     (states, observations, running), (rollout, finished) = jax.lax.scan(
-        step, (states, observations, running), jax.random.split(key, num_steps))
+        step, (states, observations, running), jax.random.split(key, rollout_length))
     return (states, running), observations, rollout, finished
 
 

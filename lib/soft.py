@@ -231,7 +231,7 @@ def reparameterized_kl_loss(mean, log_std, q_fn, temperature, eps):
 
 
 def _fit_gaussian(q_fn, temperature, key, init, learning_rate, shape):
-    num_steps, num_samples = shape.shape
+    num_adam_steps, num_samples = shape.shape
     optimizer = optax.adam(learning_rate)
 
     def step(carry, key):
@@ -242,29 +242,29 @@ def _fit_gaussian(q_fn, temperature, key, init, learning_rate, shape):
         params = optax.apply_updates(params, updates)
         return (params, opt_state), (params, loss)
 
-    (_, _), (path, losses) = jax.lax.scan(step, (init, optimizer.init(init)), jax.random.split(key, num_steps))
+    (_, _), (path, losses) = jax.lax.scan(step, (init, optimizer.init(init)), jax.random.split(key, num_adam_steps))
     return jnp.concatenate([init[None], path]), losses
 
 
 _fit_gaussian_jit = jax.jit(_fit_gaussian, static_argnums=0)
 
 
-def fit_gaussian_to_boltzmann(q_fn, key, temperature, mean=0.0, log_std=0.0, num_steps=400,
+def fit_gaussian_to_boltzmann(q_fn, key, temperature, mean=0.0, log_std=0.0, num_adam_steps=400,
                               num_samples=64, learning_rate=0.05):
     """Minimize KL(N(mu, sigma^2) || exp(q/beta)/Z) over (mu, log sigma) by the reparameterization gradient.
 
     Each Adam step draws `num_samples` eps ~ N(0, 1), puts a = mu + sigma eps, and differentiates the
     sample average of log N(a; mu, sigma) - q(a)/beta through a (section 22.3). `q_fn` must be a
     module-level function (it is a static argument); the temperature and the starting point are arrays,
-    so new values reuse the compiled loop. Returns (path [num_steps + 1, 2] of (mu, log sigma), losses).
+    so new values reuse the compiled loop. Returns (path [num_adam_steps + 1, 2] of (mu, log sigma), losses).
     """
     check_temperature(temperature)
-    check_positive_int("num_steps", num_steps)
+    check_positive_int("num_adam_steps", num_adam_steps)
     check_positive_int("num_samples", num_samples)
     check_positive("learning_rate", learning_rate)
     init = jnp.array([mean, log_std], jnp.float32)
     return _fit_gaussian_jit(q_fn, jnp.asarray(temperature, jnp.float32), key, init, learning_rate,
-                             jnp.zeros((num_steps, num_samples)))
+                             jnp.zeros((num_adam_steps, num_samples)))
 
 
 # ------------------------------------------------------------------------------------- SAC
@@ -362,19 +362,19 @@ class SACState(NamedTuple):
     value_opt_state: Any
 
 
-def gaussian_policy(config, env, policy_params, observation):
+def gaussian_policy(env, config, policy_params, observation):
     """(mu, log sigma) of the box's Gaussian policy; mu = centre + half-width tanh(.) stays inside the bounds."""
     mean, log_std = _policy_head(config, policy_params, observation)
     return squash_to_box(mean, env.action_low, env.action_high), log_std
 
 
-def _gaussian_sample(config, env, policy_params, observation, key):
-    mean, log_std = gaussian_policy(config, env, policy_params, observation)
+def _gaussian_sample(env, config, policy_params, observation, key):
+    mean, log_std = gaussian_policy(env, config, policy_params, observation)
     action = gaussian_sample(key, mean, log_std)
     return action, gaussian_log_prob(mean, log_std, action)
 
 
-def sac_init(env, config, key, temperature=None):
+def sac_init(key, env, config, temperature=None):
     """Random theta^1, theta^2, psi, phi; psi-bar <- psi; Adam states. `temperature` overrides config.temperature."""
     temperature = config.temperature if temperature is None else temperature
     check_temperature(temperature)
@@ -386,7 +386,7 @@ def sac_init(env, config, key, temperature=None):
                     optimizers.policy.init(policy), optimizers.q.init(q), optimizers.value.init(value))
 
 
-def sac_update(config, env, state, batch, key):
+def sac_update(env, config, state, batch, key):
     """Algorithm 22.1: one SAC update (value network, twin Q-networks, Gaussian policy, target value network).
 
     Symbols: alpha = exp(state.log_temperature) (fixed), gamma = config.gamma, tau = config.tau.
@@ -401,7 +401,7 @@ def sac_update(config, env, state, batch, key):
     key_v, key_pi = jax.random.split(key)
 
     # Update value network: y_v = E_{a'~d(.|s; phi)}[min_j q^j(s, a') - alpha log d(a'|s)], one sample per s_i.
-    a_new, log_d = _gaussian_sample(config, env, state.policy, s, key_v)
+    a_new, log_d = _gaussian_sample(env, config, state.policy, s, key_v)
     y_v = jax.lax.stop_gradient(sac_value_target(state.q, s, a_new, log_d, alpha))
     value_loss, value_grad = jax.value_and_grad(lambda psi: jnp.mean((mlp_apply(psi, s)[:, 0] - y_v) ** 2))(state.value)
     value, value_opt_state = gradient_step(optimizers.value, state.value, state.value_opt_state, value_grad)
@@ -413,7 +413,7 @@ def sac_update(config, env, state, batch, key):
 
     # Update policy network: reparameterized a = mu + sigma eps, descend mean(alpha log d(a|s_i) - q^1(s_i, a)).
     def policy_loss_fn(phi):
-        action, log_prob = _gaussian_sample(config, env, phi, s, key_pi)
+        action, log_prob = _gaussian_sample(env, config, phi, s, key_pi)
         return sac_policy_loss(first_q_apply(q, s, action), log_prob, alpha), -jnp.mean(log_prob)
 
     (policy_loss, entropy), policy_grad = jax.value_and_grad(policy_loss_fn, has_aux=True)(state.policy)
@@ -439,14 +439,14 @@ def make_sac_agent(env, config=SACConfig(), temperature=None):
         check_temperature(temperature)
 
     def act(state, obs, key):
-        action, _ = _gaussian_sample(config, env, state.policy, obs, key)
+        action, _ = _gaussian_sample(env, config, state.policy, obs, key)
         return jnp.clip(action, env.action_low, env.action_high), state
 
     def greedy(state, obs):
-        return gaussian_policy(config, env, state.policy, obs)[0]
+        return gaussian_policy(env, config, state.policy, obs)[0]
 
-    return OffPolicyAgent(init=lambda key: sac_init(env, config, key, temperature), act=act, greedy=greedy,
-                          update=lambda state, batch, key: sac_update(config, env, state, batch, key))
+    return OffPolicyAgent(init=lambda key: sac_init(key, env, config, temperature), act=act, greedy=greedy,
+                          update=lambda state, batch, key: sac_update(env, config, state, batch, key))
 
 
 # ------------------------------------ the common variant: tanh squashing, automatic temperature
@@ -462,12 +462,12 @@ class SACTanhState(NamedTuple):
     temperature_opt_state: Any
 
 
-def _tanh_sample(config, env, policy_params, observation, key):
+def _tanh_sample(env, config, policy_params, observation, key):
     mean, log_std = _policy_head(config, policy_params, observation)
     return tanh_gaussian_sample(key, mean, log_std, env.action_low, env.action_high)
 
 
-def sac_tanh_init(env, config, key, temperature=None, learn_temperature=None):
+def sac_tanh_init(key, env, config, temperature=None, learn_temperature=None):
     """Random theta^1, theta^2, phi; theta-bar <- theta; log alpha from `temperature` (default config.temperature).
 
     `learn_temperature` (default config.learn_temperature) may be a traced bool when vmapping over settings.
@@ -484,7 +484,7 @@ def sac_tanh_init(env, config, key, temperature=None, learn_temperature=None):
                         optimizers.temperature.init(log_temperature))
 
 
-def sac_tanh_update(config, env, state, batch, key):
+def sac_tanh_update(env, config, state, batch, key):
     """SAC as most code runs it: tanh-squashed Gaussian actions, target Q-networks, learned temperature.
 
     Differences from the book's box (`sac_update`): actions are a = squash(u), u ~ N(mu, sigma^2), whose
@@ -502,7 +502,7 @@ def sac_tanh_update(config, env, state, batch, key):
     key_next, key_pi = jax.random.split(key)
 
     # Critic: soft target with a sampled next action and the log-density correction of the squash.
-    a_next, log_d_next = _tanh_sample(config, env, state.policy, s_next, key_next)
+    a_next, log_d_next = _tanh_sample(env, config, state.policy, s_next, key_next)
     soft_next = sac_value_target(state.q_target, s_next, a_next, log_d_next, alpha)
     y = jax.lax.stop_gradient(r + config.gamma * (1.0 - terminated) * soft_next)
     q_loss, q_grad = jax.value_and_grad(lambda theta: twin_squared_error(theta, s, a, y))(state.q)
@@ -510,7 +510,7 @@ def sac_tanh_update(config, env, state, batch, key):
 
     # Actor: reparameterized squashed action, descend mean(alpha log d - min_j q^j).
     def policy_loss_fn(phi):
-        action, log_prob = _tanh_sample(config, env, phi, s, key_pi)
+        action, log_prob = _tanh_sample(env, config, phi, s, key_pi)
         return sac_policy_loss(jnp.min(twin_q_apply(q, s, action), axis=0), log_prob, alpha), log_prob
 
     (policy_loss, log_prob), policy_grad = jax.value_and_grad(policy_loss_fn, has_aux=True)(state.policy)
@@ -541,13 +541,13 @@ def make_sac_tanh_agent(env, config=SACConfig(), temperature=None, learn_tempera
         check_temperature(temperature)
 
     def act(state, obs, key):
-        action, _ = _tanh_sample(config, env, state.policy, obs, key)
+        action, _ = _tanh_sample(env, config, state.policy, obs, key)
         return action, state
 
     def greedy(state, obs):
         mean, _ = _policy_head(config, state.policy, obs)
         return tanh_gaussian_mode(mean, env.action_low, env.action_high)
 
-    return OffPolicyAgent(init=lambda key: sac_tanh_init(env, config, key, temperature, learn_temperature),
+    return OffPolicyAgent(init=lambda key: sac_tanh_init(key, env, config, temperature, learn_temperature),
                           act=act, greedy=greedy,
-                          update=lambda state, batch, key: sac_tanh_update(config, env, state, batch, key))
+                          update=lambda state, batch, key: sac_tanh_update(env, config, state, batch, key))

@@ -113,7 +113,7 @@ def batch():
 def test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau(batch, td3_state):
     state = td3_state
     for n in range(6):
-        new, _ = td3_update(TD3_CONFIG, PENDULUM, state, batch, jax.random.PRNGKey(10 + n))
+        new, _ = td3_update(PENDULUM, TD3_CONFIG, state, batch, jax.random.PRNGKey(10 + n))
         assert not tree_equal(new.q, state.q)  # the critics learn at every step
         moved = n % 3 == 0
         assert tree_equal(new.policy, state.policy) != moved, n
@@ -134,7 +134,7 @@ def test_ddpg_critic_loss_is_the_mean_squared_bellman_error_of_the_box(batch, dd
                           det.policy_action(PENDULUM, state.policy_target, batch.next_observation))
     y = batch.reward + 0.9 * (1.0 - batch.terminated) * next_q
     expected = np.mean((y - nets.q_apply(state.q, batch.observation, batch.action)) ** 2)
-    _, metrics = ddpg_update(DDPG_CONFIG, PENDULUM, state, batch)
+    _, metrics = ddpg_update(PENDULUM, DDPG_CONFIG, state, batch)
     np.testing.assert_allclose(metrics["q_loss"], expected, rtol=1e-5)
 
 
@@ -169,7 +169,7 @@ def test_td3_critic_loss_and_policy_objective_have_their_exact_values():
     q_b = lambda obs, act: 2.0 * obs[:, 1] - act
     y = r + 0.5 * np.minimum(q_a(s_next, d(s_next)), q_b(s_next, d(s_next)))
     expected_loss = np.mean((y - q_a(s, a[:, 0])) ** 2) + np.mean((y - q_b(s, a[:, 0])) ** 2)
-    _, metrics = jax.jit(det.td3_update, static_argnums=(0, 1))(config, PENDULUM, state, batch, jax.random.PRNGKey(0))
+    _, metrics = jax.jit(det.td3_update, static_argnums=(0, 1))(PENDULUM, config, state, batch, jax.random.PRNGKey(0))
     np.testing.assert_allclose(metrics["q_loss"], expected_loss, rtol=1e-5)
     np.testing.assert_allclose(metrics["q_mean"], np.mean(q_a(s, a[:, 0])), rtol=1e-5)
     objective = det.td3_policy_loss(PENDULUM, state.q, state.policy, batch.observation)
@@ -179,7 +179,7 @@ def test_td3_critic_loss_and_policy_objective_have_their_exact_values():
 def test_ddpg_with_tau_one_copies_targets_every_K_updates(batch, ddpg_state):
     state = ddpg_state
     for n in range(6):
-        state, _ = ddpg_update(DDPG_CONFIG, PENDULUM, state, batch)
+        state, _ = ddpg_update(PENDULUM, DDPG_CONFIG, state, batch)
         copied = n % 3 == 0
         assert tree_equal(state.q_target, state.q) == copied, n
         assert tree_equal(state.policy_target, state.policy) == copied, n
@@ -283,7 +283,7 @@ def test_td3_config_rejects_bad_values(field, value):
         det.TD3Config(**{field: value})
 
 
-@pytest.mark.parametrize("field, value", [("iterations", 0), ("fit_steps", 2.5), ("gamma", 1.0),
+@pytest.mark.parametrize("field, value", [("num_iterations", 0), ("num_fit_steps", 2.5), ("gamma", 1.0),
                                           ("q_learning_rate", 0.0)])
 def test_nfqca_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):

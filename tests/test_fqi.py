@@ -13,7 +13,7 @@ from lib import envs, fqi, lqr
 FEATURES = fqi.QuadraticFeatures(2, 1)
 # -q is a quadratic in u with curvature 2 (R + gamma B^T P_n B) in [0.2, 0.29] on this LQR, so
 # a step of 3 contracts the error by at most 0.4 per step; 60 steps reach 1e-24.
-SGD = fqi.MaximizeConfig("sgd", steps=60, learning_rate=3.0)
+SGD = fqi.MaximizeConfig("sgd", num_ascent_steps=60, learning_rate=3.0)
 EXPLICIT = jax.jit(fqi.fitted_q_iteration, static_argnames=("features", "config"))
 AMORTIZED = jax.jit(fqi.amortized_fitted_q_iteration,
                     static_argnames=("features", "config", "max_opt", "max_window"))
@@ -55,7 +55,7 @@ def test_quadratic_features_represent_q_star_exactly(problem):
 
 @pytest.mark.parametrize("method", ["sgd", "adam", "grid"])
 def test_maximize_finds_the_argmax_of_a_concave_quadratic(method):
-    settings = {"sgd": dict(steps=60, learning_rate=0.4), "adam": dict(steps=400, learning_rate=0.05),
+    settings = {"sgd": dict(num_ascent_steps=60, learning_rate=0.4), "adam": dict(num_ascent_steps=400, learning_rate=0.05),
                 "grid": dict(grid_size=401)}[method]
     maximize_config = fqi.MaximizeConfig(method, -2.0, 2.0, **settings)
     centers = jnp.array([[-1.3, 0.4], [0.25, -0.7], [3.0, 1.0]])  # the last one lies outside the box
@@ -173,7 +173,7 @@ def test_ascent_policy_step_is_gradient_ascent_on_the_new_critic(problem):
     H of theta_1 (the new critic) and two steps from w_0 = 0."""
     system, _, base = problem
     with enable_x64(True):
-        cfg = config(system.gamma, max_iterations=1, policy_update="ascent", policy_learning_rate=0.7, policy_steps=2)
+        cfg = config(system.gamma, max_iterations=1, policy_update="ascent", policy_learning_rate=0.7, num_policy_steps=2)
         result = AMORTIZED(base, FEATURES, cfg, 0, 0, max_opt=0, max_window=0)
         H = np.asarray(fqi.quadratic_q_matrix(FEATURES, result.thetas[1])[0])
         x = np.asarray(base.next_observation)
@@ -244,7 +244,7 @@ def test_pendulum_base_points_follow_the_environment():
     (lambda: fqi.MaximizeConfig(method="newton"), "method"),
     (lambda: fqi.MaximizeConfig("grid"), "finite"),
     (lambda: fqi.MaximizeConfig(low=1.0, high=-1.0), "low"),
-    (lambda: fqi.MaximizeConfig(steps=0), "steps"),
+    (lambda: fqi.MaximizeConfig(num_ascent_steps=0), "num_ascent_steps"),
     (lambda: fqi.MaximizeConfig(learning_rate=-1.0), "learning_rate"),
     (lambda: fqi.FQIConfig(gamma=1.0), "gamma"),
     (lambda: fqi.FQIConfig(max_iterations=0), "max_iterations"),
@@ -253,7 +253,7 @@ def test_pendulum_base_points_follow_the_environment():
     (lambda: fqi.FQIConfig(policy_ridge=-1.0), "policy_ridge"),
     (lambda: fqi.FQIConfig(policy_update="newton"), "policy_update"),
     (lambda: fqi.FQIConfig(policy_learning_rate=-0.1), "policy_learning_rate"),
-    (lambda: fqi.FQIConfig(policy_steps=0), "policy_steps"),
+    (lambda: fqi.FQIConfig(num_policy_steps=0), "num_policy_steps"),
     (lambda: fqi.PendulumFeatures(num_angle=1), "num_angle"),
 ])
 def test_bad_configs_are_rejected_naming_the_field(make, field):
@@ -282,7 +282,7 @@ def test_a_diverging_loop_says_so_and_names_the_iteration(problem):
     loops raise; under jit they return diverged_at for lib.divergence.raise_if_diverged."""
     system, _, base = problem
     wild = fqi.FQIConfig(gamma=system.gamma, max_iterations=5, tolerance=0.0,
-                         maximize=fqi.MaximizeConfig("sgd", steps=60, learning_rate=100.0))
+                         maximize=fqi.MaximizeConfig("sgd", num_ascent_steps=60, learning_rate=100.0))
     with pytest.raises(RuntimeError, match=r"fitted Q-iteration diverged.*at step \d+"):
         fqi.fitted_q_iteration(base, FEATURES, wild)
     with pytest.raises(RuntimeError, match=r"amortized fitted Q-iteration diverged.*at step \d+"):

@@ -16,7 +16,7 @@ from lib.offpolicy import OffPolicyConfig, make_off_policy_train
 PENDULUM, CARTPOLE = envs.make("Pendulum-v1"), envs.make("CartPole-v1")
 LOOP = OffPolicyConfig(total_steps=200, warmup_steps=100, batch_size=16, buffer_capacity=200,
                        eval_every=100, eval_episodes=1)
-SMALL = dict(total_steps=1024, num_envs=4, num_steps=32, policy_hidden=(8,), value_hidden=(8,))
+SMALL = dict(total_steps=1024, num_envs=4, rollout_length=32, policy_hidden=(8,), value_hidden=(8,))
 
 TRAINERS = {
     "ddpg": lambda: make_off_policy_train(
@@ -33,7 +33,7 @@ TRAINERS = {
     "npg": lambda: tr.make_train(CARTPOLE, tr.PolicyOptimizationConfig(algorithm="npg", **SMALL)),
     "ppo gaussian": lambda: tr.make_train(PENDULUM, tr.PolicyOptimizationConfig(**SMALL)),
     "policy gradient": lambda: pg.make_train(CARTPOLE, [pg.PolicyGradientConfig(num_iterations=2)]),
-    "svg": lambda: svg.make_pendulum_svg_train((0, 1, None), svg.SVGConfig(iterations=4, checkpoint_every=2,
+    "svg": lambda: svg.make_pendulum_svg_train((0, 1, None), svg.SVGConfig(num_iterations=4, checkpoint_every=2,
                                                                          horizon=5)),
 }
 
@@ -46,7 +46,7 @@ def test_trainer_uses_no_key_twice(name):
 
 def test_nfqca_uses_no_key_twice():
     with jax.debug_key_reuse(True):
-        config = det.NFQCAConfig(iterations=2, fit_steps=3, policy_steps=3)
+        config = det.NFQCAConfig(num_iterations=2, num_fit_steps=3, num_policy_steps=3)
         jax.block_until_ready(det.nfqca_lqr(jax.random.key(0), double_integrator(), config))
 
 

@@ -169,7 +169,7 @@ def test_reparameterized_fit_reaches_the_minimum_kl_over_gaussians():
     grid = jnp.linspace(-6.0, 6.0, 4001)
     temperature = 2.0  # warm: one wide Gaussian covers both modes, a single basin
     path, _ = soft.fit_gaussian_to_boltzmann(soft.multimodal_q, jax.random.PRNGKey(5), temperature, mean=-2.0,
-                                             log_std=-1.0, num_steps=600, num_samples=128)
+                                             log_std=-1.0, num_adam_steps=600, num_samples=128)
     fitted = float(soft.kl_gaussian_to_boltzmann(path[-1, 0], path[-1, 1], soft.multimodal_q, temperature, grid))
     means, log_stds = jnp.meshgrid(jnp.linspace(-2, 2, 81), jnp.linspace(-1.5, 1.5, 61))
     kl_grid = jax.vmap(lambda m, s: soft.kl_gaussian_to_boltzmann(m, s, soft.multimodal_q, temperature, grid))(
@@ -181,13 +181,13 @@ def test_sac_policy_uses_the_tanh_gaussian_density_on_the_action_bounds():
     """The common variant's log d(a|s) is the change-of-variables density on [-2, 2] and integrates to 1."""
     env = envs.make("Pendulum-v1")
     config = soft.SACConfig(policy_hidden=(8,), q_hidden=(8,), value_hidden=(8,))
-    state = soft.sac_tanh_init(env, config, jax.random.PRNGKey(6))
+    state = soft.sac_tanh_init(jax.random.PRNGKey(6), env, config)
     obs = jnp.array([0.6, -0.8, 1.5])
     key = jax.random.PRNGKey(7)
 
     @jax.jit
     def head_and_sample(policy):
-        return soft._policy_head(config, policy, obs), soft._tanh_sample(config, env, policy, obs, key)
+        return soft._policy_head(config, policy, obs), soft._tanh_sample(env, config, policy, obs, key)
 
     (mean, log_std), (action, log_prob) = head_and_sample(state.policy)
     u = float(mean[0] + jnp.exp(log_std[0]) * jax.random.normal(key, (1,))[0])
@@ -218,9 +218,9 @@ def test_with_zero_discount_the_critics_regress_on_the_reward_alone(variant):
     env = envs.make("Pendulum-v1")
     config = soft.SACConfig(**SMALL, target_entropy=5.0)
     init, update = (soft.sac_init, soft.sac_update) if variant == "box" else (soft.sac_tanh_init, soft.sac_tanh_update)
-    state = init(env, config, jax.random.PRNGKey(9))
+    state = init(jax.random.PRNGKey(9), env, config)
     batch = fake_batch(env)
-    _, metrics = jax.jit(update, static_argnums=(0, 1))(config, env, state, batch, jax.random.PRNGKey(10))
+    _, metrics = jax.jit(update, static_argnums=(0, 1))(env, config, state, batch, jax.random.PRNGKey(10))
     expected = jnp.sum(jnp.mean((nets.twin_q_apply(state.q, batch.observation, batch.action) - batch.reward) ** 2, axis=1))
     np.testing.assert_allclose(metrics["q_loss"], expected, rtol=1e-5)
 
@@ -254,15 +254,15 @@ def test_value_target_and_policy_loss_have_their_exact_values(variant):
     env = envs.make("Pendulum-v1")
     config = soft.SACConfig(**EXACT)
     init, update = (soft.sac_init, soft.sac_update) if variant == "box" else (soft.sac_tanh_init, soft.sac_tanh_update)
-    state = hand_set_state(init(env, config, jax.random.PRNGKey(17)))
+    state = hand_set_state(init(jax.random.PRNGKey(17), env, config))
     batch, key = fake_batch(env, size=16), jax.random.PRNGKey(18)
-    _, metrics = jax.jit(update, static_argnums=(0, 1))(config, env, state, batch, key)
+    _, metrics = jax.jit(update, static_argnums=(0, 1))(env, config, state, batch, key)
     s = np.asarray(batch.observation, np.float64)
     q1 = lambda a: s[:, 0] + a
     q2 = lambda a: 2.0 * s[:, 1] - a
     first_key, policy_key = jax.random.split(key)
     if variant == "box":
-        head = soft.gaussian_policy(config, env, state.policy, batch.observation)
+        head = soft.gaussian_policy(env, config, state.policy, batch.observation)
         mean, log_std = (np.asarray(x[:, 0], np.float64) for x in head)
         draw = lambda k: mean + np.exp(log_std) * np.asarray(jax.random.normal(k, (16, 1)))[:, 0]
         log_density = lambda a: scipy.stats.norm.logpdf(a, mean, np.exp(log_std))
@@ -284,9 +284,9 @@ def test_value_target_and_policy_loss_have_their_exact_values(variant):
 def test_box_target_value_network_moves_by_tau():
     env = envs.make("Pendulum-v1")
     config = soft.SACConfig(**SMALL, target_entropy=5.0)
-    state = soft.sac_init(env, config, jax.random.PRNGKey(11))
+    state = soft.sac_init(jax.random.PRNGKey(11), env, config)
     state = state._replace(value_target=jax.tree_util.tree_map(jnp.zeros_like, state.value_target))
-    new, _ = jax.jit(soft.sac_update, static_argnums=(0, 1))(config, env, state, fake_batch(env), jax.random.PRNGKey(12))
+    new, _ = jax.jit(soft.sac_update, static_argnums=(0, 1))(env, config, state, fake_batch(env), jax.random.PRNGKey(12))
     jax.tree_util.tree_map(lambda t, v: np.testing.assert_allclose(t, 0.1 * v, rtol=1e-5, atol=1e-7),
                            new.value_target, new.value)
 
@@ -295,8 +295,8 @@ def test_box_target_value_network_moves_by_tau():
 def test_temperature_rises_below_the_target_entropy_falls_above_and_can_be_fixed(target_entropy, learn, direction):
     env = envs.make("Pendulum-v1")
     config = soft.SACConfig(**SMALL, target_entropy=target_entropy)
-    state = soft.sac_tanh_init(env, config, jax.random.PRNGKey(13), learn_temperature=learn)
-    new, _ = jax.jit(soft.sac_tanh_update, static_argnums=(0, 1))(config, env, state, fake_batch(env), jax.random.PRNGKey(14))
+    state = soft.sac_tanh_init(jax.random.PRNGKey(13), env, config, learn_temperature=learn)
+    new, _ = jax.jit(soft.sac_tanh_update, static_argnums=(0, 1))(env, config, state, fake_batch(env), jax.random.PRNGKey(14))
     assert np.sign(float(new.log_temperature - state.log_temperature)) == direction
 
 

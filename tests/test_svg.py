@@ -201,7 +201,7 @@ def test_unroll_depth_accepts_numpy_integers_and_rejects_short_noise():
 
 
 @pytest.mark.parametrize("field, value", [("horizon", 0), ("gamma", 1.5), ("tau", 0.0), ("policy_learning_rate", -1.0),
-                                          ("checkpoint_every", 7), ("max_grad_norm", 0.0), ("q_steps", 2.0),
+                                          ("checkpoint_every", 7), ("max_grad_norm", 0.0), ("num_q_steps", 2.0),
                                           ("q_learning_rate", float("inf")), ("q_hidden", (64.0, 64)),
                                           ("policy_hidden", ()), ("initial_action_std", 0.0)])
 def test_svg_config_rejects_out_of_range_values(field, value):
@@ -219,7 +219,7 @@ def lqr_start(key):
 
 def test_svg_infinity_on_the_lqr_raises_the_exact_return():
     lqr, params, _ = make_problem()
-    config = svg.SVGConfig(horizon=20, batch_size=16, iterations=40, policy_learning_rate=0.05, checkpoint_every=20)
+    config = svg.SVGConfig(horizon=20, batch_size=16, num_iterations=40, policy_learning_rate=0.05, checkpoint_every=20)
     final, log = jax.jit(lambda key: svg.svg_infinity(key, params, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
                                                       initial_state=lqr_start, config=config))(jax.random.key(5))
     value = lambda p: float(svg.lqr_expected_return(lqr, p, jnp.asarray(START_MEAN), 0.25 * jnp.eye(2)))
@@ -234,7 +234,7 @@ def test_svg_infinity_records_the_iteration_where_it_diverged():
     """A step of 1e3 on the gain makes the closed loop explode within the 20-step rollout: J becomes
     inf within a few iterations, and diverged_at names the first one (it stays -1 at a sane step)."""
     lqr, params, _ = make_problem()
-    config = svg.SVGConfig(horizon=20, batch_size=4, iterations=10, policy_learning_rate=1e3, checkpoint_every=10)
+    config = svg.SVGConfig(horizon=20, batch_size=4, num_iterations=10, policy_learning_rate=1e3, checkpoint_every=10)
     _, log = jax.jit(lambda key: svg.svg_infinity(key, params, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
                                                   initial_state=lqr_start, config=config))(jax.random.key(5))
     first = int(log.diverged_at)
@@ -243,7 +243,7 @@ def test_svg_infinity_records_the_iteration_where_it_diverged():
 
 
 def test_pendulum_svg_training_that_diverges_raises_naming_the_iteration():
-    config = svg.SVGConfig(horizon=5, batch_size=2, iterations=4, checkpoint_every=2, q_steps=2, q_hidden=(8,),
+    config = svg.SVGConfig(horizon=5, batch_size=2, num_iterations=4, checkpoint_every=2, num_q_steps=2, q_hidden=(8,),
                            q_learning_rate=1e30)
     with pytest.raises(RuntimeError, match=r"SVG training on Pendulum diverged.*at step \d"):
         sweep({"SVG training on Pendulum": svg.make_pendulum_svg_train((1,), config)}, num_seeds=1)
@@ -253,7 +253,7 @@ def test_soft_gaussian_fit_matches_closed_form_and_collapses_to_dpg():
     nodes, weights = np.polynomial.hermite_e.hermegauss(40)
     nodes, weights = jnp.asarray(nodes, jnp.float32), jnp.asarray(weights / np.sqrt(2 * np.pi), jnp.float32)
     for alpha in (1.0, 0.1, 0.01):
-        fit = svg.fit_soft_gaussian(svg.skewed_q, alpha, nodes, weights, steps=3000)
+        fit = svg.fit_soft_gaussian(svg.skewed_q, alpha, nodes, weights, num_adam_steps=3000)
         mean, std = svg.soft_gaussian_closed_form(alpha)
         assert float(fit.mean) == pytest.approx(float(mean), abs=2e-3)
         assert float(fit.std) == pytest.approx(float(std), rel=2e-2)

@@ -249,7 +249,7 @@ def test_policy_config_rejects_out_of_range_values(field, value):
 
 def test_policy_config_rejects_minibatches_that_do_not_divide_the_batch():
     with pytest.raises(ValueError, match="num_minibatches"):
-        tr.PolicyOptimizationConfig(num_envs=4, num_steps=5, num_minibatches=3)
+        tr.PolicyOptimizationConfig(num_envs=4, rollout_length=5, num_minibatches=3)
 
 
 @pytest.mark.parametrize("field, value", [("clip_epsilon", [0.1, 1.2]), ("kl_bound", -0.01), ("algorithm", "a2c")])
@@ -270,7 +270,7 @@ def test_ppo_learns_cartpole_in_a_short_run():
 
 def test_ppo_learning_rate_of_iteration_i_is_the_closed_form_rate_times_one_minus_i_over_n():
     env = envs.make("CartPole-v1")
-    config = tr.PolicyOptimizationConfig(total_steps=5 * 64, num_envs=4, num_steps=16, policy_hidden=(4,),
+    config = tr.PolicyOptimizationConfig(total_steps=5 * 64, num_envs=4, rollout_length=16, policy_hidden=(4,),
                                          value_hidden=(4,), learning_rate=2.5e-3)
     _, log = jax.jit(tr.make_train(env, config))(jax.random.key(0))
     closed_form = np.float32(2.5e-3) * (1.0 - np.arange(5, dtype=np.float32) / np.float32(5))
@@ -282,7 +282,7 @@ def test_ppo_learning_rate_of_iteration_i_is_the_closed_form_rate_times_one_minu
 
 def test_ppo_with_a_huge_learning_rate_diverges_and_the_sweep_says_at_which_iteration():
     env = envs.make("Pendulum-v1")
-    config = tr.PolicyOptimizationConfig(total_steps=6 * 64, num_envs=4, num_steps=16, policy_hidden=(4,),
+    config = tr.PolicyOptimizationConfig(total_steps=6 * 64, num_envs=4, rollout_length=16, policy_hidden=(4,),
                                          value_hidden=(4,), learning_rate=1e30, max_grad_norm=1e30)
     with pytest.raises(RuntimeError, match="ppo training diverged.*seed 1 at step"):
         sweep({"ppo training": tr.make_train(env, config)}, num_seeds=2)
@@ -290,7 +290,7 @@ def test_ppo_with_a_huge_learning_rate_diverges_and_the_sweep_says_at_which_iter
 
 def test_pendulum_log_counts_episodes_instead_of_a_nan_sentinel():
     env = envs.make("Pendulum-v1")   # 200-step episodes, 16 steps per iteration: none ends before iteration 12
-    config = tr.PolicyOptimizationConfig(total_steps=14 * 32, num_envs=2, num_steps=16, policy_hidden=(4,),
+    config = tr.PolicyOptimizationConfig(total_steps=14 * 32, num_envs=2, rollout_length=16, policy_hidden=(4,),
                                          value_hidden=(4,))
     _, log = sweep(tr.make_train(env, config), num_seeds=1)
     np.testing.assert_array_equal(log.episodes_so_far[0], [0] * 12 + [2, 2])

@@ -65,7 +65,7 @@ def cartpole_npg_trpo_ppo(num_seeds, runs_per_device):
 def pendulum_svg(num_seeds, runs_per_device):
     from lib import svg
     depths = (0, 1, 5, None)
-    config = svg.SVGConfig(horizon=40, batch_size=8, iterations=200, checkpoint_every=25)
+    config = svg.SVGConfig(horizon=40, batch_size=8, num_iterations=200, checkpoint_every=25)
     final_params, _ = sweep(svg.make_pendulum_svg_train(depths, config), num_seeds, seed=2,
                             runs_per_device=runs_per_device)
     evaluate = jax.jit(jax.vmap(jax.vmap(svg.pendulum_returns, in_axes=(0, None)), in_axes=(0, None)))

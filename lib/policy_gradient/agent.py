@@ -85,7 +85,7 @@ def _with_step_sizes(config, state, index):
     return state._replace(policy_opt_state=policy_opt_state, value_opt_state=value_opt_state)
 
 
-def init_agent(env, config, key):
+def init_agent(key, env, config):
     """Fresh networks (`lib.onpolicy.init_policy_and_value`) and Adam states."""
     policy, value = init_policy_and_value(key, env, config.policy_hidden, config.value_hidden)
     policy_opt, value_opt = _optimizers(config)

@@ -120,7 +120,7 @@ def _make_train(env, configs):
             rate = current_learning_rate(state.policy_opt_state)
             return state, (jnp.mean(returns), jnp.mean(jnp.sum(mask, axis=0)), rate)
 
-        state, rows, diverged_at = run_iterations(iteration, init_agent(env, first, key_init), key_loop,
+        state, rows, diverged_at = run_iterations(iteration, init_agent(key_init, env, first), key_loop,
                                                   first.num_iterations)
         return state, PolicyGradientLog(*rows, diverged_at)
 

@@ -29,12 +29,12 @@ class GaussianFit(NamedTuple):
     std: jax.Array
 
 
-def fit_soft_gaussian(q, alpha, eps, weights, steps=2000, learning_rate=0.05):
+def fit_soft_gaussian(q, alpha, eps, weights, num_adam_steps=2000, learning_rate=0.05):
     """SAC's policy step at one state: minimize alpha * KL(N(mu, s^2) || exp(q/alpha)/Z), i.e.
     E[alpha log N(a; mu, s) - q(a)] with a = mu + s eps (reparameterized), averaged over the noise
     nodes eps with `weights` (samples with weights 1/M, or Gauss-Hermite nodes). alpha = 0 is DPG
     with a Gaussian whose width only shrinks. Returns the fitted GaussianFit."""
-    check_positive_int("steps", steps)
+    check_positive_int("num_adam_steps", num_adam_steps)
     check_positive("learning_rate", learning_rate)
     alpha_value = concrete(alpha)
     if alpha_value is not None:
@@ -52,13 +52,13 @@ def fit_soft_gaussian(q, alpha, eps, weights, steps=2000, learning_rate=0.05):
         return gradient_step(optimizer, theta, opt_state, jax.grad(loss)(theta)), None
 
     theta = (jnp.zeros(()), jnp.zeros(()))
-    (theta, _), _ = jax.lax.scan(step, (theta, optimizer.init(theta)), None, steps)
+    (theta, _), _ = jax.lax.scan(step, (theta, optimizer.init(theta)), None, num_adam_steps)
     return GaussianFit(theta[0], jnp.exp(theta[1]))
 
 
-def fit_dpg(q, steps=2000, learning_rate=0.05):
+def fit_dpg(q, num_adam_steps=2000, learning_rate=0.05):
     """DPG at one state: gradient ascent of q(mu) over the deterministic action mu."""
-    check_positive_int("steps", steps)
+    check_positive_int("num_adam_steps", num_adam_steps)
     check_positive("learning_rate", learning_rate)
     optimizer = optax.adam(learning_rate)
 
@@ -67,5 +67,5 @@ def fit_dpg(q, steps=2000, learning_rate=0.05):
         return _ascent_step(optimizer, mu, opt_state, jax.grad(q)(mu)), None
 
     mu = jnp.zeros(())
-    (mu, _), _ = jax.lax.scan(step, (mu, optimizer.init(mu)), None, steps)
+    (mu, _), _ = jax.lax.scan(step, (mu, optimizer.init(mu)), None, num_adam_steps)
     return mu

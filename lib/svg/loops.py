@@ -51,7 +51,7 @@ class SVGConfig:
     Pendulum policy `make_pendulum_svg_train` starts from."""
     horizon: int = 40                    # T: model steps per sampled trajectory, >= 1
     batch_size: int = 8                  # N: start states s_0 ~ rho_0 per iteration, >= 1
-    iterations: int = 200                # policy updates, >= 1
+    num_iterations: int = 200            # policy updates, >= 1
     policy_learning_rate: float = 2e-2   # alpha_w, Adam step on the policy, > 0
     max_grad_norm: float = 1.0           # policy gradients are clipped to this global norm, > 0
     gamma: float = 0.98                  # discount in [0, 1]
@@ -62,19 +62,19 @@ class SVGConfig:
     # SVG(5) gets on Pendulum in 200 updates: 25 Adam steps per iteration leave it near SVG(0), 50 lift it.
     q_hidden: Tuple[int, ...] = (32, 32)  # hidden widths (ReLU) of q(s, a; theta), positive ints
     q_learning_rate: float = 3e-3        # Adam step on the critic, > 0
-    q_steps: int = 50                    # critic regression steps per iteration, >= 1
+    num_q_steps: int = 50                # critic regression (Adam) steps per iteration, >= 1
     tau: float = 0.1                     # target-critic soft-update rate in (0, 1]
 
     def __post_init__(self):
-        for name in ("horizon", "batch_size", "iterations", "checkpoint_every", "q_steps"):
+        for name in ("horizon", "batch_size", "num_iterations", "checkpoint_every", "num_q_steps"):
             check_positive_int(name, getattr(self, name))
         for name in ("policy_learning_rate", "max_grad_norm", "initial_action_std", "q_learning_rate"):
             check_positive(name, getattr(self, name))
         check_hidden_widths(self, "policy_hidden", "q_hidden")
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("tau", self.tau, 0.0, 1.0, low_open=True)
-        if self.iterations % self.checkpoint_every:
-            raise ValueError(f"checkpoint_every must divide iterations={self.iterations}, got {self.checkpoint_every}")
+        if self.num_iterations % self.checkpoint_every:
+            raise ValueError(f"checkpoint_every must divide num_iterations={self.num_iterations}, got {self.checkpoint_every}")
 
 
 class SVGLog(NamedTuple):
@@ -105,7 +105,7 @@ def _ascent_step(optimizer, params, opt_state, gradient):
 
 
 def _run_iterations(iteration, state, config):
-    """Scan `iteration(state) -> (state, J)` config.iterations times. state.diverged_at records the
+    """Scan `iteration(state) -> (state, J)` config.num_iterations times. state.diverged_at records the
     first iteration whose parameters, optimizer states or J were not finite; the policy is kept
     every checkpoint_every iterations."""
 
@@ -114,7 +114,7 @@ def _run_iterations(iteration, state, config):
         diverged_at = first_divergence(state.diverged_at, all_finite((new_state, objective)), index)
         return new_state._replace(diverged_at=diverged_at), (new_state.policy, objective)
 
-    state, (policies, objective) = jax.lax.scan(tracked, state, jnp.arange(config.iterations))
+    state, (policies, objective) = jax.lax.scan(tracked, state, jnp.arange(config.num_iterations))
     every = config.checkpoint_every
     checkpoints = jax.tree_util.tree_map(lambda p: p[every - 1::every], policies)
     return state, SVGLog(checkpoints, objective, state.diverged_at)
@@ -160,7 +160,7 @@ def svg_infinity(key, params, *, policy, model, initial_state, config):
 
 
 def _fit_critic(q_optimizer, c, opt_state, c_target, path, *, q, config):
-    """config.q_steps Adam steps regressing q(s_t, a_t; theta) on the returns-to-go of `path` (N
+    """config.num_q_steps Adam steps regressing q(s_t, a_t; theta) on the returns-to-go of `path` (N
     trajectories), bootstrapped by the target critic at s_T. Returns (theta, its optimizer state)."""
     T, gamma = config.horizon, config.gamma
 
@@ -179,7 +179,7 @@ def _fit_critic(q_optimizer, c, opt_state, c_target, path, *, q, config):
         c, opt_state = carry
         return gradient_step(q_optimizer, c, opt_state, jax.grad(loss)(c)), None
 
-    (c, opt_state), _ = jax.lax.scan(step, (c, opt_state), None, config.q_steps)
+    (c, opt_state), _ = jax.lax.scan(step, (c, opt_state), None, config.num_q_steps)
     return c, opt_state
 
 

@@ -72,8 +72,8 @@ class PolicyOptimizationConfig:
 
     algorithm: "npg", "trpo" or "ppo".
     total_steps: environment steps in the run (rounded down to whole iterations).
-    num_envs, num_steps: parallel environments and steps per environment in each rollout;
-        one iteration uses num_envs * num_steps transitions.
+    num_envs, rollout_length: parallel environments and steps per environment in each rollout;
+        one iteration uses num_envs * rollout_length transitions.
     policy_hidden, value_hidden: hidden widths (tanh) of the policy and of the value network, each an int >= 1.
     gamma, lam: discount and GAE parameter, in [0, 1].
     reward_scale: multiplies the rewards the learner sees (returns are logged unscaled), > 0.
@@ -93,7 +93,7 @@ class PolicyOptimizationConfig:
     algorithm: str = "ppo"
     total_steps: int = 500_000
     num_envs: int = 32
-    num_steps: int = 32
+    rollout_length: int = 32
     policy_hidden: tuple = (64, 64)
     value_hidden: tuple = (64, 64)
     gamma: float = 0.99
@@ -117,7 +117,7 @@ class PolicyOptimizationConfig:
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
-        for name in ("total_steps", "num_envs", "num_steps", "cg_iterations", "backtrack_steps",
+        for name in ("total_steps", "num_envs", "rollout_length", "cg_iterations", "backtrack_steps",
                      "epochs", "num_minibatches"):
             check_positive_int(name, getattr(self, name))
         check_hidden_widths(self, "policy_hidden", "value_hidden")
@@ -134,13 +134,13 @@ class PolicyOptimizationConfig:
         check_positive("max_grad_norm", self.max_grad_norm)
         check_range("initial_log_std", self.initial_log_std)   # any finite value
         if self.batch_size % self.num_minibatches:
-            raise ValueError(f"num_minibatches must divide num_envs * num_steps = {self.batch_size}, "
+            raise ValueError(f"num_minibatches must divide num_envs * rollout_length = {self.batch_size}, "
                              f"got {self.num_minibatches}")
-        check_positive_int("total_steps // (num_envs * num_steps)", self.num_iterations)
+        check_positive_int("total_steps // (num_envs * rollout_length)", self.num_iterations)
 
     @property
     def batch_size(self):
-        return self.num_envs * self.num_steps
+        return self.num_envs * self.rollout_length
 
     @property
     def num_iterations(self):
@@ -182,8 +182,8 @@ class Batch(NamedTuple):
     returns: jax.Array    # lambda-returns A + v(s): the value network's regression targets
 
 
-def collect_batch(env, params, key, env_states, observations, num_steps, gamma=0.99, lam=0.95, reward_scale=1.0):
-    """Run the current policy for num_steps steps in every environment copy and build the Batch:
+def collect_batch(env, params, key, env_states, observations, rollout_length, gamma=0.99, lam=0.95, reward_scale=1.0):
+    """Run the current policy for rollout_length steps in every environment copy and build the Batch:
     GAE advantages from the value network, lambda-returns as its targets. Returns
     (env_states, observations, batch, finished_returns[T, N], done[T, N]): done marks the entries of
     finished_returns that are the returns of episodes ending there."""
@@ -191,7 +191,7 @@ def collect_batch(env, params, key, env_states, observations, num_steps, gamma=0
         return sample(env, distribution(env, params.policy, params.log_std, observation), k)
 
     env_states, observations, rollout, finished = collect_rollout(
-        env, sample_action, key, env_states, observations, num_steps)
+        env, sample_action, key, env_states, observations, rollout_length)
     rewards = reward_scale * rollout.rewards
     values = state_value(params.value, rollout.observations)
     next_values = state_value(params.value, rollout.next_observations)

@@ -79,7 +79,7 @@ def make_train(env, config=PolicyOptimizationConfig(), switchable=False):
     def iteration(knobs, carry, key, index):
         key_rollout, key_update = jax.random.split(key)
         env_states, obs, batch, finished, done = collect_batch(
-            env, carry.params, key_rollout, carry.env_states, carry.observations, config.num_steps, config.gamma,
+            env, carry.params, key_rollout, carry.env_states, carry.observations, config.rollout_length, config.gamma,
             config.lam, config.reward_scale)
         rate = annealed_learning_rate(knobs.learning_rate, index, config.num_iterations, config.anneal_learning_rate)
         operands = (carry.params, with_learning_rate(carry.opt_state, rate), batch, key_update, knobs)
