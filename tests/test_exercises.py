@@ -110,8 +110,8 @@ SHORTCUTS = [through_a_helper, through_a_default_argument, through_importlib, in
 
 @pytest.mark.parametrize("answer", SHORTCUTS, ids=[answer.__name__ for answer in SHORTCUTS])
 def test_a_right_answer_that_calls_lib_however_it_reaches_it_earns_nothing(answer, capsys):
-    assert exercises.grade("1.1", answer, cases(), points=2) is not None    # compiles compiled_with_lib_inside
-    capsys.readouterr()
+    for arguments, _ in CASES:          # as an earlier cell would: compiled_with_lib_inside is in JAX's cache now
+        answer(jnp.asarray(arguments[0]))
     assert grade(answer) == 0.0
     assert "from lib; write it with JAX or NumPy" in capsys.readouterr().err
 
