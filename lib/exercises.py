@@ -8,8 +8,9 @@ A check cell loads this module afresh from its file, lists its cases and ends wi
     grade("20.1", largest_stable_learning_rate, cases, points=2, rtol=1e-5)
 
 `grade` returns the points earned, the cell's value, which nbgrader's autograder takes as partial credit.
-It never raises, so "Run all" reaches every exercise, but it fails closed: when it withholds points it
-writes why to stderr, and nbgrader scores a test cell with stderr 0 whatever the cell displays.
+A wrong answer, a crash or a stub does not make it raise, so "Run all" reaches every exercise, but it
+fails closed: when it withholds points it writes why to stderr, and nbgrader scores a test cell with
+stderr 0 whatever the cell displays.
 `python -m tools.assignments` writes the student notebooks, in which the solutions are stubs and the
 hidden cases wait for grading.
 """
