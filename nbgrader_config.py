@@ -5,7 +5,7 @@ Nothing here raises nbgrader's limits: an assignment holds only a chapter's exer
 run in seconds, so a submission grades well within the default 30 s per cell. The kernel must import
 this project's `lib` (install the project with `pip install -e .`, as the README's set-up does).
 
-`nbgrader autograde` logs "Attribute 'checksum' for cell <exercise>-check has changed!" for every check
+`nbgrader autograde` logs "Attribute 'checksum' for cell <function>-check has changed!" for every check
 cell, even of an untouched submission: the released check cells lack the hidden tests, which nbgrader
 restores from the source before running them (README, "Classroom").
 """
