@@ -20,6 +20,7 @@ import pytest
 from nbgrader.utils import determine_grade
 
 from lib import exercises, mdp
+from tools import assignments
 
 CASES = [(([1.0, 2.0],), 3.0), (([0.5, -0.5, 4.0],), 4.0)]
 
@@ -163,20 +164,21 @@ def test_a_right_answer_that_warns_keeps_its_points_and_the_warning_is_reported_
 # Kernel tricks: each notebook is [the trick, the student's function, the check cell as the chapters write it].
 STUB = "import jax.numpy as jnp\n\ndef total(values):\n    raise NotImplementedError()"
 WRONG = STUB.replace("raise NotImplementedError()", "return 0.0 * jnp.sum(values)")
-CHECK = ("import importlib, lib.exercises\n"
-         "grade = importlib.reload(lib.exercises).grade   # fresh from lib/exercises.py, whatever an earlier cell did\n"
+CHECK = (f"import importlib, lib.exercises\n{assignments.GRADER_IMPORT}\n"
          f"cases = {CASES!r}\n"
          "grade('1.1', total, cases, points=2)")
 TRICKS = {
     "grade replaced": "import lib.exercises\n"
-                      "lib.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: float(points)",
+                      "lib.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: "
+                      "float(points)",
     "value hidden": "get_ipython().ast_node_interactivity = 'none'",
     "module replaced in sys.modules": "import sys, types\nfake = types.ModuleType('lib.exercises')\n"
                                       "fake.grade = lambda *args, **kwargs: 2.0\nsys.modules['lib.exercises'] = fake",
     "module replaced in the package": "import lib, types\nlib.exercises = types.ModuleType('lib.exercises')\n"
                                       "lib.exercises.grade = lambda *args, **kwargs: 2.0",
     "grader's numpy replaced": "import lib.exercises, numpy, types\n"
-                               "lib.exercises.np = types.SimpleNamespace(**{**vars(numpy), 'allclose': lambda *a, **k: True})",
+                               "always = {'allclose': lambda *args, **kwargs: True}\n"
+                               "lib.exercises.np = types.SimpleNamespace(**{**vars(numpy), **always})",
 }
 
 

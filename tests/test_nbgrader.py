@@ -94,8 +94,9 @@ def submissions(source, release):
     replaced, hidden = nbformat.from_dict(answered), nbformat.from_dict(answered)
     replaced.cells[first].source = REPLACED_GRADER + answered.cells[first].source
     hidden.cells[first].source = HIDDEN_VALUES + answered.cells[first].source
+    peeking = edited(answered, lambda cell: cell.source.replace(STUB, CALLERS_EXPECTED))
     return {"untouched": release, "correct": correct, "wrong": wrong, "replaced-grader": replaced,
-            "hidden-values": hidden, "callers-expected": edited(answered, lambda cell: cell.source.replace(STUB, CALLERS_EXPECTED)),
+            "hidden-values": hidden, "callers-expected": peeking,
             "lib-through-importlib": edited(correct, first_in_body(THROUGH_IMPORTLIB)),
             "warning": edited(correct, first_in_body(WARNING))}
 
