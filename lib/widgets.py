@@ -321,7 +321,8 @@ class InteractiveFigure:
         for key, png in frames.items():
             values = ", ".join(f"{grid.description} = {grid.labels[k]}" for grid, k in zip(self.grids, key))
             hidden = "" if key == start else "display:none;"
-            images.append(f'<img data-key="{",".join(map(str, key))}" alt="{html.escape(f"{self.alt} Drawn for {values}.")}" '
+            alt = html.escape(f"{self.alt} Drawn for {values}.")
+            images.append(f'<img data-key="{",".join(map(str, key))}" alt="{alt}" '
                           f'style="{hidden}max-width:100%" src="data:image/png;base64,{png}">')
         return (f'<div class="interactive-figure"><div role="group" aria-label="{html.escape(self.title)}" '
                 f'style="{_CONTROLS_STYLE}">{controls}</div>'
@@ -350,7 +351,8 @@ def interactive_figure(draw, figsize=(8, 4), *, title, alt, **sliders):
 
 
 # A hidden frame of the static view, as `static_html` writes it (the initial frame is the one not hidden).
-_HIDDEN_FRAME = re.compile(r'(<img data-key="[\d,]+" alt="[^"]*" style="display:none;[^"]*") src="data:image/png;base64,([^"]+)"')
+_HIDDEN_FRAME = re.compile(r'(<img data-key="[\d,]+" alt="[^"]*" style="display:none;[^"]*") '
+                           r'src="data:image/png;base64,([^"]+)"')
 
 
 def defer_hidden_frames(page, save):

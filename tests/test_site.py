@@ -161,18 +161,20 @@ def test_chapter_pages_show_static_sliders_and_offer_the_notebook(site, page):
     assert (site / "_sources" / f"{page}.ipynb").exists(), "the download button's notebook is missing"
     for launcher in ("https://mybinder.org/v2/gh/", "https://colab.research.google.com/github/"):
         # a launch button to the placeholder repository opens a page that does not exist
-        assert (launcher in text) != PLACEHOLDER, f"{launcher} launch button {'to the placeholder' if PLACEHOLDER else 'missing'}"
+        assert (launcher in text) != PLACEHOLDER, (
+            f"{launcher} launch button {'to the placeholder' if PLACEHOLDER else 'missing'}")
 
 
 def test_the_build_leaves_out_launch_buttons_while_the_repository_is_the_placeholder(caplog):
     caplog.set_level(logging.INFO)
-    placeholder = type("Config", (), {"html_theme_options": {"repository_url": f"https://github.com/{PLACEHOLDER_REPOSITORY}/x",
-                                                             "launch_buttons": {"binderhub_url": "https://mybinder.org"}}})
+    def config(url):
+        return type("Config", (), {"html_theme_options": {"repository_url": url,
+                                                          "launch_buttons": {"binderhub_url": "https://mybinder.org"}}})
+
+    placeholder, real = config(f"https://github.com/{PLACEHOLDER_REPOSITORY}/x"), config("https://github.com/someone/x")
     leave_out_dead_launch_buttons(None, placeholder)
     assert placeholder.html_theme_options["launch_buttons"] == {}
     assert "Launch buttons left out" in caplog.text, "the build says why the buttons are missing"
-    real = type("Config", (), {"html_theme_options": {"repository_url": "https://github.com/someone/x",
-                                                      "launch_buttons": {"binderhub_url": "https://mybinder.org"}}})
     leave_out_dead_launch_buttons(None, real)
     assert real.html_theme_options["launch_buttons"] == {"binderhub_url": "https://mybinder.org"}
 
