@@ -1,6 +1,7 @@
 """tools.execute writes the same bytes for an unchanged chapter: ids kept, streams merged, widget models numbered."""
 import jupytext
 import nbformat
+import psutil
 
 from tools.execute import execute_chapter, keep_cell_ids, number_widget_models
 
@@ -80,3 +81,5 @@ def test_a_chapter_whose_streams_arrive_split_is_stored_the_same_way_over_ipc(tm
         ("stdout", "first\nsecond\n"), ("stderr", "warned\n"), ("stdout", "third\n")]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny.ipynb", "tiny.md"]   # no socket files left
     assert "TCP without encryption" not in capfd.readouterr().err
+    kernels = [child for child in psutil.Process().children(recursive=True) if "ipykernel" in " ".join(child.cmdline())]
+    assert not kernels      # each chapter's kernel is shut down with it, not left running until the job ends

@@ -70,7 +70,10 @@ def run_chapter(source, timeout=1200, on_cell_execute=None, static_view=True):
         client = nbclient.NotebookClient(notebook, km=kernel, timeout=timeout, record_timing=False,
                                          on_cell_execute=on_cell_execute,
                                          resources={"metadata": {"path": str(source.parent)}})
-        client.execute()
+        try:
+            client.execute()
+        finally:   # nbclient shuts down only the kernels it made itself; this one would outlive the chapter
+            kernel.shutdown_kernel(now=True)
     return merge_streams(notebook)
 
 
