@@ -149,3 +149,20 @@ def test_seeds_table_gives_our_total_over_the_peers_and_our_run_over_one_seeds()
     assert _line(text, "| TD3 | 1 |").startswith("| TD3 | 1 | 2, 4.0 + 10.0 | 4.0 + 14.0 | 0.78 | 1.0 |")
     assert _line(text, "| TD3 | 8 |").startswith("| TD3 | 8 | 2, 6.0 + 40.0 | 9.0 + 106.0 | 0.40 | 4.0 |")
     assert "Seeds at scale" not in markdown(_report())
+
+
+def test_runs_are_timed_without_the_compilation_cache_and_chapters_with_it(monkeypatch):
+    """A run's compile time must be a compilation; a chapter's second Run all must find the first one's cache."""
+    import subprocess
+
+    import benchmarks.__main__ as bench
+    seen = {}
+
+    def fake_run(command, env, **kwargs):
+        seen[command[-2]] = env.get("JAX_ENABLE_COMPILATION_CACHE")
+        return subprocess.CompletedProcess(command, 0, stdout='{"x": 1}\n', stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    bench.measure("run", "some_run")
+    bench.measure("chapter", "some_chapter")
+    assert seen == {"run": "false", "chapter": None}
