@@ -17,6 +17,7 @@ SLIDER_TARGET_S (median, worst) seconds. Slider rows (`chapter`, `slider`, `medi
 `measured_at`) are measured in a browser apart from this script and kept in report.json's
 `sliders`, as the peer rows are kept in `peers`.
 """
+
 import argparse
 import json
 import os
@@ -39,7 +40,7 @@ ROOT = HERE.parent
 PEER_PYTHON = ROOT / ".peer-venv" / "bin" / "python"
 RUN_ALL_TARGET_S = 40
 SLIDER_TARGET_S = (0.3, 0.6)
-SHARED_ABOVE = 0.1   # others' share of the CPUs above which a row is marked as measured on a shared machine
+SHARED_ABOVE = 0.1  # others' share of the CPUs above which a row is marked as measured on a shared machine
 
 
 def _peak_memory_mb(who):
@@ -51,9 +52,15 @@ def measure_run(name):
 
     fn, args, summarize, notes = all_runs()[name]()
     output, compile_s, run_s = compile_and_run(fn, *args)
-    return {"name": name, "compile_s": round(compile_s, 2), "run_s": round(run_s, 2),
-            "peak_memory_mb": _peak_memory_mb(resource.RUSAGE_SELF), "notes": notes,
-            "device": str(jax.devices()[0].platform), "results": summarize(output)}
+    return {
+        "name": name,
+        "compile_s": round(compile_s, 2),
+        "run_s": round(run_s, 2),
+        "peak_memory_mb": _peak_memory_mb(resource.RUSAGE_SELF),
+        "notes": notes,
+        "device": str(jax.devices()[0].platform),
+        "results": summarize(output),
+    }
 
 
 def measure_chapter(stem):
@@ -63,13 +70,17 @@ def measure_chapter(stem):
 
     walls = []
     with tempfile.TemporaryDirectory() as cache:
-        os.environ["XDG_CACHE_HOME"] = cache      # lib keeps its compilation cache there; the kernels inherit it
+        os.environ["XDG_CACHE_HOME"] = cache  # lib keeps its compilation cache there; the kernels inherit it
         for _ in range(2):
             start = time.perf_counter()
             run_chapter(chapter_sources([stem])[0], static_view=False)
             walls.append(round(time.perf_counter() - start, 1))
-    return {"chapter": stem, "wall_s": walls[0], "second_wall_s": walls[1],
-            "kernel_peak_memory_mb": _peak_memory_mb(resource.RUSAGE_CHILDREN)}
+    return {
+        "chapter": stem,
+        "wall_s": walls[0],
+        "second_wall_s": walls[1],
+        "kernel_peak_memory_mb": _peak_memory_mb(resource.RUSAGE_CHILDREN),
+    }
 
 
 def _children_cpu_seconds():
@@ -86,18 +97,24 @@ def measure_in_fresh_process(command, compilation_cache=False):
     cache = {} if compilation_cache else {"JAX_ENABLE_COMPILATION_CACHE": "false"}
     completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **cache})
     if completed.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed with status {completed.returncode}:\n{completed.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{' '.join(command)} failed with status {completed.returncode}:\n{completed.stderr[-3000:]}"
+        )
     wall = time.perf_counter() - start
     others = (busy_cpu_seconds() - busy) - (_children_cpu_seconds() - ours)
     row = json.loads(completed.stdout.strip().splitlines()[-1])
-    return {**row, "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "others_cpu_share": round(max(0.0, others) / (wall * os.cpu_count()), 2)}
+    return {
+        **row,
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "others_cpu_share": round(max(0.0, others) / (wall * os.cpu_count()), 2),
+    }
 
 
 def measure(kind, name):
     """A run (no compilation cache) or a chapter's two Run alls (the second from the cache the first filled)."""
-    return measure_in_fresh_process([sys.executable, "-m", "benchmarks", "--measure", kind, name],
-                                    compilation_cache=kind == "chapter")
+    return measure_in_fresh_process(
+        [sys.executable, "-m", "benchmarks", "--measure", kind, name], compilation_cache=kind == "chapter"
+    )
 
 
 def median_pair(name, repeats, measure_ours, measure_peer):
@@ -107,28 +124,41 @@ def median_pair(name, repeats, measure_ours, measure_peer):
     for _ in range(repeats):
         rows["ours"].append(measure_ours(pair.ours))
         rows["peer"].append(measure_peer(pair.peer))
-    medians = {f"{side}_{key}": round(statistics.median(row[key] for row in measured), 2)
-               for side, measured in rows.items() for key in ("compile_s", "run_s")}
+    medians = {
+        f"{side}_{key}": round(statistics.median(row[key] for row in measured), 2)
+        for side, measured in rows.items()
+        for key in ("compile_s", "run_s")
+    }
     measured = rows["ours"] + rows["peer"]
-    return {"pair": name, "ours": pair.ours, "peer": pair.peer, "configuration": pair.configuration,
-            "repeats": repeats, **medians,
-            "ours_final_return": [pair.our_return(row["results"]) for row in rows["ours"]],
-            "peer_final_return": [row["final_return"] for row in rows["peer"]],
-            "measured_at": measured[0]["measured_at"],
-            "others_cpu_share": max(row["others_cpu_share"] for row in measured)}
+    return {
+        "pair": name,
+        "ours": pair.ours,
+        "peer": pair.peer,
+        "configuration": pair.configuration,
+        "repeats": repeats,
+        **medians,
+        "ours_final_return": [pair.our_return(row["results"]) for row in rows["ours"]],
+        "peer_final_return": [row["final_return"] for row in rows["peer"]],
+        "measured_at": measured[0]["measured_at"],
+        "others_cpu_share": max(row["others_cpu_share"] for row in measured),
+    }
 
 
 def measure_peers(names, external, repeats, python):
     """One median_pair row for each pair named (all that need no --external script when none) and each external one."""
     scripts = dict(external)
-    names = [name for name in names if name not in scripts] if names is not None else [
-        name for name, pair in PAIRS.items() if pair.external is None]
+    names = (
+        [name for name in names if name not in scripts]
+        if names is not None
+        else [name for name, pair in PAIRS.items() if pair.external is None]
+    )
     rows = []
     for name in [*names, *scripts]:
         command = [python, scripts[name]] if name in scripts else [python, "-m", "benchmarks.peers", PAIRS[name].peer]
         print(f"pair {name}", flush=True)
-        rows.append(median_pair(name, repeats, lambda run: measure("run", run),
-                                lambda _: measure_in_fresh_process(command)))
+        rows.append(
+            median_pair(name, repeats, lambda run: measure("run", run), lambda _: measure_in_fresh_process(command))
+        )
     return rows
 
 
@@ -139,8 +169,9 @@ def measure_seeds(python):
         for num_seeds in SEED_COUNTS:
             print(f"seeds {algorithm} x {num_seeds}", flush=True)
             for side, interpreter in (("ours", sys.executable), ("peer", python)):
-                rows.append(measure_in_fresh_process([interpreter, "-m", "benchmarks.seeds", side, algorithm,
-                                                      str(num_seeds)]))
+                rows.append(
+                    measure_in_fresh_process([interpreter, "-m", "benchmarks.seeds", side, algorithm, str(num_seeds)])
+                )
     return rows
 
 
@@ -155,13 +186,17 @@ def _when(row):
 def _summary_table(runs):
     """Each training run's steps, seeds solved and return beside its times."""
     headlines = all_headlines()
-    lines = ["| run | steps per seed | seeds solved | target | final return | compile (s) | run (s) | measured |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | steps per seed | seeds solved | target | final return | compile (s) | run (s) | measured |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in sorted(runs, key=lambda row: row["name"]):
         if row["name"] in headlines:
             head = headlines[row["name"]](row["results"])
-            lines.append(f"| {row['name']} | {head['env_steps']:,} | {head['seeds_solved']} | {head['target']} | "
-                         f"{head['final_return']} | {row['compile_s']} | {row['run_s']} | {_when(row)} |")
+            lines.append(
+                f"| {row['name']} | {head['env_steps']:,} | {head['seeds_solved']} | {head['target']} | "
+                f"{head['final_return']} | {row['compile_s']} | {row['run_s']} | {_when(row)} |"
+            )
     return lines
 
 
@@ -169,21 +204,27 @@ def _peer_table(peers):
     """Our runs and the peers' at matched configuration, measured in turn (medians)."""
     if not peers:
         return []
-    lines = ["## Our runs beside the peers', at matched configuration", "",
-             "Measured by `python -m benchmarks --peers` (benchmarks/peers.py): both sides run the configuration "
-             "stated, with one evaluation at the end; each pair ran in turn, ours then the peer's, each run in a "
-             "fresh process, in the same minutes; the medians of the repeats are shown. A ratio below 1 means ours "
-             "took less time in all.", "",
-             "| pair | configuration | ours: compile + run (s) | peer: compile + run (s) | our total / peer's | "
-             "our final return | peer's final return | measured |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Our runs beside the peers', at matched configuration",
+        "",
+        "Measured by `python -m benchmarks --peers` (benchmarks/peers.py): both sides run the configuration "
+        "stated, with one evaluation at the end; each pair ran in turn, ours then the peer's, each run in a "
+        "fresh process, in the same minutes; the medians of the repeats are shown. A ratio below 1 means ours "
+        "took less time in all.",
+        "",
+        "| pair | configuration | ours: compile + run (s) | peer: compile + run (s) | our total / peer's | "
+        "our final return | peer's final return | measured |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in peers:
         ratio = (row["ours_compile_s"] + row["ours_run_s"]) / (row["peer_compile_s"] + row["peer_run_s"])
         external = PAIRS[row["pair"]].external
         configuration = row["configuration"] + (f"; the peer's code: {external}" if external else "")
-        lines.append(f"| {row['pair']} | {configuration} | {row['ours_compile_s']} + {row['ours_run_s']} | "
-                     f"{row['peer_compile_s']} + {row['peer_run_s']} | {ratio:.2f} | {row['ours_final_return']} | "
-                     f"{row['peer_final_return']} | {_when(row)}, median of {row['repeats']} |")
+        lines.append(
+            f"| {row['pair']} | {configuration} | {row['ours_compile_s']} + {row['ours_run_s']} | "
+            f"{row['peer_compile_s']} + {row['peer_run_s']} | {ratio:.2f} | {row['ours_final_return']} | "
+            f"{row['peer_final_return']} | {_when(row)}, median of {row['repeats']} |"
+        )
     return lines + [""]
 
 
@@ -193,39 +234,52 @@ def _seeds_table(seeds):
     if not seeds:
         return []
     by = {(row["side"], row["algorithm"], row["seeds"]): row for row in seeds}
-    lines = ["## Seeds at scale: ours through the sweep beside rejax's vmapped runs", "",
-             "Measured by `python -m benchmarks --seeds` (benchmarks/seeds.py): the configurations of the pairs "
-             "above, 1, 8 and 32 seeds, ours (the grid of seeds over one CPU device per core, each device training "
-             "its runs one at a time) then the peer's (`jax.vmap` over the seeds), each in a fresh process with no "
-             "compilation cache, in the same minutes.", "",
-             "| algorithm | seeds | ours: devices, compile + run (s) | peer: compile + run (s) | our total / peer's | "
-             "our run / our 1-seed run | our mean final return | peer's | measured |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Seeds at scale: ours through the sweep beside rejax's vmapped runs",
+        "",
+        "Measured by `python -m benchmarks --seeds` (benchmarks/seeds.py): the configurations of the pairs "
+        "above, 1, 8 and 32 seeds, ours (the grid of seeds over one CPU device per core, each device training "
+        "its runs one at a time) then the peer's (`jax.vmap` over the seeds), each in a fresh process with no "
+        "compilation cache, in the same minutes.",
+        "",
+        "| algorithm | seeds | ours: devices, compile + run (s) | peer: compile + run (s) | our total / peer's | "
+        "our run / our 1-seed run | our mean final return | peer's | measured |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for (side, algorithm, num_seeds), ours in by.items():
         peer, one = by.get(("peer", algorithm, num_seeds)), by.get(("ours", algorithm, 1))
         if side != "ours" or peer is None or one is None:
             continue
         ratio = (ours["compile_s"] + ours["run_s"]) / (peer["compile_s"] + peer["run_s"])
-        lines.append(f"| {algorithm.upper()} | {num_seeds} | {ours['devices']}, {ours['compile_s']} + {ours['run_s']} | "
-                     f"{peer['compile_s']} + {peer['run_s']} | {ratio:.2f} | {ours['run_s'] / one['run_s']:.1f} | "
-                     f"{ours['final_return_mean']} | {peer['final_return_mean']} | {_when(ours)} |")
+        lines.append(
+            f"| {algorithm.upper()} | {num_seeds} | {ours['devices']}, {ours['compile_s']} + {ours['run_s']} | "
+            f"{peer['compile_s']} + {peer['run_s']} | {ratio:.2f} | {ours['run_s'] / one['run_s']:.1f} | "
+            f"{ours['final_return_mean']} | {peer['final_return_mean']} | {_when(ours)} |"
+        )
     return lines + [""]
 
 
 def _chapter_table(chapters):
-    lines = ["## Run all: each chapter in a fresh kernel", "",
-             f"Target: every chapter within {RUN_ALL_TARGET_S} s on an idle 2-core machine, run as a reader's "
-             "Jupyter runs it (`python -m tools.execute` also draws the site's static slider frames, which takes "
-             "longer and is not counted here).", "",
-             "The first Run all starts with an empty compilation cache; the second, in another fresh kernel, loads "
-             "the programs the first compiled from JAX's persistent cache (lib keeps it in a per-user folder).", "",
-             f"| chapter | first Run all (s) | within {RUN_ALL_TARGET_S} s | second Run all (s) | "
-             "kernel peak memory (MB) | measured |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "## Run all: each chapter in a fresh kernel",
+        "",
+        f"Target: every chapter within {RUN_ALL_TARGET_S} s on an idle 2-core machine, run as a reader's "
+        "Jupyter runs it (`python -m tools.execute` also draws the site's static slider frames, which takes "
+        "longer and is not counted here).",
+        "",
+        "The first Run all starts with an empty compilation cache; the second, in another fresh kernel, loads "
+        "the programs the first compiled from JAX's persistent cache (lib keeps it in a per-user folder).",
+        "",
+        f"| chapter | first Run all (s) | within {RUN_ALL_TARGET_S} s | second Run all (s) | "
+        "kernel peak memory (MB) | measured |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in chapters:
         within = "yes" if row["wall_s"] <= RUN_ALL_TARGET_S else "no"
-        lines.append(f"| {row['chapter']} | {row['wall_s']} | {within} | {row.get('second_wall_s', 'not measured')} | "
-                     f"{row['kernel_peak_memory_mb']} | {_when(row)} |")
+        lines.append(
+            f"| {row['chapter']} | {row['wall_s']} | {within} | {row.get('second_wall_s', 'not measured')} | "
+            f"{row['kernel_peak_memory_mb']} | {_when(row)} |"
+        )
     return lines + [""]
 
 
@@ -233,36 +287,61 @@ def _slider_table(sliders):
     if not sliders:
         return []
     median_target, worst_target = SLIDER_TARGET_S
-    lines = ["## Slider redraw in JupyterLab", "",
-             f"From input event to new figure, after the first draw. Target: median within {median_target} s and "
-             f"worst within {worst_target} s on an idle 2-core machine.", "",
-             "| chapter | slider | median (s) | worst (s) | within target | measured |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Slider redraw in JupyterLab",
+        "",
+        f"From input event to new figure, after the first draw. Target: median within {median_target} s and "
+        f"worst within {worst_target} s on an idle 2-core machine.",
+        "",
+        "| chapter | slider | median (s) | worst (s) | within target | measured |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in sliders:
         within = "yes" if row["median_s"] <= median_target and row["worst_s"] <= worst_target else "no"
-        lines.append(f"| {row['chapter']} | {row['slider']} | {row['median_s']} | {row['worst_s']} | {within} | "
-                     f"{row['measured_at']} |")
+        lines.append(
+            f"| {row['chapter']} | {row['slider']} | {row['median_s']} | {row['worst_s']} | {within} | "
+            f"{row['measured_at']} |"
+        )
     return lines + [""]
 
 
 def _detail_table(runs):
-    lines = ["## Every run in detail", "",
-             "| run | compile (s) | run (s) | peak memory (MB) | device | measured | notes | results |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Every run in detail",
+        "",
+        "| run | compile (s) | run (s) | peak memory (MB) | device | measured | notes | results |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in sorted(runs, key=lambda row: row["name"]):
-        lines.append(f"| {row['name']} | {row['compile_s']} | {row['run_s']} | {row['peak_memory_mb']} | "
-                     f"{row['device']} | {_when(row)} | {row['notes']} | `{json.dumps(row['results'])}` |")
+        lines.append(
+            f"| {row['name']} | {row['compile_s']} | {row['run_s']} | {row['peak_memory_mb']} | "
+            f"{row['device']} | {_when(row)} | {row['notes']} | `{json.dumps(row['results'])}` |"
+        )
     return lines
 
 
 def markdown(report):
-    lines = ["# Benchmark report", "", f"Machine: {report['machine']}", "", report.get("conditions", ""), "",
-             "Written by `python -m benchmarks`: every number below was measured, none typed in. Each row says "
-             "when its measurement finished and what share of the CPUs other processes used meanwhile; a row marked "
-             "shared ran beside other jobs, so its times are upper bounds.", "",
-             "## Training runs against their targets", "", *_summary_table(report["runs"]), "",
-             *_peer_table(report.get("peers", [])), *_seeds_table(report.get("seeds", [])),
-             *_chapter_table(report["chapters"]),
-             *_slider_table(report.get("sliders", [])), *_detail_table(report["runs"])]
+    lines = [
+        "# Benchmark report",
+        "",
+        f"Machine: {report['machine']}",
+        "",
+        report.get("conditions", ""),
+        "",
+        "Written by `python -m benchmarks`: every number below was measured, none typed in. Each row says "
+        "when its measurement finished and what share of the CPUs other processes used meanwhile; a row marked "
+        "shared ran beside other jobs, so its times are upper bounds.",
+        "",
+        "## Training runs against their targets",
+        "",
+        *_summary_table(report["runs"]),
+        "",
+        *_peer_table(report.get("peers", [])),
+        *_seeds_table(report.get("seeds", [])),
+        *_chapter_table(report["chapters"]),
+        *_slider_table(report.get("sliders", [])),
+        *_detail_table(report["runs"]),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -289,8 +368,14 @@ def _parser():
     parser.add_argument("--conditions", default=None, help="a paragraph on the measurements (replaces the stored one)")
     parser.add_argument("--peers", action="store_true", help="measure the pairs of benchmarks/peers.py")
     parser.add_argument("--seeds", action="store_true", help="measure 1, 8 and 32 seeds beside the peer's")
-    parser.add_argument("--external", nargs=2, action="append", default=[], metavar=("PAIR", "SCRIPT"),
-                        help="with --peers: time the peer's side of PAIR by SCRIPT, kept outside this repository")
+    parser.add_argument(
+        "--external",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("PAIR", "SCRIPT"),
+        help="with --peers: time the peer's side of PAIR by SCRIPT, kept outside this repository",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="with --peers: measurements of each side")
     parser.add_argument("--python", default=str(PEER_PYTHON), help="with --peers: the interpreter that has rejax")
     parser.add_argument("--measure", nargs=2, metavar=("KIND", "NAME"), help="run or chapter: measure it here")
@@ -302,13 +387,16 @@ def _peer_rows(args, parser, old_rows):
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if not pathlib.Path(args.python).exists():
-        parser.error(f"--python {args.python} does not exist: create the peers' environment first "
-                     "(benchmarks/peers.py says how)")
+        parser.error(
+            f"--python {args.python} does not exist: create the peers' environment first (benchmarks/peers.py says how)"
+        )
     scripts = {name for name, _ in args.external}
     unknown = [name for name in [*(args.only or []), *scripts] if name not in PAIRS]
     if unknown:
         parser.error(f"unknown pairs {unknown}; the pairs are {sorted(PAIRS)}")
-    needing_script = [name for name in args.only or [] if name in PAIRS and PAIRS[name].external and name not in scripts]
+    needing_script = [
+        name for name in args.only or [] if name in PAIRS and PAIRS[name].external and name not in scripts
+    ]
     if needing_script:
         parser.error(f"pairs {needing_script} need their peer's script: pass --external PAIR SCRIPT")
     return _merged(old_rows, measure_peers(args.only, args.external, args.repeats, args.python), "pair")
@@ -340,20 +428,28 @@ def main(argv=None):
         return
     output = pathlib.Path(args.output)
     old = json.loads((output / "report.json").read_text()) if (output / "report.json").exists() else {}
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    report = {"machine": old.get("machine", machine) if args.render else machine,
-              "conditions": old.get("conditions", ""), "runs": old.get("runs", []),
-              "chapters": old.get("chapters", []), "sliders": old.get("sliders", []),
-              "peers": [row for row in old.get("peers", []) if row.get("pair") in PAIRS],  # pairs still defined
-              "seeds": old.get("seeds", [])}
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    report = {
+        "machine": old.get("machine", machine) if args.render else machine,
+        "conditions": old.get("conditions", ""),
+        "runs": old.get("runs", []),
+        "chapters": old.get("chapters", []),
+        "sliders": old.get("sliders", []),
+        "peers": [row for row in old.get("peers", []) if row.get("pair") in PAIRS],  # pairs still defined
+        "seeds": old.get("seeds", []),
+    }
     if args.conditions is not None:
         report["conditions"] = args.conditions
     if args.peers:
         report["peers"] = _peer_rows(args, parser, report["peers"])
     elif args.seeds:
         if not pathlib.Path(args.python).exists():
-            parser.error(f"--python {args.python} does not exist: create the peers' environment first "
-                         "(benchmarks/peers.py says how)")
+            parser.error(
+                f"--python {args.python} does not exist: create the peers' environment first "
+                "(benchmarks/peers.py says how)"
+            )
         report["seeds"] = measure_seeds(args.python)
     elif not args.render:
         runs, chapters = _measured_rows(args)

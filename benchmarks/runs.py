@@ -10,6 +10,7 @@ train toward a target also defines `headline(results) -> {"env_steps", "target",
 chapter (the off-policy loop with no learner), and `benchmarks/peers.py` the runs of ours
 configured like a peer's.
 """
+
 import importlib
 import pkgutil
 import sys
@@ -27,10 +28,12 @@ def off_policy_loop_random_agent():
     from lib.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action
 
     env = envs.make("Pendulum-v1")
-    agent = OffPolicyAgent(init=lambda key: jnp.array(0.0),
-                           act=lambda state, obs, key: (random_action(env, key), state),
-                           greedy=lambda state, obs: jnp.zeros(1),
-                           update=lambda state, batch, key: (state + jnp.mean(batch.reward), jnp.array(0.0)))
+    agent = OffPolicyAgent(
+        init=lambda key: jnp.array(0.0),
+        act=lambda state, obs, key: (random_action(env, key), state),
+        greedy=lambda state, obs: jnp.zeros(1),
+        update=lambda state, batch, key: (state + jnp.mean(batch.reward), jnp.array(0.0)),
+    )
     config = OffPolicyConfig(total_steps=20_000, warmup_steps=1_000, batch_size=256, eval_every=1_000)
     train = jax.vmap(make_off_policy_train(env, agent, config))
     keys = jax.random.split(jax.random.PRNGKey(0), 8)
@@ -47,8 +50,11 @@ RUNS = {"offpolicy_loop_random_agent_pendulum_20k_x8": off_policy_loop_random_ag
 
 def _run_modules():
     """This module, every chapter's benchmarks/runs_chNN.py, and benchmarks/peers.py (our side of each peer pair)."""
-    chapters = [importlib.import_module(f"benchmarks.{info.name}")
-                for info in pkgutil.iter_modules(benchmarks.__path__) if info.name.startswith("runs_")]
+    chapters = [
+        importlib.import_module(f"benchmarks.{info.name}")
+        for info in pkgutil.iter_modules(benchmarks.__path__)
+        if info.name.startswith("runs_")
+    ]
     return [sys.modules[__name__], *chapters, importlib.import_module("benchmarks.peers")]
 
 
@@ -65,5 +71,4 @@ def all_runs():
 
 def all_headlines():
     """{run name: headline function} for the runs whose module defines `headline`."""
-    return {name: module.headline for module in _run_modules() if hasattr(module, "headline")
-            for name in module.RUNS}
+    return {name: module.headline for module in _run_modules() if hasattr(module, "headline") for name in module.RUNS}

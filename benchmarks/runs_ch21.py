@@ -4,6 +4,7 @@ Targets: a mean evaluation return of -200 or better within 20,000 steps on at le
 (the x8 runs, seeds vmapped); the single-seed runs give one run's wall-clock. The peer comparisons
 use their own matched runs (benchmarks/peers.py), which evaluate once at the end.
 """
+
 import jax
 import numpy as np
 
@@ -26,19 +27,28 @@ def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
         agent, q_fn = det.make_ddpg_agent(env, det.DDPGConfig(**sizes)), nets.q_apply
     if num_seeds > 1:  # keep (policy, q) every 2000 updates for the overestimation measurement
         agent = det.with_snapshots(agent, SNAPSHOT_EVERY, (STEPS - 1_000) // SNAPSHOT_EVERY)
-    loop = OffPolicyConfig(total_steps=STEPS, warmup_steps=1_000, batch_size=batch_size, buffer_capacity=STEPS,
-                           eval_every=1_000, eval_episodes=10)
+    loop = OffPolicyConfig(
+        total_steps=STEPS,
+        warmup_steps=1_000,
+        batch_size=batch_size,
+        buffer_capacity=STEPS,
+        eval_every=1_000,
+        eval_episodes=10,
+    )
     fn = over_seeds(make_off_policy_train(env, agent, loop), num_seeds)
     args = (jax.random.split(jax.random.PRNGKey(0), num_seeds),)
 
     def summarize(output):
         returns = np.asarray(output[1].eval_returns).reshape(num_seeds, -1)
-        reached = returns.max(axis=1) >= -200       # some evaluation within 20k steps at -200 or better
+        reached = returns.max(axis=1) >= -200  # some evaluation within 20k steps at -200 or better
         final = returns[:, -1] >= -200
-        summary = {"final_eval_return_mean": round(float(returns[:, -1].mean()), 1),
-                   "final_eval_return_per_seed": [round(float(r)) for r in returns[:, -1]],
-                   "seeds_reaching_-200_within_20k": int(reached.sum()),
-                   "seeds_at_-200_at_20k": int(final.sum()), "seeds": num_seeds}
+        summary = {
+            "final_eval_return_mean": round(float(returns[:, -1].mean()), 1),
+            "final_eval_return_per_seed": [round(float(r)) for r in returns[:, -1]],
+            "seeds_reaching_-200_within_20k": int(reached.sum()),
+            "seeds_at_-200_at_20k": int(final.sum()),
+            "seeds": num_seeds,
+        }
         if num_seeds == 8:
             summary["target_7_of_8_met"] = bool(reached.sum() >= 7)
         if num_seeds > 1:  # critic's q(s0, d(s0)) minus the Monte Carlo discounted return, 16 start states
@@ -49,17 +59,22 @@ def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
             summary["q_minus_mc_return_last_3_snapshots_mean"] = round(float(gap[:, -3:].mean()), 1)
         return summary
 
-    notes = (f"{algorithm.upper()}, actor and critic {'x'.join(map(str, hidden))} ReLU, batch {batch_size}, "
-             f"{STEPS} env steps (1000 random warm-up), {seeds_note(num_seeds)}, "
-             f"greedy evaluation of 10 episodes every 1000 steps included")
+    notes = (
+        f"{algorithm.upper()}, actor and critic {'x'.join(map(str, hidden))} ReLU, batch {batch_size}, "
+        f"{STEPS} env steps (1000 random warm-up), {seeds_note(num_seeds)}, "
+        f"greedy evaluation of 10 episodes every 1000 steps included"
+    )
     return fn, args, summarize, notes
 
 
 def headline(results):
     """The report's summary columns: every run here is 20k steps against the -200 target."""
-    return {"env_steps": STEPS, "target": "-200 by 20k",
-            "seeds_solved": f"{results['seeds_reaching_-200_within_20k']}/{results['seeds']}",
-            "final_return": results["final_eval_return_mean"]}
+    return {
+        "env_steps": STEPS,
+        "target": "-200 by 20k",
+        "seeds_solved": f"{results['seeds_reaching_-200_within_20k']}/{results['seeds']}",
+        "final_return": results["final_eval_return_mean"],
+    }
 
 
 RUNS = {

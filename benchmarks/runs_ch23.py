@@ -1,4 +1,5 @@
 """Chapter 23's benchmarked run."""
+
 import jax
 import numpy as np
 
@@ -8,8 +9,10 @@ def gradient_experiment():
     from lib import estimators
 
     def summarize(estimates):
-        return {name: {"mean": round(float(np.mean(values)), 4), "variance": round(float(np.var(values)), 5)}
-                for name, values in estimates._asdict().items()}
+        return {
+            name: {"mean": round(float(np.mean(values)), 4), "variance": round(float(np.var(values)), 5)}
+            for name, values in estimates._asdict().items()
+        }
 
     def experiment(key):
         return estimators.estimator_experiment(key, 1.0, 1000, 1000)

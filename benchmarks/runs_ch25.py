@@ -1,4 +1,5 @@
 """Chapter 25's benchmarked runs: SVG(n) on Pendulum with the true model, n in {0, 1, 5, inf}."""
+
 import jax
 import numpy as np
 
@@ -8,7 +9,7 @@ DEPTHS = (0, 1, 5, None)
 def _pendulum_svg(iterations, seeds):
     from lib import svg
 
-    config = svg.SVGConfig(num_iterations=iterations, checkpoint_every=25)   # the chapter's settings otherwise
+    config = svg.SVGConfig(num_iterations=iterations, checkpoint_every=25)  # the chapter's settings otherwise
     train = jax.vmap(svg.make_pendulum_svg_train(DEPTHS, config))
     evaluate = jax.vmap(jax.vmap(lambda p, k: svg.pendulum_returns(p, k, 20), in_axes=(0, None)), in_axes=(0, None))
 
@@ -21,18 +22,22 @@ def _pendulum_svg(iterations, seeds):
         summary = {}
         for i, n in enumerate(DEPTHS):
             name = f"svg_{'inf' if n is None else n}"
-            summary[name] = {"final_return_mean": round(float(final_returns[:, i].mean()), 1),
-                             "final_return_min": round(float(final_returns[:, i].min()), 1),
-                             "seeds_above_-200": int(np.sum(final_returns[:, i] > -200))}
+            summary[name] = {
+                "final_return_mean": round(float(final_returns[:, i].mean()), 1),
+                "final_return_min": round(float(final_returns[:, i].min()), 1),
+                "seeds_above_-200": int(np.sum(final_returns[:, i] > -200)),
+            }
         return summary
 
     keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     critic = "-".join(map(str, (4, *config.q_hidden, 1)))
-    notes = (f"policy 3-16-1 tanh MLP (Adam {config.policy_learning_rate:g}), critic {critic} fitted by "
-             f"{config.num_q_steps} Adam steps at {config.q_learning_rate:g} per update (finite n), "
-             f"T={config.horizon} model steps, N={config.batch_size} start states, "
-             f"{iterations} updates, {seeds} seeds vmapped; finite n share one program (vmapped over n); "
-             f"final greedy policy evaluated on 20 Pendulum-v1 episodes")
+    notes = (
+        f"policy 3-16-1 tanh MLP (Adam {config.policy_learning_rate:g}), critic {critic} fitted by "
+        f"{config.num_q_steps} Adam steps at {config.q_learning_rate:g} per update (finite n), "
+        f"T={config.horizon} model steps, N={config.batch_size} start states, "
+        f"{iterations} updates, {seeds} seeds vmapped; finite n share one program (vmapped over n); "
+        f"final greedy policy evaluated on 20 Pendulum-v1 episodes"
+    )
     return run, (keys,), summarize, notes
 
 

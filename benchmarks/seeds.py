@@ -9,6 +9,7 @@ steps, one evaluation at the end). Ours: the grid of seeds placed over every dev
 (one CPU device per core), its program compiled ahead of time and then run. The peer's: rejax's
 `train` vmapped over the seeds (one seed unbatched), as rejax's documentation runs seeds.
 """
+
 import json
 import sys
 import time
@@ -20,9 +21,11 @@ from benchmarks.peers import EVAL_EPISODES, PEER_RUNS, RUNS
 from benchmarks.timing import compile_and_run
 
 SEED_COUNTS = (1, 8, 32)
-ALGORITHMS = {"td3": ("td3_pendulum_20k_evaluated_at_end", "rejax_td3_pendulum_20k"),
-              "sac": ("sac_tanh_pendulum_10k_evaluated_at_end", "rejax_sac_pendulum_10k"),
-              "ppo": (None, "rejax_ppo_cartpole_500k")}
+ALGORITHMS = {
+    "td3": ("td3_pendulum_20k_evaluated_at_end", "rejax_td3_pendulum_20k"),
+    "sac": ("sac_tanh_pendulum_10k_evaluated_at_end", "rejax_sac_pendulum_10k"),
+    "ppo": (None, "rejax_ppo_cartpole_500k"),
+}
 
 
 def _our_train(algorithm):
@@ -33,8 +36,9 @@ def _our_train(algorithm):
         from lib.onpolicy import greedy_returns
 
         env = envs.make("CartPole-v1")
-        config = tr.PolicyOptimizationConfig(algorithm="ppo", total_steps=500_000, num_envs=4, rollout_length=128,
-                                             learning_rate=2.5e-4)
+        config = tr.PolicyOptimizationConfig(
+            algorithm="ppo", total_steps=500_000, num_envs=4, rollout_length=128, learning_rate=2.5e-4
+        )
         train = tr.make_train(env, config)
 
         def run(key):
@@ -46,6 +50,7 @@ def _our_train(algorithm):
         def run(key):
             _, log = train(key)
             return log.eval_returns[-1], log
+
     return run
 
 
@@ -59,9 +64,15 @@ def ours(algorithm, num_seeds):
     start = time.perf_counter()
     final, _ = grid.results(jax.block_until_ready(compiled(*grid.inputs)))
     run_s = time.perf_counter() - start
-    return {"side": "ours", "algorithm": algorithm, "seeds": num_seeds, "devices": jax.device_count(),
-            "compile_s": round(compile_s, 2), "run_s": round(run_s, 2),
-            "final_return_mean": round(float(np.mean(final)), 1)}
+    return {
+        "side": "ours",
+        "algorithm": algorithm,
+        "seeds": num_seeds,
+        "devices": jax.device_count(),
+        "compile_s": round(compile_s, 2),
+        "run_s": round(run_s, 2),
+        "final_return_mean": round(float(np.mean(final)), 1),
+    }
 
 
 def peer(algorithm, num_seeds):
@@ -72,16 +83,28 @@ def peer(algorithm, num_seeds):
     algo = get_algo(name).create(**config)
 
     def evaluate_at_end(algo, train_state, key):
-        return evaluate(algo.make_act(train_state), key, algo.env, algo.env_params, EVAL_EPISODES,
-                        algo.env_params.max_steps_in_episode)
+        return evaluate(
+            algo.make_act(train_state),
+            key,
+            algo.env,
+            algo.env_params,
+            EVAL_EPISODES,
+            algo.env_params.max_steps_in_episode,
+        )
 
     algo = algo.replace(eval_callback=evaluate_at_end)
     keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
     train = jax.vmap(algo.train) if num_seeds > 1 else lambda keys: algo.train(keys[0])
     (_, (_, returns)), compile_s, run_s = compile_and_run(train, keys)
-    return {"side": "peer", "algorithm": algorithm, "seeds": num_seeds, "devices": 1,
-            "compile_s": round(compile_s, 2), "run_s": round(run_s, 2),
-            "final_return_mean": round(float(np.mean(np.asarray(returns)[..., -1, :])), 1)}
+    return {
+        "side": "peer",
+        "algorithm": algorithm,
+        "seeds": num_seeds,
+        "devices": 1,
+        "compile_s": round(compile_s, 2),
+        "run_s": round(run_s, 2),
+        "final_return_mean": round(float(np.mean(np.asarray(returns)[..., -1, :])), 1),
+    }
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from the live view's kept images. The row of a slider gives the median and worst
 median of the moves back (when any). Rows replace those of the same chapters in report.json's
 `sliders`, and report.md is rewritten. Speed is measured here, never asserted in a test.
 """
+
 import json
 import os
 import statistics
@@ -28,8 +29,9 @@ from tools import lab
 from tools.chromium import CHROMIUM
 
 MOVES = 6
-SLIDER_CHAPTERS = sorted(source.stem for source in lab.CHAPTERS.glob("2*.md")
-                         if "interactive_figure(" in source.read_text())
+SLIDER_CHAPTERS = sorted(
+    source.stem for source in lab.CHAPTERS.glob("2*.md") if "interactive_figure(" in source.read_text()
+)
 CELL = f"{lab.NOTEBOOK}.content.widgets[%d].node"
 # Resolves to the milliseconds from the next keydown to a new, complete figure image in cell %d: a new
 # img element (each redraw replaces the output), even where the new figure looks like the old one.
@@ -56,7 +58,9 @@ def slider_cells(stem):
 
 
 async def readouts(chromium, cell):
-    return await chromium.evaluate(f"Array.from({cell}.querySelectorAll('.widget-readout'), (r) => r.textContent).join('|')")
+    return await chromium.evaluate(
+        f"Array.from({cell}.querySelectorAll('.widget-readout'), (r) => r.textContent).join('|')"
+    )
 
 
 async def move_slider(chromium, cell, slider, seen):
@@ -66,16 +70,21 @@ async def move_slider(chromium, cell, slider, seen):
     await chromium.evaluate(f"{handle}.focus() || true")
     key = "ArrowRight"
     while len(redraws) + len(back) < MOVES:
-        position = await chromium.evaluate(f"[{handle}.getAttribute('aria-valuenow'), {handle}.getAttribute('aria-valuemax'), "
-                                           f"{handle}.getAttribute('aria-valuemin')]")
+        position = await chromium.evaluate(
+            f"[{handle}.getAttribute('aria-valuenow'), {handle}.getAttribute('aria-valuemax'), "
+            f"{handle}.getAttribute('aria-valuemin')]"
+        )
         if position[0] == position[1 if key == "ArrowRight" else 2]:
             if key == "ArrowLeft":
-                break   # both ends reached: fewer positions than MOVES
+                break  # both ends reached: fewer positions than MOVES
             key = "ArrowLeft"
             continue
         await chromium.evaluate(ARM % cell)
         await lab.press_key(chromium, key)
-        seconds = await chromium.evaluate("Promise.race([window.redraw, new Promise((r) => setTimeout(() => r(-1), 60000))])") / 1000
+        seconds = (
+            await chromium.evaluate("Promise.race([window.redraw, new Promise((r) => setTimeout(() => r(-1), 60000))])")
+            / 1000
+        )
         assert seconds >= 0, f"no new figure within 60 s after {key} on slider {slider} of {cell}"
         shown = await readouts(chromium, cell)
         (back if shown in seen else redraws).append(seconds)
@@ -104,19 +113,27 @@ async def measure_chapter(chromium, stem, processes):
     for index in slider_cells(stem):
         cell = CELL % index
         await lab.wait_for(chromium, f"!!{cell}.querySelector('.widget-output img')?.complete", timeout=120)
-        names = await chromium.evaluate(f"Array.from({cell}.querySelectorAll('.widget-slider .widget-label'), (l) => l.textContent)")
+        names = await chromium.evaluate(
+            f"Array.from({cell}.querySelectorAll('.widget-slider .widget-label'), (l) => l.textContent)"
+        )
         seen = {await readouts(chromium, cell)}
         for slider, name in enumerate(names):
             busy, ours, start = busy_cpu_seconds(), own_cpu_seconds(processes), time.perf_counter()
             redraws, back = await move_slider(chromium, cell, slider, seen)
             wall = time.perf_counter() - start
             others = (busy_cpu_seconds() - busy) - (own_cpu_seconds(processes) - ours)
-            rows.append({"chapter": stem, "slider": f"{name}, cell {index}",
-                         "median_s": round(statistics.median(redraws), 2) if redraws else None,
-                         "worst_s": round(max(redraws), 2) if redraws else None, "redraws": len(redraws),
-                         "moves_back_median_s": round(statistics.median(back), 3) if back else None,
-                         "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                         "others_cpu_share": round(max(0.0, others) / (wall * os.cpu_count()), 2)})
+            rows.append(
+                {
+                    "chapter": stem,
+                    "slider": f"{name}, cell {index}",
+                    "median_s": round(statistics.median(redraws), 2) if redraws else None,
+                    "worst_s": round(max(redraws), 2) if redraws else None,
+                    "redraws": len(redraws),
+                    "moves_back_median_s": round(statistics.median(back), 3) if back else None,
+                    "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "others_cpu_share": round(max(0.0, others) / (wall * os.cpu_count()), 2),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     await lab.close(chromium)
     return rows

@@ -4,6 +4,7 @@ the machine used, from which a measurement says how shared the machine was.
 A leaf module: it imports only JAX and the standard library, so that the peers' environment, which has
 JAX and rejax but not lib, times a peer with the same function as ours.
 """
+
 import os
 import time
 

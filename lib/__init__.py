@@ -20,25 +20,29 @@ compilation cache in a per-user folder, so a chapter run a second time loads its
 compiling them. Neither changes a result: a sweep's runs are bitwise the same on any number of
 devices, and a cached program is the program XLA would compile (its key includes the XLA flags).
 """
+
 import os
 
 import jax
 
-CACHE_FOLDER = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                            "policy-parametrization-notebooks", "jax")
+CACHE_FOLDER = os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "policy-parametrization-notebooks", "jax"
+)
 
 
 def _use_every_core():
     """One CPU device per usable core, unless JAX_NUM_CPU_DEVICES says otherwise or JAX already started."""
-    if "JAX_NUM_CPU_DEVICES" in os.environ:      # the user's choice; JAX reads it itself
+    if "JAX_NUM_CPU_DEVICES" in os.environ:  # the user's choice; JAX reads it itself
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         jax.config.update("jax_num_cpu_devices", cores)
-    except RuntimeError:                         # JAX computed something before `lib` was imported
+    except RuntimeError:  # JAX computed something before `lib` was imported
         if jax.default_backend() == "cpu" and jax.device_count() < cores:
-            print(f"lib: JAX had already started with {jax.device_count()} CPU device(s), so training runs on "
-                  f"{jax.device_count()} of the {cores} cores (same results, slower); restart and import lib first")
+            print(
+                f"lib: JAX had already started with {jax.device_count()} CPU device(s), so training runs on "
+                f"{jax.device_count()} of the {cores} cores (same results, slower); restart and import lib first"
+            )
 
 
 def _use_compilation_cache():

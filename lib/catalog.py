@@ -3,6 +3,7 @@
 A function implements a box when the first line of its docstring starts with the box's name
 ("Algorithm 21.3: ..."), so the map in chapter 19 fills itself in as chapters land.
 """
+
 import importlib
 import inspect
 import pkgutil
@@ -25,8 +26,12 @@ BOXES = {
 }
 
 CHAPTER_NOTEBOOKS = {
-    "20": "20_embedded_optimization", "21": "21_deterministic_policies", "22": "22_soft_actor_critic",
-    "23": "23_derivative_estimation", "24": "24_score_function_gradients", "25": "25_model_based_gradients",
+    "20": "20_embedded_optimization",
+    "21": "21_deterministic_policies",
+    "22": "22_soft_actor_critic",
+    "23": "23_derivative_estimation",
+    "24": "24_score_function_gradients",
+    "25": "25_model_based_gradients",
     "26": "26_trust_regions",
 }
 

@@ -12,6 +12,7 @@ A chapter's compared outputs (nbval re-runs them on the reader's machine) are of
 Every check raises AssertionError when its claim is false, so a chapter that stops being true
 stops running.
 """
+
 import math
 
 import numpy as np
@@ -50,19 +51,25 @@ def mean_with_error(values, digits=0):
 def check_mean_above(label, values, threshold, z=2.0):
     """Claim: the mean of `values` exceeds `threshold` by more than z standard errors."""
     mean, error = mean_and_standard_error(values)
-    check(f"{label}: mean over {np.size(values)} above {threshold:g} by more than {z:g} standard errors",
-          mean - z * error > threshold)
+    check(
+        f"{label}: mean over {np.size(values)} above {threshold:g} by more than {z:g} standard errors",
+        mean - z * error > threshold,
+    )
 
 
 def check_mean_below(label, values, threshold, z=2.0):
     """Claim: the mean of `values` lies below `threshold` by more than z standard errors."""
     mean, error = mean_and_standard_error(values)
-    check(f"{label}: mean over {np.size(values)} below {threshold:g} by more than {z:g} standard errors",
-          mean + z * error < threshold)
+    check(
+        f"{label}: mean over {np.size(values)} below {threshold:g} by more than {z:g} standard errors",
+        mean + z * error < threshold,
+    )
 
 
 def check_mean_within(label, values, exact, z=4.0):
     """Claim: the mean of `values` is within z standard errors of the exact value (an unbiasedness test)."""
     mean, error = mean_and_standard_error(values)
-    check(f"{label}: mean over {np.size(values)} within {z:g} standard errors of the exact {exact:.4g}",
-          abs(mean - exact) <= z * error)
+    check(
+        f"{label}: mean over {np.size(values)} within {z:g} standard errors of the exact {exact:.4g}",
+        abs(mean - exact) <= z * error,
+    )

@@ -3,6 +3,7 @@
 Configs are frozen dataclasses whose `__post_init__` calls these checks, so a bad value fails
 at construction with a message naming the field and its allowed range, never later as a NaN.
 """
+
 import math
 import numbers
 

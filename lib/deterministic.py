@@ -16,6 +16,7 @@ Actions of the learned policies are squashed into the environment's box,
 d(s; w) = center + scale * tanh(mlp(s; w)) (`lib.policies.squash_to_box`); every noise scale in the
 configs (OU sigma, TD3's sigma, c and sigma_explore) is in units of `scale`, the half-width of the box.
 """
+
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -27,8 +28,18 @@ import optax
 from lib.config import check_positive, check_positive_int, check_range
 from lib.evaluation import episode_returns
 from lib.lqr import linear_policy, lqr_base_points, quadratic_features, quadratic_q
-from lib.nets import (check_hidden_widths, first_q_apply, gradient_step, mlp_apply, mlp_init, q_apply, soft_update,
-                      twin_mlp_init, twin_q_apply, twin_squared_error)
+from lib.nets import (
+    check_hidden_widths,
+    first_q_apply,
+    gradient_step,
+    mlp_apply,
+    mlp_init,
+    q_apply,
+    soft_update,
+    twin_mlp_init,
+    twin_q_apply,
+    twin_squared_error,
+)
 from lib.offpolicy import OffPolicyAgent
 from lib.policies import box_center_and_half_width, squash_to_box
 
@@ -71,8 +82,13 @@ def ou_paths(key, theta, sigma, dt, num_steps, num_paths=1, initial=0.0):
     check_positive_int("num_steps", num_steps)
     check_positive_int("num_paths", num_paths)
     eps = jax.random.normal(key, (num_steps, num_paths))
-    return _ou_paths(jnp.asarray(theta, jnp.float32), jnp.asarray(sigma, jnp.float32),
-                     jnp.asarray(dt, jnp.float32), jnp.asarray(initial, jnp.float32), eps)
+    return _ou_paths(
+        jnp.asarray(theta, jnp.float32),
+        jnp.asarray(sigma, jnp.float32),
+        jnp.asarray(dt, jnp.float32),
+        jnp.asarray(initial, jnp.float32),
+        eps,
+    )
 
 
 def ou_stationary_variance(theta, sigma, dt=None):
@@ -90,12 +106,12 @@ def ou_stationary_variance(theta, sigma, dt=None):
 # ------------------------------------------------------------------ NFQCA (Algorithm 21.1)
 @dataclass(frozen=True)
 class NFQCAConfig:
-    gamma: float = 0.95                # discount, in [0, 1)
-    num_iterations: int = 60           # outer iterations n of the box, >= 1
-    num_fit_steps: int = 300           # Adam steps of "fit" (critic regression) per iteration, >= 1
-    num_policy_steps: int = 100        # Adam steps of "minimize" (policy) per iteration, >= 1
-    q_learning_rate: float = 0.02      # Adam step size for theta, > 0
-    policy_learning_rate: float = 0.05 # Adam step size for w, > 0
+    gamma: float = 0.95  # discount, in [0, 1)
+    num_iterations: int = 60  # outer iterations n of the box, >= 1
+    num_fit_steps: int = 300  # Adam steps of "fit" (critic regression) per iteration, >= 1
+    num_policy_steps: int = 100  # Adam steps of "minimize" (policy) per iteration, >= 1
+    q_learning_rate: float = 0.02  # Adam step size for theta, > 0
+    policy_learning_rate: float = 0.05  # Adam step size for w, > 0
 
     def __post_init__(self):
         check_range("gamma", self.gamma, 0.0, 1.0, high_open=True)
@@ -106,8 +122,8 @@ class NFQCAConfig:
 
 
 class NFQCAResult(NamedTuple):
-    q_params: Any        # theta_n
-    policy_params: Any   # w_n
+    q_params: Any  # theta_n
+    policy_params: Any  # w_n
     policy_history: Any  # w_1, ..., w_n stacked on a leading axis (one entry per iteration)
     fit_loss: jax.Array  # the critic's regression loss at the end of each iteration's fit
 
@@ -149,7 +165,9 @@ def nfqca(batch, q_apply, policy_apply, q_params, policy_params, config):
         theta, w = carry
         # 2.2.1-2.2.3: a'_{s'} = d(s'; w_n), targets y = r + gamma q(s', a'_{s'}; theta_n)
         next_actions = policy_apply(w, batch.next_observation)
-        targets = batch.reward + config.gamma * _not_terminal(batch) * q_apply(theta, batch.next_observation, next_actions)
+        targets = batch.reward + config.gamma * _not_terminal(batch) * q_apply(
+            theta, batch.next_observation, next_actions
+        )
         # 2.3: theta_{n+1} = fit(D_q)
         theta, fit_loss = fit(theta, jax.lax.stop_gradient(targets))
         # 2.4: w_{n+1} = minimize_w -(1/|B|) sum_s q(s, d(s; w); theta_{n+1})
@@ -166,8 +184,9 @@ def nfqca_lqr(key, lqr, config, num_samples=256):
     batch = lqr_base_points(lqr, key, num_samples)
     n, m = lqr.B.shape
     theta0 = jnp.zeros(quadratic_features(jnp.zeros(n), jnp.zeros(m)).shape[-1])
-    result = jax.jit(nfqca, static_argnums=(1, 2, 5))(batch, quadratic_q, linear_policy, theta0,
-                                                     jnp.zeros((m, n)), dataclasses.replace(config, gamma=lqr.gamma))
+    result = jax.jit(nfqca, static_argnums=(1, 2, 5))(
+        batch, quadratic_q, linear_policy, theta0, jnp.zeros((m, n)), dataclasses.replace(config, gamma=lqr.gamma)
+    )
     return result, -result.policy_history
 
 
@@ -190,8 +209,8 @@ def _check_networks(config):
 
 
 class ActorCriticOptimizers(NamedTuple):
-    policy: Any   # Adam at alpha_d, for w
-    q: Any        # Adam at alpha_q, for theta (both twins at once in TD3)
+    policy: Any  # Adam at alpha_d, for w
+    q: Any  # Adam at alpha_q, for theta (both twins at once in TD3)
 
 
 def actor_critic_optimizers(config):
@@ -208,16 +227,16 @@ def _check_continuous(env):
 # ------------------------------------------------------------------ DDPG (Algorithm 21.2)
 @dataclass(frozen=True)
 class DDPGConfig:
-    gamma: float = 0.99                 # discount, in [0, 1)
-    policy_hidden: tuple = (64, 64)     # hidden widths of d(s; w), positive ints (a list is accepted)
-    q_hidden: tuple = (64, 64)          # hidden widths of q(s, a; theta), positive ints
+    gamma: float = 0.99  # discount, in [0, 1)
+    policy_hidden: tuple = (64, 64)  # hidden widths of d(s; w), positive ints (a list is accepted)
+    q_hidden: tuple = (64, 64)  # hidden widths of q(s, a; theta), positive ints
     policy_learning_rate: float = 1e-3  # alpha_d (Adam), > 0
-    q_learning_rate: float = 1e-3       # alpha_q (Adam), > 0
-    tau: float = 0.005                  # target rate in (0, 1]: target <- tau online + (1 - tau) target
-    target_period: int = 1              # K: targets move every K updates (tau = 1, K > 1: the box's copy)
-    ou_theta: float = 0.15              # OU pull towards 0, > 0
-    ou_sigma: float = 0.3               # OU diffusion, >= 0, in units of the action half-width
-    ou_dt: float = 0.05                 # Euler-Maruyama step (Pendulum's dt), 0 < theta dt < 2
+    q_learning_rate: float = 1e-3  # alpha_q (Adam), > 0
+    tau: float = 0.005  # target rate in (0, 1]: target <- tau online + (1 - tau) target
+    target_period: int = 1  # K: targets move every K updates (tau = 1, K > 1: the box's copy)
+    ou_theta: float = 0.15  # OU pull towards 0, > 0
+    ou_sigma: float = 0.3  # OU diffusion, >= 0, in units of the action half-width
+    ou_dt: float = 0.05  # Euler-Maruyama step (Pendulum's dt), 0 < theta dt < 2
 
     def __post_init__(self):
         _check_networks(self)
@@ -226,14 +245,14 @@ class DDPGConfig:
 
 
 class DDPGState(NamedTuple):
-    policy: Any             # w
-    q: Any                  # theta
-    policy_target: Any      # w_target
-    q_target: Any           # theta_target
+    policy: Any  # w
+    q: Any  # theta
+    policy_target: Any  # w_target
+    q_target: Any  # theta_target
     policy_opt_state: Any
     q_opt_state: Any
-    noise: jax.Array        # the OU state N_t, advanced by every call of `act`
-    step: jax.Array         # n, the number of updates so far
+    noise: jax.Array  # the OU state N_t, advanced by every call of `act`
+    step: jax.Array  # n, the number of updates so far
 
 
 def ddpg_update(env, config, state, batch):
@@ -290,8 +309,16 @@ def make_ddpg_agent(env, config=DDPGConfig()):
 
     def init(key):
         policy, q = _init_policy_and_q(key, env, config, mlp_init)
-        return DDPGState(policy, q, policy, q, optimizers.policy.init(policy), optimizers.q.init(q),
-                         jnp.zeros(env.action_size), jnp.array(0, jnp.int32))
+        return DDPGState(
+            policy,
+            q,
+            policy,
+            q,
+            optimizers.policy.init(policy),
+            optimizers.q.init(q),
+            jnp.zeros(env.action_size),
+            jnp.array(0, jnp.int32),
+        )
 
     def act(state, obs, key):
         noise = ou_step(state.noise, key, config.ou_theta, config.ou_sigma, config.ou_dt)
@@ -310,16 +337,16 @@ def make_ddpg_agent(env, config=DDPGConfig()):
 # ------------------------------------------------------------------ TD3 (Algorithm 21.3)
 @dataclass(frozen=True)
 class TD3Config:
-    gamma: float = 0.99                 # discount, in [0, 1)
-    policy_hidden: tuple = (64, 64)     # hidden widths of d(s; w), positive ints (a list is accepted)
-    q_hidden: tuple = (64, 64)          # hidden widths of each of q^A, q^B, positive ints
+    gamma: float = 0.99  # discount, in [0, 1)
+    policy_hidden: tuple = (64, 64)  # hidden widths of d(s; w), positive ints (a list is accepted)
+    q_hidden: tuple = (64, 64)  # hidden widths of each of q^A, q^B, positive ints
     policy_learning_rate: float = 1e-3  # alpha_d (Adam), > 0
-    q_learning_rate: float = 1e-3       # alpha_q (Adam), > 0
-    tau: float = 0.005                  # soft target rate, in (0, 1]
-    policy_delay: int = 2               # d: one policy and target update every d critic updates
-    target_noise: float = 0.2           # sigma of the target smoothing noise, >= 0 (action half-widths)
-    noise_clip: float = 0.5             # c: the smoothing noise is clipped to [-c, c], >= 0
-    explore_noise: float = 0.1          # sigma_explore of the Gaussian exploration noise, >= 0
+    q_learning_rate: float = 1e-3  # alpha_q (Adam), > 0
+    tau: float = 0.005  # soft target rate, in (0, 1]
+    policy_delay: int = 2  # d: one policy and target update every d critic updates
+    target_noise: float = 0.2  # sigma of the target smoothing noise, >= 0 (action half-widths)
+    noise_clip: float = 0.5  # c: the smoothing noise is clipped to [-c, c], >= 0
+    explore_noise: float = 0.1  # sigma_explore of the Gaussian exploration noise, >= 0
 
     def __post_init__(self):
         _check_networks(self)
@@ -330,13 +357,13 @@ class TD3Config:
 
 
 class TD3State(NamedTuple):
-    policy: Any             # w
-    q: Any                  # (theta^A, theta^B) stacked on a leading axis of 2
+    policy: Any  # w
+    q: Any  # (theta^A, theta^B) stacked on a leading axis of 2
     policy_target: Any
     q_target: Any
     policy_opt_state: Any
     q_opt_state: Any
-    step: jax.Array         # n
+    step: jax.Array  # n
 
 
 def td3_target(batch, noise, target_policy, target_critics, gamma, noise_clip, action_low, action_high):
@@ -368,10 +395,16 @@ def td3_update(env, config, state, batch, key):
 
     # 6. targets from the smoothed target action and the smaller of the two target critics
     noise = config.target_noise * scale * jax.random.normal(key, batch.action.shape)
-    y = td3_target(batch, noise,
-                   lambda s: policy_action(env, state.policy_target, s),
-                   lambda s, a: twin_q_apply(state.q_target, s, a),
-                   config.gamma, config.noise_clip * scale, env.action_low, env.action_high)
+    y = td3_target(
+        batch,
+        noise,
+        lambda s: policy_action(env, state.policy_target, s),
+        lambda s, a: twin_q_apply(state.q_target, s, a),
+        config.gamma,
+        config.noise_clip * scale,
+        env.action_low,
+        env.action_high,
+    )
 
     # 7. both critics regress on the same y: the loss is the sum of their two mean squared errors
     loss_q, grad_q = jax.value_and_grad(twin_squared_error)(state.q, batch.observation, batch.action, y)
@@ -383,12 +416,19 @@ def td3_update(env, config, state, batch, key):
         policy, policy_opt_state, policy_target, q_target = operand
         grad_d = jax.grad(lambda w: td3_policy_loss(env, q, w, batch.observation))(policy)
         policy, policy_opt_state = gradient_step(optimizers.policy, policy, policy_opt_state, grad_d)
-        return (policy, policy_opt_state, soft_update(policy_target, policy, config.tau),
-                soft_update(q_target, q, config.tau))
+        return (
+            policy,
+            policy_opt_state,
+            soft_update(policy_target, policy, config.tau),
+            soft_update(q_target, q, config.tau),
+        )
 
     policy, policy_opt_state, policy_target, q_target = jax.lax.cond(
-        state.step % config.policy_delay == 0, delayed_update, lambda operand: operand,
-        (state.policy, state.policy_opt_state, state.policy_target, state.q_target))
+        state.step % config.policy_delay == 0,
+        delayed_update,
+        lambda operand: operand,
+        (state.policy, state.policy_opt_state, state.policy_target, state.q_target),
+    )
 
     # 9. n <- n + 1
     state = TD3State(policy, q, policy_target, q_target, policy_opt_state, q_opt_state, state.step + 1)
@@ -403,8 +443,9 @@ def make_td3_agent(env, config=TD3Config()):
 
     def init(key):
         policy, q = _init_policy_and_q(key, env, config, twin_mlp_init)
-        return TD3State(policy, q, policy, q, optimizers.policy.init(policy), optimizers.q.init(q),
-                        jnp.array(0, jnp.int32))
+        return TD3State(
+            policy, q, policy, q, optimizers.policy.init(policy), optimizers.q.init(q), jnp.array(0, jnp.int32)
+        )
 
     def act(state, obs, key):
         eps = config.explore_noise * scale * jax.random.normal(key, (env.action_size,))
@@ -421,9 +462,9 @@ def make_td3_agent(env, config=TD3Config()):
 
 # ------------------------------------------------------------------ the overestimation experiment
 class Snapshotting(NamedTuple):
-    agent: Any      # the wrapped agent's state
-    policy: Any     # policy parameters after `every`, 2 `every`, ... updates, stacked [count, ...]
-    q: Any          # critic parameters at the same moments
+    agent: Any  # the wrapped agent's state
+    policy: Any  # policy parameters after `every`, 2 `every`, ... updates, stacked [count, ...]
+    q: Any  # critic parameters at the same moments
     updates: jax.Array
 
 
@@ -451,7 +492,8 @@ def with_snapshots(agent, every, count):
         index = jnp.minimum(updates // every - 1, count - 1)
         write = (updates % every == 0) & (updates // every <= count)
         keep = lambda stack, params: jax.tree_util.tree_map(
-            lambda s, p: s.at[index].set(jnp.where(write, p, s[index])), stack, params)
+            lambda s, p: s.at[index].set(jnp.where(write, p, s[index])), stack, params
+        )
         return Snapshotting(inner, keep(state.policy, inner.policy), keep(state.q, inner.q), updates), metrics
 
     return OffPolicyAgent(init, act, greedy, update)

@@ -5,6 +5,7 @@ A loop keeps `diverged_at` (-1 while everything stayed finite) in its carry, upd
 `first_divergence(diverged_at, all_finite(tree), step)` and returns it in its log; `raise_if_diverged`
 is the one place that turns it into a clear RuntimeError, at the Python boundary.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,12 +29,14 @@ def raise_if_diverged(diverged_at, name="training", axes=("run",)):
     run that diverged by its indices and the first step at which it did.
     """
     steps = np.asarray(diverged_at)
-    steps = steps.reshape(steps.shape[:len(axes)] + (-1,)) if steps.ndim >= len(axes) else steps.reshape(1, -1)
+    steps = steps.reshape(steps.shape[: len(axes)] + (-1,)) if steps.ndim >= len(axes) else steps.reshape(1, -1)
     failures = []
     for index in np.ndindex(*steps.shape[:-1]):
         bad = steps[index][steps[index] >= 0]
         if bad.size:
             failures.append(", ".join(f"{axis} {i}" for axis, i in zip(axes, index)) + f" at step {int(bad.min())}")
     if failures:
-        raise RuntimeError(f"{name} diverged: a loss or parameter became inf or NaN ({'; '.join(failures[:8])}); "
-                           "lower the learning rates or check the config")
+        raise RuntimeError(
+            f"{name} diverged: a loss or parameter became inf or NaN ({'; '.join(failures[:8])}); "
+            "lower the learning rates or check the config"
+        )

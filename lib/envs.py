@@ -16,6 +16,7 @@ when reset or built under `jax.enable_x64`; only the observation is cast to floa
 Unlike gymnasium, `step` keeps going after termination (CartPole still pays +1); a rollout
 should mask or reset on `terminated | truncated`.
 """
+
 import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -28,6 +29,7 @@ class EnvState(NamedTuple):
     """physics: the same layout as gymnasium's `env.unwrapped.state`
     (Pendulum [theta, theta_dot]; CartPole [x, x_dot, theta, theta_dot];
     MountainCar [position, velocity]). time: int32 steps taken in this episode."""
+
     physics: jax.Array
     time: jax.Array
 
@@ -39,6 +41,7 @@ class Environment:
     action_size is the action dimension for a continuous task and the number of actions for a
     discrete one; action_low/action_high are the Box bounds (0 and action_size - 1 if discrete).
     """
+
     name: str
     observation_size: int
     action_size: int
@@ -69,8 +72,10 @@ def check_discrete_action(name, action, num_actions):
     """
     action = jnp.asarray(action)
     if action.shape != () or not jnp.issubdtype(action.dtype, jnp.integer):
-        raise ValueError(f"{name}: action must be an integer scalar in [0, {num_actions - 1}], "
-                         f"got {action.dtype} of shape {action.shape}")
+        raise ValueError(
+            f"{name}: action must be an integer scalar in [0, {num_actions - 1}], "
+            f"got {action.dtype} of shape {action.shape}"
+        )
     if not isinstance(action, jax.core.Tracer) and not 0 <= int(action) < num_actions:
         raise ValueError(f"{name}: action must be in [0, {num_actions - 1}], got {int(action)}")
     return action
@@ -78,8 +83,13 @@ def check_discrete_action(name, action, num_actions):
 
 def _advance(state, physics, obs, reward, terminated, max_episode_steps):
     time = state.time + 1
-    return (EnvState(physics, time), obs.astype(jnp.float32), reward,
-            jnp.asarray(terminated, bool), time >= max_episode_steps)
+    return (
+        EnvState(physics, time),
+        obs.astype(jnp.float32),
+        reward,
+        jnp.asarray(terminated, bool),
+        time >= max_episode_steps,
+    )
 
 
 # ---------------------------------------------------------------- Pendulum-v1
@@ -120,8 +130,9 @@ def _pendulum_step(state, action):
     return _advance(state, physics, _pendulum_obs(physics), -costs, False, PENDULUM.max_episode_steps)
 
 
-PENDULUM = Environment("Pendulum-v1", 3, 1, False, -PENDULUM_MAX_TORQUE, PENDULUM_MAX_TORQUE,
-                       200, _pendulum_reset, _pendulum_step)
+PENDULUM = Environment(
+    "Pendulum-v1", 3, 1, False, -PENDULUM_MAX_TORQUE, PENDULUM_MAX_TORQUE, 200, _pendulum_reset, _pendulum_step
+)
 
 
 # ---------------------------------------------------------------- CartPole-v1
@@ -149,7 +160,8 @@ def _cartpole_step(state, action):
     costheta, sintheta = jnp.cos(theta), jnp.sin(theta)
     temp = (force + CARTPOLE_POLEMASS_LENGTH * theta_dot**2 * sintheta) / CARTPOLE_TOTAL_MASS
     thetaacc = (CARTPOLE_GRAVITY * sintheta - costheta * temp) / (
-        CARTPOLE_LENGTH * (4.0 / 3.0 - CARTPOLE_MASSPOLE * costheta**2 / CARTPOLE_TOTAL_MASS))
+        CARTPOLE_LENGTH * (4.0 / 3.0 - CARTPOLE_MASSPOLE * costheta**2 / CARTPOLE_TOTAL_MASS)
+    )
     xacc = temp - CARTPOLE_POLEMASS_LENGTH * thetaacc * costheta / CARTPOLE_TOTAL_MASS
     # Explicit Euler, gymnasium's default integrator: positions move with the old velocities.
     x = x + CARTPOLE_TAU * x_dot
@@ -157,14 +169,17 @@ def _cartpole_step(state, action):
     theta = theta + CARTPOLE_TAU * theta_dot
     theta_dot = theta_dot + CARTPOLE_TAU * thetaacc
     physics = jnp.stack([x, x_dot, theta, theta_dot])
-    terminated = ((x < -CARTPOLE_X_THRESHOLD) | (x > CARTPOLE_X_THRESHOLD)
-                  | (theta < -CARTPOLE_THETA_THRESHOLD) | (theta > CARTPOLE_THETA_THRESHOLD))
+    terminated = (
+        (x < -CARTPOLE_X_THRESHOLD)
+        | (x > CARTPOLE_X_THRESHOLD)
+        | (theta < -CARTPOLE_THETA_THRESHOLD)
+        | (theta > CARTPOLE_THETA_THRESHOLD)
+    )
     reward = jnp.ones((), physics.dtype)  # +1 every step, the terminating one included
     return _advance(state, physics, physics, reward, terminated, CARTPOLE.max_episode_steps)
 
 
-CARTPOLE = Environment("CartPole-v1", 4, 2, True, 0.0, 1.0, 500,
-                       _cartpole_reset, _cartpole_step)
+CARTPOLE = Environment("CartPole-v1", 4, 2, True, 0.0, 1.0, 500, _cartpole_reset, _cartpole_step)
 
 
 # ---------------------------------------------------------------- MountainCarContinuous-v0
@@ -200,9 +215,17 @@ def _mountaincar_step(state, action):
     return _advance(state, physics, physics, reward, terminated, MOUNTAINCAR.max_episode_steps)
 
 
-MOUNTAINCAR = Environment("MountainCarContinuous-v0", 2, 1, False,
-                          MOUNTAINCAR_MIN_ACTION, MOUNTAINCAR_MAX_ACTION, 999,
-                          _mountaincar_reset, _mountaincar_step)
+MOUNTAINCAR = Environment(
+    "MountainCarContinuous-v0",
+    2,
+    1,
+    False,
+    MOUNTAINCAR_MIN_ACTION,
+    MOUNTAINCAR_MAX_ACTION,
+    999,
+    _mountaincar_reset,
+    _mountaincar_step,
+)
 
 
 ENVIRONMENTS = {env.name: env for env in (PENDULUM, CARTPOLE, MOUNTAINCAR)}

@@ -11,6 +11,7 @@ An optional `weights` vector replaces the plain sample average (1/N) sum_i by su
 experiment uses it to mask a fixed-size noise array down to its first N samples, so one
 compiled function serves every N.
 """
+
 from typing import NamedTuple
 
 import jax

@@ -1,4 +1,5 @@
 """Evaluation of a policy on a JAX environment: whole episodes, compiled, vmapped over episodes."""
+
 import jax
 import jax.numpy as jnp
 
@@ -13,6 +14,7 @@ def episode_returns(env, policy, key, num_episodes, discount=1.0):
     """
     check_positive_int("num_episodes", num_episodes)
     check_range("discount", discount, 0.0, 1.0)
+
     def one_episode(episode_key):
         state, obs = env.reset(episode_key)
 

@@ -14,6 +14,7 @@ stderr 0 whatever the cell displays.
 `python -m tools.assignments` writes the student notebooks, in which the solutions are stubs and the
 hidden cases wait for grading.
 """
+
 import os
 import sys
 import threading
@@ -40,7 +41,7 @@ def _call_traced(function, arguments):
     the hook off counts as calling lib. The result is converted inside the thread, so a returned object
     cannot call lib in its conversion either.
     """
-    outcome, reached = {}, {}         # reached: an ordered set, the first call into lib first
+    outcome, reached = {}, {}  # reached: an ordered set, the first call into lib first
 
     def profile(frame, event, arg):
         if event == "call" and frame.f_code.co_filename.startswith(LIB) and frame.f_code.co_filename != __file__:
@@ -51,13 +52,13 @@ def _call_traced(function, arguments):
     def run():
         try:
             outcome["result"] = np.asarray(function(*arguments), dtype=float)
-        except Exception as error:       # a stub or a crash scores 0 without stopping the notebook
+        except Exception as error:  # a stub or a crash scores 0 without stopping the notebook
             outcome["error"] = error
 
     worker = threading.Thread(target=run, name="graded-exercise")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        threading.setprofile(profile)    # installed by the worker itself as it starts, and by its threads
+        threading.setprofile(profile)  # installed by the worker itself as it starts, and by its threads
         try:
             worker.start()
             worker.join()
@@ -82,7 +83,7 @@ def grade(exercise, function, cases, points, rtol=0.0, atol=0.0):
     """
     listed = list(cases)
     cases.clear()
-    jax.clear_caches()   # a function compiled before, lib calls inside, is traced again, where the hook sees them
+    jax.clear_caches()  # a function compiled before, lib calls inside, is traced again, where the hook sees them
     for arguments, expected in listed:
         shown = ", ".join(map(str, arguments))
         got, reached, caught = _call_traced(function, [jnp.asarray(a) if isinstance(a, list) else a for a in arguments])
@@ -94,8 +95,9 @@ def grade(exercise, function, cases, points, rtol=0.0, atol=0.0):
             return _withhold(exercise, points, f"({shown}) raised {type(got).__name__}: {got}")
         want = np.asarray(expected, dtype=float)
         if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=atol):
-            return _withhold(exercise, points, f"({shown}) gave {np.round(got, 6).tolist()}, "
-                                               f"expected {np.round(want, 6).tolist()}")
+            return _withhold(
+                exercise, points, f"({shown}) gave {np.round(got, 6).tolist()}, expected {np.round(want, 6).tolist()}"
+            )
     print(f"Exercise {exercise} passed: {len(listed)} cases, {points} of {points} points")
     return float(points)
 

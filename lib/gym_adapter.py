@@ -1,4 +1,5 @@
 """Run a policy on any gymnasium environment, to check lib's agents outside the JAX copies."""
+
 import gymnasium
 import numpy as np
 

@@ -11,6 +11,7 @@ q*(x, u) = r(x, u) + gamma E[v*(x')]. Chapters 20, 21 and 25 check their answers
 The pieces their learners share live here too: `lqr_base_points` (a fixed batch of transitions),
 `quadratic_features` / `quadratic_q` (a critic class that holds q* exactly) and `linear_policy`.
 """
+
 from functools import partial
 from typing import NamedTuple
 
@@ -32,9 +33,9 @@ class LQR(NamedTuple):
 
 
 class RiccatiSolution(NamedTuple):
-    P: jax.Array       # v*(x) = -(x^T P x + constant)
-    K: jax.Array       # optimal action u = -K x
-    constant: float    # gamma / (1 - gamma) tr(P Sigma), the price of the noise
+    P: jax.Array  # v*(x) = -(x^T P x + constant)
+    K: jax.Array  # optimal action u = -K x
+    constant: float  # gamma / (1 - gamma) tr(P Sigma), the price of the noise
 
 
 def make_lqr(A, B, Q, R, gamma, noise_cov=None):
@@ -79,8 +80,7 @@ def double_integrator(dt=0.1, gamma=0.95, control_cost=0.1, noise_std=0.0):
     check_range("noise_std", noise_std, 0.0)
     A = [[1.0, dt], [0.0, 1.0]]
     B = [[0.0], [dt]]
-    return make_lqr(A, B, jnp.eye(2), control_cost * jnp.eye(1), gamma,
-                    noise_std**2 * jnp.eye(2))
+    return make_lqr(A, B, jnp.eye(2), control_cost * jnp.eye(1), gamma, noise_std**2 * jnp.eye(2))
 
 
 def optimal_gain(lqr, P):
@@ -97,6 +97,7 @@ def riccati_step(lqr, P):
 
 def solve_riccati(lqr, tol=1e-10, max_iterations=100_000):
     """Iterate the Riccati map from P = Q to its fixed point; return P, K and the noise constant."""
+
     def not_converged(carry):
         P, previous, iteration = carry
         return (jnp.max(jnp.abs(P - previous)) > tol * (1 + jnp.max(jnp.abs(P)))) & (iteration < max_iterations)
@@ -108,8 +109,10 @@ def solve_riccati(lqr, tol=1e-10, max_iterations=100_000):
     P, _, iterations = jax.lax.while_loop(not_converged, iterate, (riccati_step(lqr, lqr.Q), lqr.Q, 1))
     if not isinstance(P, jax.core.Tracer):
         if not np.all(np.isfinite(np.asarray(P))):
-            raise ValueError("the Riccati iteration diverged (P is not finite): (A, B) is not stabilizable "
-                             "at this discount, so no policy has a finite cost")
+            raise ValueError(
+                "the Riccati iteration diverged (P is not finite): (A, B) is not stabilizable "
+                "at this discount, so no policy has a finite cost"
+            )
         if int(iterations) >= max_iterations:
             raise ValueError(f"the Riccati iteration did not reach tol={tol:g} in max_iterations={max_iterations}")
     P = 0.5 * (P + P.T)
@@ -138,8 +141,9 @@ def optimal_value(lqr, solution, x):
 def optimal_q(lqr, solution, x, u):
     """q*(x, u) = r(x, u) + gamma E[v*(A x + B u + w)]."""
     mean_next = lqr.A @ x + lqr.B @ u
-    expected_next_value = -(mean_next @ solution.P @ mean_next + jnp.trace(solution.P @ lqr.noise_cov)
-                            + solution.constant)
+    expected_next_value = -(
+        mean_next @ solution.P @ mean_next + jnp.trace(solution.P @ lqr.noise_cov) + solution.constant
+    )
     return reward(lqr, x, u) + lqr.gamma * expected_next_value
 
 

@@ -3,6 +3,7 @@
 A policy is a matrix `pi[s, a]` of action probabilities. Exact evaluation solves the linear system
 v_d = r_d + gamma P_d v_d, i.e. v_d = (I - gamma P_d)^{-1} r_d, instead of iterating.
 """
+
 from typing import NamedTuple
 
 import jax
@@ -26,6 +27,7 @@ class FiniteMDP(_MDPFields):
     distributions, rewards are finite, and gamma is in [0, 1) as float32 represents it (with gamma = 1
     the values are infinite and a discounted-visitation walk never ends).
     """
+
     __slots__ = ()
 
     def __new__(cls, transitions, rewards, initial, gamma):
@@ -33,7 +35,7 @@ class FiniteMDP(_MDPFields):
         return super().__new__(cls, transitions, rewards, initial, gamma)
 
     @classmethod
-    def _make(cls, iterable):   # `_replace` builds through here: check it as well
+    def _make(cls, iterable):  # `_replace` builds through here: check it as well
         return cls(*iterable)
 
 
@@ -120,6 +122,7 @@ def expected_return(mdp, policy):
 
 def value_iteration(mdp, num_iterations=1000):
     """Optimal values by iterating the Bellman optimality operator (a gamma-contraction)."""
+
     def bellman_optimality(values, _):
         return jnp.max(q_from_v(mdp, values), axis=1), None
 
@@ -134,6 +137,7 @@ def greedy_policy(q_values):
 
 def sample_trajectories(mdp, policy, key, num_episodes, horizon):
     """Simulate `num_episodes` trajectories of `horizon` steps; returns (states, actions, rewards)."""
+
     def one_episode(episode_key):
         start_key, step_key = jax.random.split(episode_key)
         state = jax.random.categorical(start_key, jnp.log(mdp.initial))

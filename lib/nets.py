@@ -5,6 +5,7 @@ Parameters are a list of {"w", "b"} dicts, so optax, jax.tree_util and vmap over
 them directly. Networks stay small: the chapters' tasks need a few dozen units per layer. Twin
 critics (TD3's q^A, q^B; SAC's q^1, q^2) are two such networks stacked on a leading axis of 2.
 """
+
 import math
 
 import jax
@@ -39,11 +40,12 @@ def mlp_init(key, sizes):
     for size in sizes:
         check_positive_int("sizes", size)
     layers = list(zip(sizes[:-1], sizes[1:]))
-    uniforms = jax.random.uniform(key, (sum((fan_in + 1) * fan_out for fan_in, fan_out in layers),),
-                                  minval=-1.0, maxval=1.0)
+    uniforms = jax.random.uniform(
+        key, (sum((fan_in + 1) * fan_out for fan_in, fan_out in layers),), minval=-1.0, maxval=1.0
+    )
     params, start = [], 0
-    for fan_in, fan_out in layers:   # each layer's piece: fan_in rows of weights, then the bias row
-        piece = uniforms[start:start + (fan_in + 1) * fan_out].reshape(fan_in + 1, fan_out) / math.sqrt(fan_in)
+    for fan_in, fan_out in layers:  # each layer's piece: fan_in rows of weights, then the bias row
+        piece = uniforms[start : start + (fan_in + 1) * fan_out].reshape(fan_in + 1, fan_out) / math.sqrt(fan_in)
         params.append({"w": piece[:-1], "b": piece[-1]})
         start += (fan_in + 1) * fan_out
     return params

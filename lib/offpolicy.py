@@ -6,6 +6,7 @@ once, and `lib.sweep.sweep(train, num_seeds)` runs it for many seeds over every 
 
 An agent is four pure functions (an `OffPolicyAgent`); the algorithm lives in its `update`.
 """
+
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
@@ -20,12 +21,12 @@ from lib.replay import Transition, replay_add, replay_init, replay_sample
 
 @dataclass(frozen=True)
 class OffPolicyConfig:
-    total_steps: int = 20_000      # environment steps, >= 1
-    warmup_steps: int = 1_000      # uniformly random actions, no updates, before learning starts
-    batch_size: int = 256          # mini-batch size b drawn from B
-    buffer_capacity: int = 100_000 # the oldest transitions are overwritten beyond this
-    eval_every: int = 1_000        # environment steps between evaluations; divides total_steps
-    eval_episodes: int = 5         # greedy episodes per evaluation
+    total_steps: int = 20_000  # environment steps, >= 1
+    warmup_steps: int = 1_000  # uniformly random actions, no updates, before learning starts
+    batch_size: int = 256  # mini-batch size b drawn from B
+    buffer_capacity: int = 100_000  # the oldest transitions are overwritten beyond this
+    eval_every: int = 1_000  # environment steps between evaluations; divides total_steps
+    eval_episodes: int = 5  # greedy episodes per evaluation
 
     def __post_init__(self):
         for name in ("total_steps", "batch_size", "buffer_capacity", "eval_every", "eval_episodes"):
@@ -37,19 +38,19 @@ class OffPolicyConfig:
 
 
 class OffPolicyAgent(NamedTuple):
-    init: Callable[[jax.Array], Any]                     # key -> agent state
-    act: Callable[[Any, jax.Array, jax.Array], tuple]    # (state, obs, key) -> (exploratory action, state)
-    greedy: Callable[[Any, jax.Array], jax.Array]        # (state, obs) -> evaluation action
+    init: Callable[[jax.Array], Any]  # key -> agent state
+    act: Callable[[Any, jax.Array, jax.Array], tuple]  # (state, obs, key) -> (exploratory action, state)
+    greedy: Callable[[Any, jax.Array], jax.Array]  # (state, obs) -> evaluation action
     update: Callable[[Any, Transition, jax.Array], tuple]  # (state, batch, key) -> (state, metrics)
 
 
 class OffPolicyLog(NamedTuple):
-    eval_steps: jax.Array       # environment steps at each evaluation
-    eval_returns: jax.Array     # mean greedy return at each evaluation
-    finished_returns: jax.Array # per step: the return of the episode that ended there, else nan
-    metrics: Any                # the agent's update metrics, one entry per step (zeros before warmup)
-    diverged_at: jax.Array      # the first step after which a loss or parameter was inf/NaN; -1 if none
-                                # (lib.divergence.raise_if_diverged turns it into a clear error)
+    eval_steps: jax.Array  # environment steps at each evaluation
+    eval_returns: jax.Array  # mean greedy return at each evaluation
+    finished_returns: jax.Array  # per step: the return of the episode that ended there, else nan
+    metrics: Any  # the agent's update metrics, one entry per step (zeros before warmup)
+    diverged_at: jax.Array  # the first step after which a loss or parameter was inf/NaN; -1 if none
+    # (lib.divergence.raise_if_diverged turns it into a clear error)
 
 
 def random_action(env, key):
@@ -120,11 +121,13 @@ def make_off_policy_train(env, agent, config):
         step_indices = jnp.arange(config.total_steps).reshape(num_evals, config.eval_every)
         carry, (eval_returns, finished, metrics) = jax.lax.scan(train_and_evaluate, carry, step_indices)
         flat = lambda x: x.reshape((config.total_steps,) + x.shape[2:])
-        log = OffPolicyLog(eval_steps=(jnp.arange(num_evals) + 1) * config.eval_every,
-                       eval_returns=eval_returns,
-                       finished_returns=flat(finished),
-                       metrics=jax.tree_util.tree_map(flat, metrics),
-                       diverged_at=carry[-2])
+        log = OffPolicyLog(
+            eval_steps=(jnp.arange(num_evals) + 1) * config.eval_every,
+            eval_returns=eval_returns,
+            finished_returns=flat(finished),
+            metrics=jax.tree_util.tree_map(flat, metrics),
+            diverged_at=carry[-2],
+        )
         return carry[0], log
 
     return train

@@ -11,6 +11,7 @@ mini-batch epochs, the scan over training iterations that tracks divergence, and
 Time-limit truncation is not termination: at a truncated step the value of the real next state
 is still bootstrapped, which is why the rollout keeps `next_observations` (before any reset).
 """
+
 from typing import NamedTuple
 
 import jax
@@ -24,13 +25,13 @@ from lib.nets import gradient_step, mlp_apply, mlp_init
 
 
 class Rollout(NamedTuple):
-    observations: jax.Array       # [T, N, obs]
-    actions: jax.Array            # [T, N, ...]
-    log_probs: jax.Array          # [T, N] log d(a_t | s_t; w) at collection time
-    rewards: jax.Array            # [T, N]
+    observations: jax.Array  # [T, N, obs]
+    actions: jax.Array  # [T, N, ...]
+    log_probs: jax.Array  # [T, N] log d(a_t | s_t; w) at collection time
+    rewards: jax.Array  # [T, N]
     next_observations: jax.Array  # [T, N, obs], the state reached, before any reset
-    terminated: jax.Array         # [T, N] true terminal state: no bootstrap
-    done: jax.Array               # [T, N] episode ended (terminated or truncated): the trajectory is cut here
+    terminated: jax.Array  # [T, N] true terminal state: no bootstrap
+    done: jax.Array  # [T, N] episode ended (terminated or truncated): the trajectory is cut here
 
 
 def reset_envs(env, key, num_envs):
@@ -65,7 +66,8 @@ def collect_rollout(env, sample_action, key, env_states, observations, rollout_l
         return (states, keep(reset_obs, next_obs), running), (transition, finished)
 
     (states, observations, running), (rollout, finished) = jax.lax.scan(
-        step, (states, observations, running), jax.random.split(key, rollout_length))
+        step, (states, observations, running), jax.random.split(key, rollout_length)
+    )
     return (states, running), observations, rollout, finished
 
 
@@ -78,13 +80,13 @@ def start_envs(env, key, num_envs):
 def discounted_returns_to_go(rewards, done, gamma):
     """G_t = r_t + gamma G_{t+1}, restarted where an episode ended; a reverse scan over time."""
     check_range("gamma", gamma, 0.0, 1.0)
+
     def backward(future, inputs):
         reward, ended = inputs
         value = reward + gamma * (1.0 - ended) * future
         return value, value
 
-    _, returns = jax.lax.scan(backward, jnp.zeros_like(rewards[0]), (rewards, done.astype(rewards.dtype)),
-                              reverse=True)
+    _, returns = jax.lax.scan(backward, jnp.zeros_like(rewards[0]), (rewards, done.astype(rewards.dtype)), reverse=True)
     return returns
 
 
@@ -104,8 +106,7 @@ def gae_advantages(rewards, values, next_values, terminated, done, gamma, lam):
         advantage = delta + gamma * lam * (1.0 - ended) * future
         return advantage, advantage
 
-    _, advantages = jax.lax.scan(backward, jnp.zeros_like(deltas[0]), (deltas, done.astype(deltas.dtype)),
-                                 reverse=True)
+    _, advantages = jax.lax.scan(backward, jnp.zeros_like(deltas[0]), (deltas, done.astype(deltas.dtype)), reverse=True)
     return advantages
 
 
@@ -131,6 +132,7 @@ def finished_episodes(finished_returns, done):
 
 
 # ================================================================ the trainers' scaffolding
+
 
 def init_policy_and_value(key, env, policy_hidden, value_hidden):
     """(policy, value) MLPs with tanh hidden layers. The policy's output layer (logits, or the Gaussian
@@ -180,6 +182,7 @@ def normalize(advantages, mask=None):
 def annealable_adam(learning_rate, max_grad_norm=None, eps=1e-8):
     """Adam (after a global-norm clip if `max_grad_norm` is given) with its step size kept in the optimizer
     state by `optax.inject_hyperparams`, so a training loop can anneal it (`with_learning_rate`)."""
+
     def adam(learning_rate):
         step = optax.adam(learning_rate, eps=eps)
         return step if max_grad_norm is None else optax.chain(optax.clip_by_global_norm(max_grad_norm), step)
@@ -207,6 +210,7 @@ def current_learning_rate(opt_state):
 def minibatch_epochs(loss, params, opt_state, optimizer, data, key, num_epochs, num_minibatches):
     """`num_epochs` shuffled passes over `data` (a pytree with a leading sample axis), one optimizer step
     per mini-batch on `loss(params, minibatch) -> (loss, aux)`. Returns (params, opt_state, aux[epochs, batches])."""
+
     def epoch(carry, epoch_key):
         def minibatch_step(carry, minibatch):
             params, opt_state = carry
@@ -226,6 +230,7 @@ def run_iterations(iteration, state, key, num_iterations):
     after which a number in `state` (parameters, optimizer states) was inf or NaN. Returns
     (state, log rows stacked over iterations, diverged_at: that iteration, or -1 if none).
     """
+
     def step(carry, inputs):
         state, diverged_at = carry
         iteration_key, index = inputs

@@ -1,9 +1,10 @@
 """Plot helpers shared by the chapters: learning curves with bands over seeds, and text the site shows legibly."""
+
 import numpy as np
 from matplotlib.text import Text
 
-COLUMN_PX = 772    # the site's text column in a 1,400 px window: a wider figure is shown scaled down to it
-MIN_TEXT_PX = 9    # the smallest text a reader should have to read on the page
+COLUMN_PX = 772  # the site's text column in a 1,400 px window: a wider figure is shown scaled down to it
+MIN_TEXT_PX = 9  # the smallest text a reader should have to read on the page
 
 
 def legible(fig, dpi=None):
@@ -34,7 +35,7 @@ def plot_learning_curve(ax, steps, returns, label, color=None, bounds=None):
         if not bounds[0] < bounds[1]:
             raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
         low, high = np.clip(low, *bounds), np.clip(high, *bounds)
-    line, = ax.plot(steps, mean, label=f"{label} (mean of {returns.shape[0]} seeds, band: ±1 std)", color=color)
+    (line,) = ax.plot(steps, mean, label=f"{label} (mean of {returns.shape[0]} seeds, band: ±1 std)", color=color)
     ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")

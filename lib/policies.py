@@ -4,6 +4,7 @@ The tanh-squashed head maps u ~ N(mu, sigma^2) into the action box, a = center +
 (`squash_to_box`, the same map DDPG's and TD3's deterministic policies use); by the change of variables
 its log-density is log N(u; mu, sigma) - sum log(1 - tanh(u)^2) - sum log(half_width).
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,8 +39,9 @@ def box_center_and_half_width(low, high):
     """(center, half-width) of the action box [low, high]; ValueError if concrete bounds are not low < high."""
     low_values, high_values = concrete(low), concrete(high)
     if low_values is not None and high_values is not None and not np.all(low_values < high_values):
-        raise ValueError(f"the action bounds must satisfy low < high, got low={low_values.tolist()}, "
-                         f"high={high_values.tolist()}")
+        raise ValueError(
+            f"the action bounds must satisfy low < high, got low={low_values.tolist()}, high={high_values.tolist()}"
+        )
     return 0.5 * (high + low), 0.5 * (high - low)
 
 

@@ -2,6 +2,7 @@
 
 Being a NamedTuple of arrays, the buffer lives inside a compiled `lax.scan` and vmaps over seeds.
 """
+
 from typing import NamedTuple
 
 import jax
@@ -19,9 +20,9 @@ class Transition(NamedTuple):
 
 
 class ReplayBuffer(NamedTuple):
-    data: Transition       # each field has a leading axis of length `capacity`
-    position: jax.Array    # where the next transition is written
-    size: jax.Array        # how many slots hold data
+    data: Transition  # each field has a leading axis of length `capacity`
+    position: jax.Array  # where the next transition is written
+    size: jax.Array  # how many slots hold data
 
 
 def replay_init(capacity, example):

@@ -5,6 +5,7 @@ array) plus a convenience `sample_*` that draws that noise from a PRNG key. Para
 checked when they are concrete (ValueError naming the parameter); inside `jax.grad` or
 `jax.jit` they are tracers and the check is skipped, so the transforms stay differentiable.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -24,6 +24,7 @@ no key depends on the device a run lands on. Each device runs its share one run 
 makes accelerators fast, but a vmapped program is another XLA program, so results change in their
 last bits (and training can amplify those).
 """
+
 import functools
 from typing import Callable, Mapping, NamedTuple
 
@@ -72,7 +73,7 @@ def _sweep_one(name, train, keys, settings, runs_per_device):
     else:
         (stacked, num_settings), run = _stack_settings(name, settings), train
     num_seeds = keys.shape[0]
-    grid_keys = np.tile(keys, (num_settings, 1))                        # run r: setting r // num_seeds, seed r % num_seeds
+    grid_keys = np.tile(keys, (num_settings, 1))  # run r: setting r // num_seeds, seed r % num_seeds
     grid_settings = jax.tree_util.tree_map(lambda x: np.repeat(x, num_seeds, axis=0), stacked)
     grid = place_grid(run, grid_keys, grid_settings, runs_per_device)
     state, log = grid.results(grid.program(*grid.inputs))
@@ -90,21 +91,26 @@ def _stack_settings(name, settings):
     structures = {jax.tree_util.tree_structure(s) for s in settings}
     shapes = {tuple(np.shape(leaf) for leaf in jax.tree_util.tree_leaves(s)) for s in settings}
     if len(structures) > 1 or len(shapes) > 1:
-        raise ValueError(f"{name}: every setting must have the same structure and shapes (traced values only); "
-                         "a setting that changes shapes needs a trainer of its own (pass a dict of trainers)")
-    return jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *settings), len(settings)
+        raise ValueError(
+            f"{name}: every setting must have the same structure and shapes (traced values only); "
+            "a setting that changes shapes needs a trainer of its own (pass a dict of trainers)"
+        )
+    return jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves]), *settings), len(
+        settings
+    )
 
 
 class Grid(NamedTuple):
     """A grid placed on the devices: `program(*inputs)` trains every run; `results` brings them to the host."""
-    program: Callable       # jitted; `program.lower(*inputs).compile()` compiles it ahead of time
-    inputs: tuple           # (keys, settings), padded and sharded over the mesh
+
+    program: Callable  # jitted; `program.lower(*inputs).compile()` compiles it ahead of time
+    inputs: tuple  # (keys, settings), padded and sharded over the mesh
     num_runs: int
 
     def results(self, outputs):
         """The outputs of every process's runs, on the host, in row order, without the padding."""
         gathered = multihost_utils.process_allgather(outputs, tiled=True)
-        return jax.tree_util.tree_map(lambda x: np.asarray(x)[:self.num_runs], gathered)
+        return jax.tree_util.tree_map(lambda x: np.asarray(x)[: self.num_runs], gathered)
 
 
 def place_grid(run, keys, settings, runs_per_device=1):
@@ -131,10 +137,12 @@ def key_only(train):
 @functools.lru_cache(maxsize=32)
 def _compiled_grid(run: Callable, mesh: Mesh, runs_per_device: int):
     """One jitted program per (trainer, mesh, runs_per_device): a new grid of the same shapes reuses it."""
+
     def on_device(keys, settings):
         # One run at a time (batch_size None): each run is the program train alone would be.
-        return jax.lax.map(lambda row: run(*row), (keys, settings),
-                           batch_size=runs_per_device if runs_per_device > 1 else None)
+        return jax.lax.map(
+            lambda row: run(*row), (keys, settings), batch_size=runs_per_device if runs_per_device > 1 else None
+        )
 
     spec = PartitionSpec(AXIS)
     # check_vma off: the runs never communicate, and trainers need not mark which values vary per device.

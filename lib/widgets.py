@@ -49,6 +49,7 @@ static view checks it: the initial values drawn again after every other frame mu
 image), and the live view keeps the last `LIVE_FRAMES` images, so sliders moved back to values seen
 before show their image at once.
 """
+
 import base64
 import collections.abc
 import functools
@@ -69,17 +70,17 @@ from PIL import Image
 
 from lib.plotting import legible
 
-STATIC_VIEW_VARIABLE = "LIB_STATIC_SLIDER_VIEW"   # "1": also store the static view (see above)
-MAX_VALUES = 9    # values of one numeric slider on the static page
-MIN_VALUES = 4    # fewer than this per slider and the grid becomes one slider at a time
-MAX_FRAMES = 25   # figures per cell: each costs a draw (~0.5 s) and 20-60 kB of page
-DPI = 100         # the static page's figures, as sharp as the notebook's own inline figures
-COLORS = 64       # palette of the stored PNGs: a quarter of the size of full colour, alike to the eye
+STATIC_VIEW_VARIABLE = "LIB_STATIC_SLIDER_VIEW"  # "1": also store the static view (see above)
+MAX_VALUES = 9  # values of one numeric slider on the static page
+MIN_VALUES = 4  # fewer than this per slider and the grid becomes one slider at a time
+MAX_FRAMES = 25  # figures per cell: each costs a draw (~0.5 s) and 20-60 kB of page
+DPI = 100  # the static page's figures, as sharp as the notebook's own inline figures
+COLORS = 64  # palette of the stored PNGs: a quarter of the size of full colour, alike to the eye
 SLIDERS_PER_ROW = 3
-MIN_TRACK_PX = 150    # a slider's track, wide enough to aim with a mouse
-LIVE_SLIDER_WIDTH = "320px"   # ipywidgets' 80 px label and 40 px readout leave a 170 px track
-LIVE_FRAMES = 32   # live images kept per cell (20-100 kB each), shown again without a redraw
-PAD_INCHES = 0.1   # white margin around what a figure draws, as matplotlib's tight bounding box keeps
+MIN_TRACK_PX = 150  # a slider's track, wide enough to aim with a mouse
+LIVE_SLIDER_WIDTH = "320px"  # ipywidgets' 80 px label and 40 px readout leave a 170 px track
+LIVE_FRAMES = 32  # live images kept per cell (20-100 kB each), shown again without a redraw
+PAD_INCHES = 0.1  # white margin around what a figure draws, as matplotlib's tight bounding box keeps
 
 # Swaps the image of the current values; a combination without an image resets the other sliders.
 # Frames the site's build moved to files (data-src) load when the figure is first used.
@@ -110,16 +111,22 @@ class SliderGrid:
         if self.selection:
             labels, values, start = list(slider._options_labels), list(slider._options_values), slider.index
             if len(values) > MAX_FRAMES:
-                raise ValueError(f"interactive_figure: slider {name!r} has {len(values)} options; the static page "
-                                 f"draws every option, so give it at most {MAX_FRAMES}")
+                raise ValueError(
+                    f"interactive_figure: slider {name!r} has {len(values)} options; the static page "
+                    f"draws every option, so give it at most {MAX_FRAMES}"
+                )
             if not all(isinstance(value, collections.abc.Hashable) for value in values):
-                raise TypeError(f"interactive_figure: slider {name!r} has an option value that is not hashable; "
-                                "the live view keeps its images by value, so use numbers, strings or tuples")
+                raise TypeError(
+                    f"interactive_figure: slider {name!r} has an option value that is not hashable; "
+                    "the live view keeps its images by value, so use numbers, strings or tuples"
+                )
         elif isinstance(slider, (widgets.IntSlider, widgets.FloatSlider, widgets.FloatLogSlider)):
             labels, values, start = _numeric_grid(slider)
         else:
-            raise TypeError(f"interactive_figure: slider {name!r} is a {type(slider).__name__}; use an "
-                            "IntSlider, FloatSlider, FloatLogSlider or a selection widget (SelectionSlider, Dropdown)")
+            raise TypeError(
+                f"interactive_figure: slider {name!r} is a {type(slider).__name__}; use an "
+                "IntSlider, FloatSlider, FloatLogSlider or a selection widget (SelectionSlider, Dropdown)"
+            )
         self._labels, self._values, self._start = labels, values, start
         self.resize(MAX_VALUES)
 
@@ -171,7 +178,7 @@ def _numeric_grid(slider):
     if isinstance(slider, widgets.IntSlider):
         values = [int(v) for v in steps]
     else:
-        values = [float(slider.base ** v if log else round(v, 12)) for v in steps]
+        values = [float(slider.base**v if log else round(v, 12)) for v in steps]
     values[start] = slider.value
     fmt = slider.readout_format
     return [format(v, fmt) for v in values], values, start
@@ -192,7 +199,7 @@ def frame_keys(grids):
     for grid in grids:
         grid.resize(1 + (MAX_FRAMES - 1) // len(grids))
     start = tuple(grid.start for grid in grids)
-    keys = {start[:i] + (k,) + start[i + 1:] for i, grid in enumerate(grids) for k in range(len(grid.positions))}
+    keys = {start[:i] + (k,) + start[i + 1 :] for i, grid in enumerate(grids) for k in range(len(grid.positions))}
     return sorted(keys)
 
 
@@ -202,16 +209,18 @@ class RedrawnFigure:
     def __init__(self, draw, figsize, dpi=None):
         self._draw = draw
         self.figure = Figure(figsize=figsize, dpi=dpi)
-        FigureCanvasAgg(self.figure)   # one canvas: its renderer keeps text sizes measured before
+        FigureCanvasAgg(self.figure)  # one canvas: its renderer keeps text sizes measured before
 
     def draw(self, values):
         """The figure drawn for `values`: updated by `draw`, or rebuilt if it called `fig.clear()`."""
         axes_before = len(self.figure.axes)
         self._draw(self.figure, **values)
         if axes_before and len(self.figure.axes) > axes_before:
-            raise RuntimeError(f"interactive_figure: draw went from {axes_before} to {len(self.figure.axes)} axes on "
-                               "a figure it drew before; each view draws one figure again, so call fig.clear() "
-                               "first to rebuild it, or update the artists of the axes it already has")
+            raise RuntimeError(
+                f"interactive_figure: draw went from {axes_before} to {len(self.figure.axes)} axes on "
+                "a figure it drew before; each view draws one figure again, so call fig.clear() "
+                "first to rebuild it, or update the artists of the axes it already has"
+            )
         return self.figure
 
 
@@ -255,16 +264,20 @@ def _slider_rows(sliders):
     """The live sliders, at most `SLIDERS_PER_ROW` to a row, none squeezed below `LIVE_SLIDER_WIDTH`."""
     for slider in sliders:
         slider.layout.min_width = LIVE_SLIDER_WIDTH
-    return [widgets.HBox(sliders[i:i + SLIDERS_PER_ROW], layout=widgets.Layout(flex_flow="row wrap"))
-            for i in range(0, len(sliders), SLIDERS_PER_ROW)]
+    return [
+        widgets.HBox(sliders[i : i + SLIDERS_PER_ROW], layout=widgets.Layout(flex_flow="row wrap"))
+        for i in range(0, len(sliders), SLIDERS_PER_ROW)
+    ]
 
 
 # The static controls: a grid of at most SLIDERS_PER_ROW columns (each over 30% of the width, and
 # never wider than the column: at 320 px one 20rem column stuck out), each a label, a track of at least
 # MIN_TRACK_PX and a readout, spaced so a focus ring hides no digit.
-_CONTROLS_STYLE = ("display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,max(20rem,30%)),1fr));"
-                   "gap:0.25rem 1.5rem;margin-bottom:0.5rem")
-_LABEL_STYLE = "display:flex;flex-wrap:wrap;align-items:center;gap:0.25em 0.75em"   # the readout wraps below at 320 px
+_CONTROLS_STYLE = (
+    "display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,max(20rem,30%)),1fr));"
+    "gap:0.25rem 1.5rem;margin-bottom:0.5rem"
+)
+_LABEL_STYLE = "display:flex;flex-wrap:wrap;align-items:center;gap:0.25em 0.75em"  # the readout wraps below at 320 px
 _INPUT_STYLE = f"flex:1 1 {MIN_TRACK_PX}px;min-width:{MIN_TRACK_PX}px"
 # Said under the controls: in a notebook not yet run (or untrusted) this view's script is stripped
 # and its inputs do nothing, so the reader learns how to bring the sliders alive.
@@ -300,8 +313,10 @@ class InteractiveFigure:
         figure, start = RedrawnFigure(self.draw, self.figsize, dpi=DPI), tuple(grid.start for grid in self.grids)
         frames = {key: _frame_png(figure, self.values_at(key)) for key in frame_keys(self.grids)}
         if len(frames) > 1 and _frame_png(figure, self.values_at(start)) != frames[start]:
-            raise RuntimeError("interactive_figure: the initial values, drawn again after the other frames, gave a "
-                               "different image; draw must set everything that depends on the values on every call")
+            raise RuntimeError(
+                "interactive_figure: the initial values, drawn again after the other frames, gave a "
+                "different image; draw must set everything that depends on the values on every call"
+            )
         return frames
 
     def static_html(self):
@@ -313,7 +328,9 @@ class InteractiveFigure:
             f'aria-label="{html.escape(f"{grid.description} ({self.title})")}" '
             f'aria-valuetext="{html.escape(grid.labels[grid.start])}" '
             f'data-labels="{html.escape(json.dumps(grid.labels))}" style="{_INPUT_STYLE}">'
-            f"<output>{html.escape(grid.labels[grid.start])}</output></label>" for grid in self.grids)
+            f"<output>{html.escape(grid.labels[grid.start])}</output></label>"
+            for grid in self.grids
+        )
         note = STATIC_NOTE
         if len(frames) < math.prod(len(grid.positions) for grid in self.grids):
             note += " " + ONE_AT_A_TIME_NOTE
@@ -322,12 +339,16 @@ class InteractiveFigure:
             values = ", ".join(f"{grid.description} = {grid.labels[k]}" for grid, k in zip(self.grids, key))
             hidden = "" if key == start else "display:none;"
             alt = html.escape(f"{self.alt} Drawn for {values}.")
-            images.append(f'<img data-key="{",".join(map(str, key))}" alt="{alt}" '
-                          f'style="{hidden}max-width:100%" src="data:image/png;base64,{png}">')
-        return (f'<div class="interactive-figure"><div role="group" aria-label="{html.escape(self.title)}" '
-                f'style="{_CONTROLS_STYLE}">{controls}</div>'
-                f'<p style="font-size:0.85em;margin:0 0 0.5rem">{note}</p>{"".join(images)}'
-                f"<script>{_SCRIPT}</script></div>")
+            images.append(
+                f'<img data-key="{",".join(map(str, key))}" alt="{alt}" '
+                f'style="{hidden}max-width:100%" src="data:image/png;base64,{png}">'
+            )
+        return (
+            f'<div class="interactive-figure"><div role="group" aria-label="{html.escape(self.title)}" '
+            f'style="{_CONTROLS_STYLE}">{controls}</div>'
+            f'<p style="font-size:0.85em;margin:0 0 0.5rem">{note}</p>{"".join(images)}'
+            f"<script>{_SCRIPT}</script></div>"
+        )
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
@@ -351,8 +372,10 @@ def interactive_figure(draw, figsize=(8, 4), *, title, alt, **sliders):
 
 
 # A hidden frame of the static view, as `static_html` writes it (the initial frame is the one not hidden).
-_HIDDEN_FRAME = re.compile(r'(<img data-key="[\d,]+" alt="[^"]*" style="display:none;[^"]*") '
-                           r'src="data:image/png;base64,([^"]+)"')
+_HIDDEN_FRAME = re.compile(
+    r'(<img data-key="[\d,]+" alt="[^"]*" style="display:none;[^"]*") '
+    r'src="data:image/png;base64,([^"]+)"'
+)
 
 
 def defer_hidden_frames(page, save):

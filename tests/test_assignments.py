@@ -8,6 +8,7 @@ Every chapter follows the graded protocol of `lib.exercises.grade`: checks that 
 fail closed without raising (stderr, which nbgrader scores 0), hidden cases, points weighted by difficulty,
 and written answers graded by hand. Every check cell is scored here by nbgrader's own function.
 """
+
 import copy
 import math
 import re
@@ -33,9 +34,10 @@ GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]+$")
 def written(tmp_path_factory):
     output = tmp_path_factory.mktemp("assignments")
     assignments.main(["--output", str(output)])
-    return {(path.parent.name, path.stem): nbformat.read(path, as_version=4)
-            for path in (output / version / f"{stem}.ipynb" for version in ("student", "instructor")
-                         for stem in STEMS)}
+    return {
+        (path.parent.name, path.stem): nbformat.read(path, as_version=4)
+        for path in (output / version / f"{stem}.ipynb" for version in ("student", "instructor") for stem in STEMS)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +54,9 @@ def executed(written):
                 cells.append(cell)
                 origin.append((stem, version))
     notebook = nbformat.v4.new_notebook(cells=cells, metadata=written[("student", STEMS[0])].metadata)
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(CHAPTERS)}}).execute()
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(CHAPTERS)}}
+    ).execute()
     results = {}
     for cell, where in zip(notebook.cells, origin):
         if where is not None:
@@ -66,8 +69,9 @@ def errors(cell):
 
 
 def stream(cell, name):
-    return "".join(output.text for output in cell.get("outputs", []) if output.output_type == "stream"
-                   and output.name == name)
+    return "".join(
+        output.text for output in cell.get("outputs", []) if output.output_type == "stream" and output.name == name
+    )
 
 
 def cell_value(cell):
@@ -83,14 +87,15 @@ def is_check(cell):
 @pytest.mark.parametrize("stem", STEMS)
 def test_assignment_is_the_exercises_section_under_a_students_introduction(stem, written):
     chapter = jupytext.read(CHAPTERS / f"{stem}.md")
-    section = chapter.cells[assignments.exercises_start(chapter) + 1:]
+    section = chapter.cells[assignments.exercises_start(chapter) + 1 :]
     instructor = written[("instructor", stem)]
     assert [c.source for c in instructor.cells[1:]] == [c.source for c in section]
     assert instructor.cells[0].source.startswith("# Exercises: ")
     assert "solution is shown" not in instructor.cells[0].source
     pairs = assignments.exercise_cells(instructor)
-    assert pairs and all("check_" in instructor.cells[check].source or "grade(" in instructor.cells[check].source
-                         for _, check in pairs)
+    assert pairs and all(
+        "check_" in instructor.cells[check].source or "grade(" in instructor.cells[check].source for _, check in pairs
+    )
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -119,8 +124,12 @@ def test_nbgrader_metadata_follows_schema_3(stem, version, written):
     """The rules of nbgrader's schema-3 validator, and our roles: answers open, tests and the rest locked."""
     notebook = written[(version, stem)]
     ids = []
-    expected = {"solution": (False, False, True), "check": (True, True, False), "answer": (True, False, True),
-                "locked": (False, True, False)}
+    expected = {
+        "solution": (False, False, True),
+        "check": (True, True, False),
+        "answer": (True, False, True),
+        "locked": (False, True, False),
+    }
     for cell in notebook.cells:
         meta = cell.metadata["nbgrader"]
         assert set(meta) <= {"schema_version", "grade", "locked", "solution", "task", "grade_id", "points"}
@@ -176,8 +185,10 @@ def test_instructor_assignment_earns_every_point(stem, executed):
 
 def check_sources(stem, version, written):
     notebook = written[(version, stem)]
-    return {assignments.exercise_name(notebook.cells[s]): notebook.cells[c].source
-            for s, c in assignments.exercise_cells(notebook)}
+    return {
+        assignments.exercise_name(notebook.cells[s]): notebook.cells[c].source
+        for s, c in assignments.exercise_cells(notebook)
+    }
 
 
 def points_earned(check_source, name, function):
@@ -243,8 +254,9 @@ WRONG_ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize("stem, name, wrong, only_hidden", WRONG_ANSWERS,
-                         ids=[wrong.__name__ for _, _, wrong, _ in WRONG_ANSWERS])
+@pytest.mark.parametrize(
+    "stem, name, wrong, only_hidden", WRONG_ANSWERS, ids=[wrong.__name__ for _, _, wrong, _ in WRONG_ANSWERS]
+)
 def test_graded_cases_catch_a_wrong_answer(stem, name, wrong, only_hidden, written, capsys):
     visible_points = points_earned(check_sources(stem, "student", written)[name], name, wrong)
     assert (visible_points > 0) == only_hidden
@@ -263,15 +275,22 @@ def test_regions_keep_their_indentation_and_malformed_ones_are_rejected():
     assert assignments.strip_solution(source) == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
     hidden = "cases = [1]\n### BEGIN HIDDEN TESTS\ncases += [2]\n### END HIDDEN TESTS\ngrade(cases)"
     assert assignments.strip_hidden_tests(hidden) == "cases = [1]\ngrade(cases)"
-    for broken in ("def f(x):\n    ### BEGIN SOLUTION\n    return x", "def f(x):\n    return x",
-                   "### END SOLUTION\n### BEGIN SOLUTION"):
+    for broken in (
+        "def f(x):\n    ### BEGIN SOLUTION\n    return x",
+        "def f(x):\n    return x",
+        "### END SOLUTION\n### BEGIN SOLUTION",
+    ):
         with pytest.raises(ValueError):
             assignments.strip_solution(broken)
 
 
 def test_a_solution_without_its_check_and_an_answer_without_points_are_rejected():
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["solution"]}),
-                                               nbformat.v4.new_code_cell("print(x)")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["solution"]}),
+            nbformat.v4.new_code_cell("print(x)"),
+        ]
+    )
     with pytest.raises(ValueError, match="check"):
         assignments.exercise_cells(notebook)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("...", metadata={"tags": ["answer"]})])
@@ -280,7 +299,9 @@ def test_a_solution_without_its_check_and_an_answer_without_points_are_rejected(
 
 
 def test_a_check_that_does_not_load_the_grader_afresh_or_grade_once_is_rejected():
-    for source in ("from lib.exercises import grade\ngrade('1.1', f, cases, points=1)",
-                   f"import importlib, lib.exercises\n{assignments.GRADER_IMPORT}\nassert f(1) == 1"):
+    for source in (
+        "from lib.exercises import grade\ngrade('1.1', f, cases, points=1)",
+        f"import importlib, lib.exercises\n{assignments.GRADER_IMPORT}\nassert f(1) == 1",
+    ):
         with pytest.raises(ValueError, match="calls grade"):
             assignments.check_points(nbformat.v4.new_code_cell(source))

@@ -3,6 +3,7 @@
 One row per case: (what is called, the error type, a word the message must contain). The valid edge
 values at the end keep working.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,7 +40,9 @@ CASES = {
     "gamma that float32 rounds to 1": (lambda: mdps.random_mdp(jax.random.key(0), 3, 2, gamma=1 - 1e-9), "gamma"),
     "transition row not a distribution": (lambda: GOOD._replace(transitions=BAD_ROWS), "transitions"),
     "negative transition probability": (
-        lambda: GOOD._replace(transitions=GOOD.transitions.at[0, 0].set(jnp.array([1.5, -0.5, 0.0]))), "transitions"),
+        lambda: GOOD._replace(transitions=GOOD.transitions.at[0, 0].set(jnp.array([1.5, -0.5, 0.0]))),
+        "transitions",
+    ),
     "initial distribution not summing to 1": (lambda: GOOD._replace(initial=jnp.array([0.5, 0.1, 0.1])), "initial"),
     "non-finite reward": (lambda: GOOD._replace(rewards=GOOD.rewards.at[0, 0].set(jnp.nan)), "rewards"),
     "rewards of the wrong shape": (lambda: GOOD._replace(rewards=jnp.zeros((3, 3))), "rewards"),
@@ -50,45 +53,81 @@ CASES = {
     "scalar Pendulum torque": (lambda: PENDULUM.step(PENDULUM_STATE, jnp.array(0.5)), "shape"),
     "Pendulum torque of two entries": (lambda: jax.jit(PENDULUM.step)(PENDULUM_STATE, jnp.zeros(2)), "shape"),
     "discount 1.5 for episode returns": (
-        lambda: episode_returns(PENDULUM, lambda o: jnp.zeros(1), jax.random.key(0), 2, discount=1.5), "discount"),
-    "negative episode count": (lambda: episode_returns(PENDULUM, lambda o: jnp.zeros(1), jax.random.key(0), -1),
-                               "num_episodes"),
+        lambda: episode_returns(PENDULUM, lambda o: jnp.zeros(1), jax.random.key(0), 2, discount=1.5),
+        "discount",
+    ),
+    "negative episode count": (
+        lambda: episode_returns(PENDULUM, lambda o: jnp.zeros(1), jax.random.key(0), -1),
+        "num_episodes",
+    ),
     "gamma 1.5 for returns to go": (lambda: onpolicy.discounted_returns_to_go(jnp.ones(3), jnp.zeros(3), 1.5), "gamma"),
     "lambda 1.5 for GAE": (lambda: onpolicy.gae_advantages(*(jnp.ones(3),) * 5, 0.9, 1.5), "lam"),
     "zero mini-batches": (lambda: onpolicy.shuffled_minibatches(jax.random.key(0), jnp.ones(20), 0), "num_minibatches"),
     "more mini-batches than samples": (
-        lambda: onpolicy.shuffled_minibatches(jax.random.key(0), jnp.ones(20), 21), "num_minibatches"),
+        lambda: onpolicy.shuffled_minibatches(jax.random.key(0), jnp.ones(20), 21),
+        "num_minibatches",
+    ),
     "negative MLP width": (lambda: nets.mlp_init(jax.random.key(0), [3, -4, 1]), "sizes"),
     "categorical action 5 of 2": (lambda: policies.categorical_log_prob(jnp.zeros(2), jnp.array(5)), "action"),
     "categorical action -1": (lambda: policies.categorical_log_prob(jnp.zeros(2), jnp.array(-1)), "action"),
-    "hard-update period 0": (lambda: nets.periodic_hard_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 3, 0), "period"),
-    "hard-update period -2": (lambda: nets.periodic_hard_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 3, -2),
-                              "period"),
+    "hard-update period 0": (
+        lambda: nets.periodic_hard_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 3, 0),
+        "period",
+    ),
+    "hard-update period -2": (
+        lambda: nets.periodic_hard_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 3, -2),
+        "period",
+    ),
     "sampling an empty replay buffer": (
-        lambda: replay.replay_sample(replay.replay_init(4, jnp.zeros(2)), jax.random.key(0), 8), "buffer"),
-    "swapped action bounds": (lambda: policies.tanh_gaussian_sample(jax.random.key(0), jnp.zeros(1), jnp.zeros(1),
-                                                                    2.0, -2.0), "low < high"),
+        lambda: replay.replay_sample(replay.replay_init(4, jnp.zeros(2)), jax.random.key(0), 8),
+        "buffer",
+    ),
+    "swapped action bounds": (
+        lambda: policies.tanh_gaussian_sample(jax.random.key(0), jnp.zeros(1), jnp.zeros(1), 2.0, -2.0),
+        "low < high",
+    ),
     "TD3 width given as a float": (lambda: det.TD3Config(q_hidden=[64, 32.0]), "q_hidden"),
     "SAC width of zero": (lambda: soft.SACConfig(value_hidden=(0,)), "value_hidden"),
-    "GAE moments with lambda 1.5": (lambda: pg.gae_advantage_moments(
-        GOOD, jnp.full((3, 2), 0.5), jnp.zeros(3), jax.random.key(0), [1.5], 2, 4), "lams"),
-    "more policy-gradient mini-batches than episodes": (lambda: pg.PolicyGradientConfig(num_minibatches=5000),
-                                                        "num_minibatches"),
+    "GAE moments with lambda 1.5": (
+        lambda: pg.gae_advantage_moments(GOOD, jnp.full((3, 2), 0.5), jnp.zeros(3), jax.random.key(0), [1.5], 2, 4),
+        "lams",
+    ),
+    "more policy-gradient mini-batches than episodes": (
+        lambda: pg.PolicyGradientConfig(num_minibatches=5000),
+        "num_minibatches",
+    ),
     "a policy-gradient sweep over -2 seeds": (
-        lambda: sweep(pg.make_train(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1)), -2), "num_seeds"),
+        lambda: sweep(pg.make_train(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1)), -2),
+        "num_seeds",
+    ),
     "a policy-gradient sweep over 0 seeds": (
-        lambda: sweep(pg.make_train(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1)), 0), "num_seeds"),
+        lambda: sweep(pg.make_train(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1)), 0),
+        "num_seeds",
+    ),
     "policy width given as a float": (lambda: pg.PolicyGradientConfig(policy_hidden=(64.0, 64.0)), "policy_hidden"),
     "trust-region value width of zero": (lambda: tr.PolicyOptimizationConfig(value_hidden=(0,)), "value_hidden"),
     "conjugate gradient on an indefinite matrix": (
-        lambda: tr.conjugate_gradient(lambda v: jnp.diag(jnp.array([1.0, -1.0])) @ v, jnp.ones(2)), "matvec"),
+        lambda: tr.conjugate_gradient(lambda v: jnp.diag(jnp.array([1.0, -1.0])) @ v, jnp.ones(2)),
+        "matvec",
+    ),
     "variance of one trial": (lambda: pg.summarize_estimates(jnp.ones((1, 3)), jnp.zeros(3)), "estimates"),
-    "SVG(inf) objective with gamma 1.5": (lambda: svg.svg_infinity_objective(
-        svg.linear_gaussian_policy_params([[1.0, 1.0]], 0.3), jnp.ones(2), jnp.zeros((3, 1)), jnp.zeros((3, 2)),
-        policy=svg.linear_gaussian_policy, model=svg.lqr_model(double_integrator()), gamma=1.5), "gamma"),
+    "SVG(inf) objective with gamma 1.5": (
+        lambda: svg.svg_infinity_objective(
+            svg.linear_gaussian_policy_params([[1.0, 1.0]], 0.3),
+            jnp.ones(2),
+            jnp.zeros((3, 1)),
+            jnp.zeros((3, 2)),
+            policy=svg.linear_gaussian_policy,
+            model=svg.lqr_model(double_integrator()),
+            gamma=1.5,
+        ),
+        "gamma",
+    ),
     "SVG critic width given as a float": (lambda: svg.SVGConfig(q_hidden=(64.0, 64.0)), "q_hidden"),
-    "SVG infinite policy learning rate": (lambda: svg.SVGConfig(policy_learning_rate=float("inf")),
-                                          "policy_learning_rate"),
+    "SVG infinite policy learning rate": (
+        lambda: svg.SVGConfig(policy_learning_rate=float("inf")),
+        "policy_learning_rate",
+    ),
     "SVG sweep over zero seeds": (lambda: sweep(svg.make_pendulum_svg_train((0,)), 0), "num_seeds"),
 }
 
@@ -104,7 +143,7 @@ def test_valid_edge_values_keep_working():
     edge = GOOD._replace(gamma=0.0)
     np.testing.assert_allclose(mdps.evaluate_policy(edge, jnp.full((3, 2), 0.5)), GOOD.rewards.mean(1), rtol=1e-6)
     OffPolicyConfig(total_steps=2, warmup_steps=0, eval_every=1, batch_size=1, buffer_capacity=1, eval_episodes=1)
-    OffPolicyConfig(total_steps=np.int64(2000))        # NumPy integers are integers
+    OffPolicyConfig(total_steps=np.int64(2000))  # NumPy integers are integers
 
 
 def test_a_validated_mdp_still_passes_through_jit_and_vmap():
@@ -119,6 +158,13 @@ def test_on_policy_edge_values_keep_working():
         mean, _, _ = pg.gae_advantage_moments(GOOD, jnp.full((3, 2), 0.5), jnp.zeros(3), jax.random.key(0), lam, 4, 8)
         assert mean.shape == (1, 3, 2)
     pg.PolicyGradientConfig(lam=0.0, gamma=1.0, num_episodes=4, num_minibatches=4)
-    _, log = sweep(pg.make_train(CARTPOLE, pg.PolicyGradientConfig(num_iterations=1, num_episodes=2, num_minibatches=2,
-                                                                   policy_hidden=(4,), value_hidden=(4,))), 1)
+    _, log = sweep(
+        pg.make_train(
+            CARTPOLE,
+            pg.PolicyGradientConfig(
+                num_iterations=1, num_episodes=2, num_minibatches=2, policy_hidden=(4,), value_hidden=(4,)
+            ),
+        ),
+        1,
+    )
     assert log.episode_returns.shape == (1, 1)

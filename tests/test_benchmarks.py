@@ -1,4 +1,5 @@
 """The benchmark report's rendering, merging and pairing (the measurements themselves are not tests)."""
+
 import json
 import sys
 
@@ -8,14 +9,32 @@ from benchmarks.__main__ import _merged, main, markdown, measure_in_fresh_proces
 from benchmarks.peers import PAIRS, PEER_RUNS
 from benchmarks.runs import all_runs
 
-PPO_ROW = {"name": "ch26_ppo_cartpole_500k_x1", "compile_s": 7.5, "run_s": 3.25, "peak_memory_mb": 600,
-           "device": "cpu", "notes": "PPO", "measured_at": "2026-12-02 01:00 UTC", "others_cpu_share": 0.03,
-           "results": {"env_steps": 500_000, "seeds": 1, "last10_return_mean": 498.0, "greedy_return_per_seed": [500.0]}}
-PEER_ROW = {"pair": "ppo_cartpole_rejax", "ours": "ch26_ppo_cartpole_purejaxrl_config_500k",
-            "peer": "rejax_ppo_cartpole_500k", "configuration": "PPO, 64x64 tanh", "repeats": 3,
-            "ours_compile_s": 7.0, "ours_run_s": 3.0, "peer_compile_s": 10.5, "peer_run_s": 7.5,
-            "ours_final_return": [500.0], "peer_final_return": [500.0], "measured_at": "today",
-            "others_cpu_share": 0.4}
+PPO_ROW = {
+    "name": "ch26_ppo_cartpole_500k_x1",
+    "compile_s": 7.5,
+    "run_s": 3.25,
+    "peak_memory_mb": 600,
+    "device": "cpu",
+    "notes": "PPO",
+    "measured_at": "2026-12-02 01:00 UTC",
+    "others_cpu_share": 0.03,
+    "results": {"env_steps": 500_000, "seeds": 1, "last10_return_mean": 498.0, "greedy_return_per_seed": [500.0]},
+}
+PEER_ROW = {
+    "pair": "ppo_cartpole_rejax",
+    "ours": "ch26_ppo_cartpole_purejaxrl_config_500k",
+    "peer": "rejax_ppo_cartpole_500k",
+    "configuration": "PPO, 64x64 tanh",
+    "repeats": 3,
+    "ours_compile_s": 7.0,
+    "ours_run_s": 3.0,
+    "peer_compile_s": 10.5,
+    "peer_run_s": 7.5,
+    "ours_final_return": [500.0],
+    "peer_final_return": [500.0],
+    "measured_at": "today",
+    "others_cpu_share": 0.4,
+}
 
 
 def _report(**rows):
@@ -29,8 +48,10 @@ def _line(text, start):
 def test_summary_row_shows_steps_seeds_solved_return_times_and_when_without_quoted_peer_figures():
     text = markdown(_report(runs=[PPO_ROW]))
     summary = _line(text, "| ch26_ppo_cartpole_500k_x1 | 500,000")
-    assert summary == ("| ch26_ppo_cartpole_500k_x1 | 500,000 | 1/1 | greedy 500 | 498.0 | 7.5 | 3.25 | "
-                       "2026-12-02 01:00 UTC, others 3% of the CPUs |")
+    assert summary == (
+        "| ch26_ppo_cartpole_500k_x1 | 500,000 | 1/1 | greedy 500 | 498.0 | 7.5 | 3.25 | "
+        "2026-12-02 01:00 UTC, others 3% of the CPUs |"
+    )
     assert "published" not in text and "PureJaxRL" not in text
 
 
@@ -40,10 +61,14 @@ def test_a_row_measured_beside_other_jobs_is_marked_shared():
 
 
 def test_chapters_and_sliders_are_checked_against_their_targets():
-    chapters = [{"chapter": "fast", "wall_s": 40.0, "second_wall_s": 30.5, "kernel_peak_memory_mb": 1},
-                {"chapter": "slow", "wall_s": 40.1, "second_wall_s": 31.0, "kernel_peak_memory_mb": 1}]
-    sliders = [{"chapter": "22", "slider": "beta", "median_s": 0.3, "worst_s": 0.6, "measured_at": "t"},
-               {"chapter": "24", "slider": "lambda", "median_s": 0.2, "worst_s": 0.61, "measured_at": "t"}]
+    chapters = [
+        {"chapter": "fast", "wall_s": 40.0, "second_wall_s": 30.5, "kernel_peak_memory_mb": 1},
+        {"chapter": "slow", "wall_s": 40.1, "second_wall_s": 31.0, "kernel_peak_memory_mb": 1},
+    ]
+    sliders = [
+        {"chapter": "22", "slider": "beta", "median_s": 0.3, "worst_s": 0.6, "measured_at": "t"},
+        {"chapter": "24", "slider": "lambda", "median_s": 0.2, "worst_s": 0.61, "measured_at": "t"},
+    ]
     text = markdown(_report(chapters=chapters, sliders=sliders))
     assert _line(text, "| fast |").startswith("| fast | 40.0 | yes | 30.5 |")
     assert _line(text, "| slow |").startswith("| slow | 40.1 | no | 31.0 |")
@@ -55,7 +80,10 @@ def test_chapters_and_sliders_are_checked_against_their_targets():
 def test_merge_replaces_rows_of_the_same_name_and_keeps_the_others():
     old = [{"name": "a", "v": 1}, {"name": "b", "v": 2}]
     assert _merged(old, [{"name": "b", "v": 3}, {"name": "c", "v": 4}], "name") == [
-        {"name": "a", "v": 1}, {"name": "b", "v": 3}, {"name": "c", "v": 4}]
+        {"name": "a", "v": 1},
+        {"name": "b", "v": 3},
+        {"name": "c", "v": 4},
+    ]
 
 
 def test_render_rewrites_the_markdown_from_the_json_keeping_its_machine(tmp_path):
@@ -72,17 +100,27 @@ def test_peer_pairs_alternate_and_keep_the_medians_and_both_final_returns():
         def measure(name):
             calls.append((side, name))
             compile_s, run_s = times.pop(0)
-            return {"compile_s": compile_s, "run_s": run_s, "measured_at": "now", "others_cpu_share": run_s / 100,
-                    **result}
+            return {
+                "compile_s": compile_s,
+                "run_s": run_s,
+                "measured_at": "now",
+                "others_cpu_share": run_s / 100,
+                **result,
+            }
+
         return measure
 
     pair = PAIRS["td3_pendulum"]
-    row = median_pair("td3_pendulum", 3, timed("ours", [(5, 1), (4, 9), (6, 2)], {"results": {"final_eval_return": -150.0}}),
-                      timed("peer", [(9, 3), (7, 4), (8, 5)], {"final_return": -160.0}))
+    row = median_pair(
+        "td3_pendulum",
+        3,
+        timed("ours", [(5, 1), (4, 9), (6, 2)], {"results": {"final_eval_return": -150.0}}),
+        timed("peer", [(9, 3), (7, 4), (8, 5)], {"final_return": -160.0}),
+    )
     assert calls == [("ours", pair.ours), ("peer", pair.peer)] * 3
     assert (row["ours_compile_s"], row["ours_run_s"], row["peer_compile_s"], row["peer_run_s"]) == (5, 2, 8, 4)
     assert row["ours_final_return"] == [-150.0] * 3 and row["peer_final_return"] == [-160.0] * 3
-    assert row["others_cpu_share"] == 0.09   # the most shared of the six measurements
+    assert row["others_cpu_share"] == 0.09  # the most shared of the six measurements
 
 
 def test_peer_table_shows_the_ratio_and_peers_survive_a_new_benchmark_while_unmatched_ones_are_dropped(tmp_path):
@@ -141,10 +179,23 @@ def test_a_failed_measurement_says_which_and_why():
 
 
 def test_seeds_table_gives_our_total_over_the_peers_and_our_run_over_one_seeds():
-    row = lambda side, seeds, compile_s, run_s: {"side": side, "algorithm": "td3", "seeds": seeds, "devices": 2,  # noqa: E731
-                                                 "compile_s": compile_s, "run_s": run_s, "final_return_mean": -150.0,
-                                                 "measured_at": "t", "others_cpu_share": 0.0}
-    seeds = [row("ours", 1, 4.0, 10.0), row("peer", 1, 4.0, 14.0), row("ours", 8, 6.0, 40.0), row("peer", 8, 9.0, 106.0)]
+    row = lambda side, seeds, compile_s, run_s: {
+        "side": side,
+        "algorithm": "td3",
+        "seeds": seeds,
+        "devices": 2,  # noqa: E731
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "final_return_mean": -150.0,
+        "measured_at": "t",
+        "others_cpu_share": 0.0,
+    }
+    seeds = [
+        row("ours", 1, 4.0, 10.0),
+        row("peer", 1, 4.0, 14.0),
+        row("ours", 8, 6.0, 40.0),
+        row("peer", 8, 9.0, 106.0),
+    ]
     text = markdown(_report(seeds=seeds))
     assert _line(text, "| TD3 | 1 |").startswith("| TD3 | 1 | 2, 4.0 + 10.0 | 4.0 + 14.0 | 0.78 | 1.0 |")
     assert _line(text, "| TD3 | 8 |").startswith("| TD3 | 8 | 2, 6.0 + 40.0 | 9.0 + 106.0 | 0.40 | 4.0 |")
@@ -156,6 +207,7 @@ def test_runs_are_timed_without_the_compilation_cache_and_chapters_with_it(monke
     import subprocess
 
     import benchmarks.__main__ as bench
+
     seen = {}
 
     def fake_run(command, env, **kwargs):

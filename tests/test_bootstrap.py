@@ -6,6 +6,7 @@ them, are not processed), the project itself is not. To stay fast and offline, t
 the local checkout's committed HEAD (`git+file://`), without build isolation and without dependencies
 (PIP_NO_BUILD_ISOLATION, PIP_NO_DEPS): what is tested is the cell's logic and its install command.
 """
+
 import os
 import subprocess
 import sysconfig
@@ -32,11 +33,15 @@ def with_repository(source, url, branch):
     return source.replace(REPOSITORY_LINE.format(*bootstrap.repository()), REPOSITORY_LINE.format(url, branch))
 
 
-@pytest.mark.parametrize("path", [path for source in chapter_sources() for path in (source, source.with_suffix(".ipynb"))],
-                         ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path",
+    [path for source in chapter_sources() for path in (source, source.with_suffix(".ipynb"))],
+    ids=lambda path: path.name,
+)
 def test_every_chapter_opens_with_the_cell_of_tools_bootstrap(path):
     assert first_code_cell(path) == bootstrap.cell_source(), (
-        f"{path.name}: its first code cell is not the bootstrap cell; run python -m tools.bootstrap")
+        f"{path.name}: its first code cell is not the bootstrap cell; run python -m tools.bootstrap"
+    )
 
 
 def test_the_tool_inserts_the_cell_where_it_is_missing_and_updates_an_old_copy():
@@ -56,18 +61,24 @@ def bare_python(tmp_path):
     folder = tmp_path / "bare-venv"
     venv.create(folder, with_pip=False)
     python = folder / "bin" / "python"
-    site_packages = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                   capture_output=True, text=True, check=True).stdout.strip()
+    site_packages = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     (folder / site_packages.removeprefix(str(folder) + "/") / "dependencies.pth").write_text(
-        sysconfig.get_paths()["purelib"] + "\n")
+        sysconfig.get_paths()["purelib"] + "\n"
+    )
     return python
 
 
 def run_cell(python, source, cwd):
     environment = dict(os.environ, PIP_NO_BUILD_ISOLATION="0", PIP_NO_DEPS="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
     environment.pop("PYTHONPATH", None)
-    return subprocess.run([python, "-c", source + CHECK_IMPORT], cwd=cwd, capture_output=True, text=True,
-                          env=environment, timeout=120)
+    return subprocess.run(
+        [python, "-c", source + CHECK_IMPORT], cwd=cwd, capture_output=True, text=True, env=environment, timeout=120
+    )
 
 
 def test_cell_names_the_repository_and_branch_of_config_yml():
@@ -75,8 +86,9 @@ def test_cell_names_the_repository_and_branch_of_config_yml():
 
 
 def test_bare_environment_cannot_import_lib(bare_python, tmp_path):
-    result = subprocess.run([bare_python, "-c", "import numpy, jax, ipywidgets; import lib"], cwd=tmp_path,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [bare_python, "-c", "import numpy, jax, ipywidgets; import lib"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert "No module named 'lib'" in result.stderr
 
 
@@ -87,7 +99,9 @@ def test_in_a_checkout_the_cell_finds_lib_without_installing(bare_python):
 
 
 def test_alone_the_cell_installs_the_project_from_the_repository(bare_python, tmp_path):
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     result = run_cell(bare_python, with_repository(bootstrap.cell_source(), ROOT.as_uri(), head), tmp_path)
     assert result.returncode == 0, result.stderr
     announced, imported = result.stdout.splitlines()

@@ -1,4 +1,5 @@
 """The part's map: every box of the book is claimed by exactly one lib function, and only boxes of the book."""
+
 import importlib
 import inspect
 import pathlib

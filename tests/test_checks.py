@@ -1,4 +1,5 @@
 """lib.checks: each claim passes when true and raises when false, with a margin from the standard error."""
+
 import numpy as np
 import pytest
 
@@ -21,8 +22,8 @@ def test_below_prints_the_bound_and_refuses_a_larger_value():
 
 
 def test_mean_above_needs_the_margin_of_z_standard_errors():
-    values = np.array([9.0, 11.0, 10.0, 10.0])      # mean 10, standard error 0.408
-    checks.check_mean_above("close", values, 9.0)   # 10 - 2 x 0.408 = 9.18 > 9
+    values = np.array([9.0, 11.0, 10.0, 10.0])  # mean 10, standard error 0.408
+    checks.check_mean_above("close", values, 9.0)  # 10 - 2 x 0.408 = 9.18 > 9
     with pytest.raises(AssertionError):
         checks.check_mean_above("too close", values, 9.5)
     checks.check_mean_below("close", values, 11.0)
@@ -31,7 +32,7 @@ def test_mean_above_needs_the_margin_of_z_standard_errors():
 
 
 def test_mean_within_is_a_two_sided_test():
-    values = np.array([0.9, 1.1, 1.0, 1.0])          # standard error 0.0408
+    values = np.array([0.9, 1.1, 1.0, 1.0])  # standard error 0.0408
     checks.check_mean_within("unbiased", values, 1.1)
     with pytest.raises(AssertionError):
         checks.check_mean_within("biased", values, 1.2)

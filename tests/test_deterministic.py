@@ -1,5 +1,6 @@
 """Chapter 21: OU noise against its exact stationary variance, TD3's target on known inputs, the
 update schedules of DDPG and TD3, NFQCA against the Riccati gain, and config validation."""
+
 import functools
 
 import jax
@@ -40,8 +41,7 @@ def pendulum_batch(key, size=32):
     obs = jax.vmap(PENDULUM.reset)(jax.random.split(keys[0], size))[1]
     action = jax.random.uniform(keys[1], (size, 1), minval=-2.0, maxval=2.0)
     next_obs = jax.vmap(PENDULUM.reset)(jax.random.split(keys[2], size))[1]
-    return Transition(obs, action, -jnp.arange(size, dtype=jnp.float32) / size, next_obs,
-                      jnp.arange(size) % 4 == 0)
+    return Transition(obs, action, -jnp.arange(size, dtype=jnp.float32) / size, next_obs, jnp.arange(size) % 4 == 0)
 
 
 def tree_equal(a, b):
@@ -78,10 +78,13 @@ def test_ou_discrete_variance_tends_to_sigma_squared_over_two_theta():
 # ---------------------------------------------------------------- TD3's target
 def test_td3_target_uses_min_of_twin_critics_and_clipped_noise():
     """d(s') = 0.8 s'_0; q^A = a + s'_0, q^B = 2 - a; noise clipped to c = 0.5, action box [-1, 1]."""
-    batch = Transition(observation=jnp.zeros((4, 1)), action=jnp.zeros((4, 1)),
-                       reward=jnp.array([1.0, 2.0, 3.0, 4.0]),
-                       next_observation=jnp.array([[0.0], [0.0], [1.0], [0.5]]),
-                       terminated=jnp.array([False, False, False, True]))
+    batch = Transition(
+        observation=jnp.zeros((4, 1)),
+        action=jnp.zeros((4, 1)),
+        reward=jnp.array([1.0, 2.0, 3.0, 4.0]),
+        next_observation=jnp.array([[0.0], [0.0], [1.0], [0.5]]),
+        terminated=jnp.array([False, False, False, True]),
+    )
     noise = jnp.array([[0.9], [-0.1], [0.4], [-3.0]])
     policy = lambda s: 0.8 * s
     critics = lambda s, a: jnp.stack([a[:, 0] + s[:, 0], 2.0 - a[:, 0]])
@@ -94,8 +97,11 @@ def test_td3_target_uses_min_of_twin_critics_and_clipped_noise():
 def test_td3_target_without_noise_is_the_clipped_double_q_target(batch, td3_state):
     state = td3_state
     policy = lambda s: det.policy_action(PENDULUM, state.policy, s)
-    target = jax.jit(lambda batch, noise: det.td3_target(
-        batch, noise, policy, lambda s, a: nets.twin_q_apply(state.q_target, s, a), 0.9, 0.5, -2.0, 2.0))
+    target = jax.jit(
+        lambda batch, noise: det.td3_target(
+            batch, noise, policy, lambda s, a: nets.twin_q_apply(state.q_target, s, a), 0.9, 0.5, -2.0, 2.0
+        )
+    )
     y = target(batch, jnp.zeros_like(batch.action))
     q_a, q_b = jax.jit(nets.twin_q_apply)(state.q, batch.next_observation, policy(batch.next_observation))
     expected = batch.reward + 0.9 * (1.0 - batch.terminated) * np.minimum(q_a, q_b)
@@ -121,8 +127,12 @@ def test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau(batch, td
         assert tree_equal(new.q_target, state.q_target) != moved, n
         if moved:  # target <- tau online + (1 - tau) target
             for name in ("q", "policy"):
-                for target, old, online in zip(*(jax.tree_util.tree_leaves(getattr(t, name + suffix)) for t, suffix in
-                                                 ((new, "_target"), (state, "_target"), (new, "")))):
+                for target, old, online in zip(
+                    *(
+                        jax.tree_util.tree_leaves(getattr(t, name + suffix))
+                        for t, suffix in ((new, "_target"), (state, "_target"), (new, ""))
+                    )
+                ):
                     np.testing.assert_allclose(target, 0.25 * online + 0.75 * old, rtol=1e-5, atol=1e-7)
         state = new
     assert int(state.step) == 6
@@ -130,8 +140,9 @@ def test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau(batch, td
 
 def test_ddpg_critic_loss_is_the_mean_squared_bellman_error_of_the_box(batch, ddpg_state):
     state = ddpg_state
-    next_q = nets.q_apply(state.q_target, batch.next_observation,
-                          det.policy_action(PENDULUM, state.policy_target, batch.next_observation))
+    next_q = nets.q_apply(
+        state.q_target, batch.next_observation, det.policy_action(PENDULUM, state.policy_target, batch.next_observation)
+    )
     y = batch.reward + 0.9 * (1.0 - batch.terminated) * next_q
     expected = np.mean((y - nets.q_apply(state.q, batch.observation, batch.action)) ** 2)
     _, metrics = ddpg_update(PENDULUM, DDPG_CONFIG, state, batch)
@@ -223,9 +234,12 @@ def test_snapshots_keep_parameters_after_every_k_updates():
         policy: jax.Array
         q: jax.Array
 
-    inner = OffPolicyAgent(init=lambda key: State(jnp.array(0.0), jnp.array(0.0)),
-                           act=lambda s, o, k: (jnp.zeros(1), s), greedy=lambda s, o: jnp.zeros(1),
-                           update=lambda s, b, k: (State(s.policy + 1, s.q + 2), jnp.array(0.0)))
+    inner = OffPolicyAgent(
+        init=lambda key: State(jnp.array(0.0), jnp.array(0.0)),
+        act=lambda s, o, k: (jnp.zeros(1), s),
+        greedy=lambda s, o: jnp.zeros(1),
+        update=lambda s, b, k: (State(s.policy + 1, s.q + 2), jnp.array(0.0)),
+    )
     agent = det.with_snapshots(inner, every=3, count=4)
     state = agent.init(jax.random.PRNGKey(0))
     update = jax.jit(agent.update)
@@ -245,8 +259,9 @@ def test_value_estimates_use_the_same_start_states_for_q_and_monte_carlo(td3_sta
         theta, theta_dot = jnp.arctan2(obs[..., 1], obs[..., 0]), obs[..., 2]
         return -(theta**2 + 0.1 * theta_dot**2 + 0.001 * action[..., 0] ** 2)
 
-    q, mc = det.value_estimates(PENDULUM, policy, None, reward_critic, jax.random.PRNGKey(1), 0.0,
-                                num_states=8, horizon=5)
+    q, mc = det.value_estimates(
+        PENDULUM, policy, None, reward_critic, jax.random.PRNGKey(1), 0.0, num_states=8, horizon=5
+    )
     np.testing.assert_allclose(q, mc, rtol=1e-5)
 
 
@@ -262,10 +277,23 @@ def test_without_time_limit_truncates_at_the_new_horizon():
 
 
 # ---------------------------------------------------------------- validation
-@pytest.mark.parametrize("field, value", [("gamma", 1.0), ("tau", 0.0), ("tau", 1.5), ("target_period", 0),
-                                          ("ou_theta", 0.0), ("ou_sigma", -0.1), ("ou_dt", 0.0),
-                                          ("policy_learning_rate", 0.0), ("policy_hidden", ()),
-                                          ("q_hidden", (64, 0)), ("q_hidden", (64.0,)), ("policy_hidden", 64)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("gamma", 1.0),
+        ("tau", 0.0),
+        ("tau", 1.5),
+        ("target_period", 0),
+        ("ou_theta", 0.0),
+        ("ou_sigma", -0.1),
+        ("ou_dt", 0.0),
+        ("policy_learning_rate", 0.0),
+        ("policy_hidden", ()),
+        ("q_hidden", (64, 0)),
+        ("q_hidden", (64.0,)),
+        ("policy_hidden", 64),
+    ],
+)
 def test_ddpg_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         det.DDPGConfig(**{field: value})
@@ -276,22 +304,34 @@ def test_ddpg_config_rejects_unstable_euler_maruyama_step():
         det.DDPGConfig(ou_theta=10.0, ou_dt=0.5)
 
 
-@pytest.mark.parametrize("field, value", [("policy_delay", 0), ("target_noise", -0.2), ("noise_clip", -0.5),
-                                          ("explore_noise", -1.0), ("q_learning_rate", -1e-3), ("gamma", -0.1)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("policy_delay", 0),
+        ("target_noise", -0.2),
+        ("noise_clip", -0.5),
+        ("explore_noise", -1.0),
+        ("q_learning_rate", -1e-3),
+        ("gamma", -0.1),
+    ],
+)
 def test_td3_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         det.TD3Config(**{field: value})
 
 
-@pytest.mark.parametrize("field, value", [("num_iterations", 0), ("num_fit_steps", 2.5), ("gamma", 1.0),
-                                          ("q_learning_rate", 0.0)])
+@pytest.mark.parametrize(
+    "field, value", [("num_iterations", 0), ("num_fit_steps", 2.5), ("gamma", 1.0), ("q_learning_rate", 0.0)]
+)
 def test_nfqca_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         det.NFQCAConfig(**{field: value})
 
 
-@pytest.mark.parametrize("kwargs, name", [(dict(theta=-1.0), "theta"), (dict(sigma=-0.5), "sigma"),
-                                          (dict(dt=0.0), "dt"), (dict(num_steps=0), "num_steps")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [(dict(theta=-1.0), "theta"), (dict(sigma=-0.5), "sigma"), (dict(dt=0.0), "dt"), (dict(num_steps=0), "num_steps")],
+)
 def test_ou_paths_rejects_bad_values(kwargs, name):
     arguments = dict(theta=1.0, sigma=0.5, dt=0.1, num_steps=10) | kwargs
     with pytest.raises(ValueError, match=name):

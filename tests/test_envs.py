@@ -3,6 +3,7 @@
 Trajectory comparisons run under float64 (`jax.enable_x64`) so that they stay tight over
 hundreds of steps; a float32 check of single steps covers the default precision.
 """
+
 import math
 
 import gymnasium
@@ -173,6 +174,7 @@ def test_truncated_exactly_when_max_episode_steps_reached(name):
         def body(state, _):
             state, _, _, _, truncated = env.step(state, action)
             return state, (state.time, truncated)
+
         return jax.lax.scan(body, env.reset(key)[0], length=n)[1]
 
     times, truncated = run(jax.random.key(0))
@@ -239,6 +241,7 @@ def test_adapter_returns_equal_jax_env_returns_from_same_start(name):
             state, obs, done = carry
             state, obs, reward, terminated, truncated = env.step(state, policy(obs))
             return (state, obs, done | terminated | truncated), jnp.where(done, 0.0, reward)
+
         start = envs.state_from_physics(physics)
         carry = (start, obs, jnp.array(False))
         (_, _, done), rewards = jax.lax.scan(body, carry, length=env.max_episode_steps)
@@ -252,4 +255,3 @@ def test_adapter_returns_equal_jax_env_returns_from_same_start(name):
             assert bool(done)
             np.testing.assert_allclose(total, returns[i], rtol=1e-8)
     assert returns.shape == (episodes,)
-

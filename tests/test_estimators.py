@@ -6,6 +6,7 @@ variance, where the standard error of the sample variance uses the exact fourth 
 Exact moments of polynomials in eps ~ N(0, 1) come from Gauss-Hermite quadrature (exact for
 polynomials of degree < 2 * nodes), independently of the closed forms in `lib.estimators`.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,12 +38,8 @@ def gaussian_expectation(values_fn, nodes=24):
 def central_moments(theta):
     """Exact per-sample mean, variance and fourth central moment of each estimator."""
     mean = gaussian_expectation(lambda e: per_sample_estimators(theta, e))
-    var = gaussian_expectation(
-        lambda e: {k: (v - mean[k]) ** 2 for k, v in per_sample_estimators(theta, e).items()}
-    )
-    mu4 = gaussian_expectation(
-        lambda e: {k: (v - mean[k]) ** 4 for k, v in per_sample_estimators(theta, e).items()}
-    )
+    var = gaussian_expectation(lambda e: {k: (v - mean[k]) ** 2 for k, v in per_sample_estimators(theta, e).items()})
+    mu4 = gaussian_expectation(lambda e: {k: (v - mean[k]) ** 4 for k, v in per_sample_estimators(theta, e).items()})
     return mean, var, mu4
 
 

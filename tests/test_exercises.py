@@ -6,6 +6,7 @@ caller's frames or the notebook, a warning), and in a real kernel scored by nbgr
 earlier cell, the cell's value hidden). The chapters' own cases, and the whole nbgrader round trip, are
 tested in tests/test_assignments.py and tests/test_nbgrader.py.
 """
+
 import importlib
 import inspect
 import threading
@@ -26,7 +27,7 @@ CASES = [(([1.0, 2.0],), 3.0), (([0.5, -0.5, 4.0],), 4.0)]
 
 
 def cases():
-    return list(CASES)      # grade empties the list it is given
+    return list(CASES)  # grade empties the list it is given
 
 
 def total(values):
@@ -88,6 +89,7 @@ def compiled_with_lib_inside(values):
 
 def with_the_trace_switched_off(values):
     import sys
+
     hook = sys.getprofile()
     sys.setprofile(None)
     mdp.random_mdp(jax.random.key(0), 2, 2)
@@ -105,20 +107,27 @@ class Calling:
         return np.asarray(jnp.sum(self.values) + 0 * len(mdp.random_mdp(jax.random.key(0), 2, 2)), dtype=dtype)
 
 
-SHORTCUTS = [through_a_helper, through_a_default_argument, through_importlib, in_a_thread_of_its_own,
-             compiled_with_lib_inside, with_the_trace_switched_off, Calling]
+SHORTCUTS = [
+    through_a_helper,
+    through_a_default_argument,
+    through_importlib,
+    in_a_thread_of_its_own,
+    compiled_with_lib_inside,
+    with_the_trace_switched_off,
+    Calling,
+]
 
 
 @pytest.mark.parametrize("answer", SHORTCUTS, ids=[answer.__name__ for answer in SHORTCUTS])
 def test_a_right_answer_that_calls_lib_however_it_reaches_it_earns_nothing(answer, capsys):
-    for arguments, _ in CASES:          # as an earlier cell would: compiled_with_lib_inside is in JAX's cache now
+    for arguments, _ in CASES:  # as an earlier cell would: compiled_with_lib_inside is in JAX's cache now
         answer(jnp.asarray(arguments[0]))
     assert grade(answer) == 0.0
     assert "from lib; write it with JAX or NumPy" in capsys.readouterr().err
 
 
 def test_a_function_that_names_lib_without_calling_it_earns_its_points():
-    log = mdp.random_mdp        # a name like the attribute the answer reads (jnp.log), bound to lib
+    log = mdp.random_mdp  # a name like the attribute the answer reads (jnp.log), bound to lib
     assert log.__module__ == "lib.mdp"
     assert grade(lambda values: mdp.random_mdp and jnp.sum(jnp.exp(jnp.log(jnp.abs(values))) * jnp.sign(values))) == 2.0
 
@@ -151,7 +160,7 @@ def test_the_answers_are_not_reachable_from_the_students_call(peek, capsys):
 
 def test_a_right_answer_that_warns_keeps_its_points_and_the_warning_is_reported_on_stdout(capsys):
     def warns(values):
-        np.log(np.zeros(1))                                 # NumPy: divide by zero
+        np.log(np.zeros(1))  # NumPy: divide by zero
         warnings.warn("a JAX-style user warning", UserWarning)
         return jnp.sum(values)
 
@@ -164,29 +173,38 @@ def test_a_right_answer_that_warns_keeps_its_points_and_the_warning_is_reported_
 # Kernel tricks: each notebook is [the trick, the student's function, the check cell as the chapters write it].
 STUB = "import jax.numpy as jnp\n\ndef total(values):\n    raise NotImplementedError()"
 WRONG = STUB.replace("raise NotImplementedError()", "return 0.0 * jnp.sum(values)")
-CHECK = (f"import importlib, lib.exercises\n{assignments.GRADER_IMPORT}\n"
-         f"cases = {CASES!r}\n"
-         "grade('1.1', total, cases, points=2)")
+CHECK = (
+    f"import importlib, lib.exercises\n{assignments.GRADER_IMPORT}\n"
+    f"cases = {CASES!r}\n"
+    "grade('1.1', total, cases, points=2)"
+)
 TRICKS = {
     "grade replaced": "import lib.exercises\n"
-                      "lib.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: "
-                      "float(points)",
+    "lib.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: "
+    "float(points)",
     "value hidden": "get_ipython().ast_node_interactivity = 'none'",
     "module replaced in sys.modules": "import sys, types\nfake = types.ModuleType('lib.exercises')\n"
-                                      "fake.grade = lambda *args, **kwargs: 2.0\nsys.modules['lib.exercises'] = fake",
+    "fake.grade = lambda *args, **kwargs: 2.0\nsys.modules['lib.exercises'] = fake",
     "module replaced in the package": "import lib, types\nlib.exercises = types.ModuleType('lib.exercises')\n"
-                                      "lib.exercises.grade = lambda *args, **kwargs: 2.0",
+    "lib.exercises.grade = lambda *args, **kwargs: 2.0",
     "grader's numpy replaced": "import lib.exercises, numpy, types\n"
-                               "always = {'allclose': lambda *args, **kwargs: True}\n"
-                               "lib.exercises.np = types.SimpleNamespace(**{**vars(numpy), **always})",
+    "always = {'allclose': lambda *args, **kwargs: True}\n"
+    "lib.exercises.np = types.SimpleNamespace(**{**vars(numpy), **always})",
 }
 
 
 def kernel_score(*sources):
     """nbgrader's score for the last cell, a check worth 2 points, after running every cell in a fresh kernel."""
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in sources])
-    notebook.cells[-1].metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 2,
-                                               "grade_id": "total-check", "schema_version": 3, "task": False}
+    notebook.cells[-1].metadata["nbgrader"] = {
+        "grade": True,
+        "solution": False,
+        "locked": True,
+        "points": 2,
+        "grade_id": "total-check",
+        "schema_version": 3,
+        "task": False,
+    }
     nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True).execute()
     return determine_grade(notebook.cells[-1])[0], notebook.cells[-1].outputs
 
@@ -200,6 +218,9 @@ def test_a_kernel_trick_before_the_check_earns_nothing_in_nbgrader(trick, answer
 
 def test_in_a_kernel_a_right_answer_earns_every_point_and_one_that_warns_too():
     assert kernel_score(STUB.replace("raise NotImplementedError()", "return jnp.sum(values)"), CHECK)[0] == 2
-    score, outputs = kernel_score("import numpy as np", STUB.replace(
-        "raise NotImplementedError()", "np.log(np.zeros(1))\n    return jnp.sum(values)"), CHECK)
+    score, outputs = kernel_score(
+        "import numpy as np",
+        STUB.replace("raise NotImplementedError()", "np.log(np.zeros(1))\n    return jnp.sum(values)"),
+        CHECK,
+    )
     assert score == 2 and "divide by zero" in outputs[0]["text"], outputs

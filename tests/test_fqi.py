@@ -15,8 +15,7 @@ FEATURES = fqi.QuadraticFeatures(2, 1)
 # a step of 3 contracts the error by at most 0.4 per step; 60 steps reach 1e-24.
 SGD = fqi.MaximizeConfig("sgd", num_ascent_steps=60, learning_rate=3.0)
 EXPLICIT = jax.jit(fqi.fitted_q_iteration, static_argnames=("features", "config"))
-AMORTIZED = jax.jit(fqi.amortized_fitted_q_iteration,
-                    static_argnames=("features", "config", "max_opt", "max_window"))
+AMORTIZED = jax.jit(fqi.amortized_fitted_q_iteration, static_argnames=("features", "config", "max_opt", "max_window"))
 GREEDY = jax.jit(fqi.greedy_actions, static_argnames=("features", "config"))
 N = 300  # every run below shares this config (tolerance 0: all N iterations), so it compiles once
 
@@ -30,8 +29,17 @@ def problem():
 
 
 def config(gamma, **changes):
-    return fqi.FQIConfig(**{"gamma": gamma, "max_iterations": N, "tolerance": 0.0, "ridge": 0.0,
-                            "policy_ridge": 0.0, "maximize": SGD, **changes})
+    return fqi.FQIConfig(
+        **{
+            "gamma": gamma,
+            "max_iterations": N,
+            "tolerance": 0.0,
+            "ridge": 0.0,
+            "policy_ridge": 0.0,
+            "maximize": SGD,
+            **changes,
+        }
+    )
 
 
 def test_quadratic_features_represent_q_star_exactly(problem):
@@ -55,13 +63,18 @@ def test_quadratic_features_represent_q_star_exactly(problem):
 
 @pytest.mark.parametrize("method", ["sgd", "adam", "grid"])
 def test_maximize_finds_the_argmax_of_a_concave_quadratic(method):
-    settings = {"sgd": dict(num_ascent_steps=60, learning_rate=0.4), "adam": dict(num_ascent_steps=400, learning_rate=0.05),
-                "grid": dict(grid_size=401)}[method]
+    settings = {
+        "sgd": dict(num_ascent_steps=60, learning_rate=0.4),
+        "adam": dict(num_ascent_steps=400, learning_rate=0.05),
+        "grid": dict(grid_size=401),
+    }[method]
     maximize_config = fqi.MaximizeConfig(method, -2.0, 2.0, **settings)
     centers = jnp.array([[-1.3, 0.4], [0.25, -0.7], [3.0, 1.0]])  # the last one lies outside the box
 
     def best(center):
-        return fqi.maximize(lambda a: -jnp.sum((a - center) ** 2 * jnp.array([1.0, 2.0])), jnp.zeros(2), maximize_config)
+        return fqi.maximize(
+            lambda a: -jnp.sum((a - center) ** 2 * jnp.array([1.0, 2.0])), jnp.zeros(2), maximize_config
+        )
 
     found = jax.vmap(best)(centers)
     tolerance = {"sgd": 1e-6, "adam": 2e-3, "grid": 0.5 * 4.0 / 400}[method]
@@ -92,14 +105,14 @@ def test_explicit_fqi_is_value_iteration_on_the_riccati_map(problem):
             P = lqr.riccati_step(system, P)
             H, _ = fqi.quadratic_q_matrix(FEATURES, result.thetas[n])
             K = fqi.greedy_gain(FEATURES, result.thetas[n])
-            value = H[:2, :2] - H[:2, 2:] @ K   # max_u z^T H z = x^T (H_xx - H_xu H_uu^-1 H_ux) x
+            value = H[:2, :2] - H[:2, 2:] @ K  # max_u z^T H z = x^T (H_xx - H_xu H_uu^-1 H_ux) x
             np.testing.assert_allclose(-value, P, rtol=1e-9, atol=1e-12)
 
 
 def test_grid_reference_and_gradient_ascent_give_the_same_fixed_point(problem):
     system, solution, base = problem
     with enable_x64(True):
-        grid = fqi.MaximizeConfig("grid", -8.0, 8.0, grid_size=16001)   # spacing 1e-3
+        grid = fqi.MaximizeConfig("grid", -8.0, 8.0, grid_size=16001)  # spacing 1e-3
         result = EXPLICIT(base, FEATURES, config(system.gamma, max_iterations=200, tolerance=1e-14, maximize=grid))
         # a grid maximizer within h/2 of the argmax costs at most curvature * (h/2)^2 ~ 1e-7 in q
         np.testing.assert_allclose(fqi.greedy_gain(FEATURES, result.theta), solution.K, rtol=2e-3)
@@ -173,7 +186,9 @@ def test_ascent_policy_step_is_gradient_ascent_on_the_new_critic(problem):
     H of theta_1 (the new critic) and two steps from w_0 = 0."""
     system, _, base = problem
     with enable_x64(True):
-        cfg = config(system.gamma, max_iterations=1, policy_update="ascent", policy_learning_rate=0.7, num_policy_steps=2)
+        cfg = config(
+            system.gamma, max_iterations=1, policy_update="ascent", policy_learning_rate=0.7, num_policy_steps=2
+        )
         result = AMORTIZED(base, FEATURES, cfg, 0, 0, max_opt=0, max_window=0)
         H = np.asarray(fqi.quadratic_q_matrix(FEATURES, result.thetas[1])[0])
         x = np.asarray(base.next_observation)
@@ -187,8 +202,13 @@ def test_ascent_without_solver_reaches_the_riccati_gain_and_a_large_step_diverge
     system, solution, base = problem
     with enable_x64(True):
         cfg = config(system.gamma, policy_update="ascent")
-        run = jax.jit(jax.vmap(lambda eta: fqi.amortized_fitted_q_iteration(
-            base, FEATURES, replace(cfg, policy_learning_rate=eta), 0, 0, max_opt=0, max_window=0)))
+        run = jax.jit(
+            jax.vmap(
+                lambda eta: fqi.amortized_fitted_q_iteration(
+                    base, FEATURES, replace(cfg, policy_learning_rate=eta), 0, 0, max_opt=0, max_window=0
+                )
+            )
+        )
         result = run(jnp.array([5.0, 20.0]))
         assert np.asarray(result.solver_calls).tolist() == [0, 0]
         assert int(result.diverged_at[0]) == -1 and int(result.diverged_at[1]) >= 0
@@ -199,7 +219,7 @@ def test_ascent_without_solver_reaches_the_riccati_gain_and_a_large_step_diverge
 
 
 def test_window_mask_keeps_iterations_max0_n_minus_k_to_n():
-    stamps = jnp.arange(7)                                   # slots written at iterations 0..6
+    stamps = jnp.arange(7)  # slots written at iterations 0..6
     assert np.flatnonzero(fqi.window_mask(stamps, 6, 2)).tolist() == [4, 5, 6]
     assert np.flatnonzero(fqi.window_mask(jnp.array([0, 1, -4, -4]), 1, 3)).tolist() == [0, 1]
     assert np.flatnonzero(fqi.window_mask(stamps, 6, 0)).tolist() == [6]
@@ -240,22 +260,25 @@ def test_pendulum_base_points_follow_the_environment():
     np.testing.assert_allclose(fqi.pendulum_state(obs), [2.5, -1.0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("make, field", [
-    (lambda: fqi.MaximizeConfig(method="newton"), "method"),
-    (lambda: fqi.MaximizeConfig("grid"), "finite"),
-    (lambda: fqi.MaximizeConfig(low=1.0, high=-1.0), "low"),
-    (lambda: fqi.MaximizeConfig(num_ascent_steps=0), "num_ascent_steps"),
-    (lambda: fqi.MaximizeConfig(learning_rate=-1.0), "learning_rate"),
-    (lambda: fqi.FQIConfig(gamma=1.0), "gamma"),
-    (lambda: fqi.FQIConfig(max_iterations=0), "max_iterations"),
-    (lambda: fqi.FQIConfig(tolerance=-1.0), "tolerance"),
-    (lambda: fqi.FQIConfig(ridge=-1.0), "ridge"),
-    (lambda: fqi.FQIConfig(policy_ridge=-1.0), "policy_ridge"),
-    (lambda: fqi.FQIConfig(policy_update="newton"), "policy_update"),
-    (lambda: fqi.FQIConfig(policy_learning_rate=-0.1), "policy_learning_rate"),
-    (lambda: fqi.FQIConfig(num_policy_steps=0), "num_policy_steps"),
-    (lambda: fqi.PendulumFeatures(num_angle=1), "num_angle"),
-])
+@pytest.mark.parametrize(
+    "make, field",
+    [
+        (lambda: fqi.MaximizeConfig(method="newton"), "method"),
+        (lambda: fqi.MaximizeConfig("grid"), "finite"),
+        (lambda: fqi.MaximizeConfig(low=1.0, high=-1.0), "low"),
+        (lambda: fqi.MaximizeConfig(num_ascent_steps=0), "num_ascent_steps"),
+        (lambda: fqi.MaximizeConfig(learning_rate=-1.0), "learning_rate"),
+        (lambda: fqi.FQIConfig(gamma=1.0), "gamma"),
+        (lambda: fqi.FQIConfig(max_iterations=0), "max_iterations"),
+        (lambda: fqi.FQIConfig(tolerance=-1.0), "tolerance"),
+        (lambda: fqi.FQIConfig(ridge=-1.0), "ridge"),
+        (lambda: fqi.FQIConfig(policy_ridge=-1.0), "policy_ridge"),
+        (lambda: fqi.FQIConfig(policy_update="newton"), "policy_update"),
+        (lambda: fqi.FQIConfig(policy_learning_rate=-0.1), "policy_learning_rate"),
+        (lambda: fqi.FQIConfig(num_policy_steps=0), "num_policy_steps"),
+        (lambda: fqi.PendulumFeatures(num_angle=1), "num_angle"),
+    ],
+)
 def test_bad_configs_are_rejected_naming_the_field(make, field):
     with pytest.raises(ValueError, match=field):
         make()
@@ -281,8 +304,12 @@ def test_a_diverging_loop_says_so_and_names_the_iteration(problem):
     maximizers and then theta leave the floats within a few iterations: called with concrete values the
     loops raise; under jit they return diverged_at for lib.divergence.raise_if_diverged."""
     system, _, base = problem
-    wild = fqi.FQIConfig(gamma=system.gamma, max_iterations=5, tolerance=0.0,
-                         maximize=fqi.MaximizeConfig("sgd", num_ascent_steps=60, learning_rate=100.0))
+    wild = fqi.FQIConfig(
+        gamma=system.gamma,
+        max_iterations=5,
+        tolerance=0.0,
+        maximize=fqi.MaximizeConfig("sgd", num_ascent_steps=60, learning_rate=100.0),
+    )
     with pytest.raises(RuntimeError, match=r"fitted Q-iteration diverged.*at step \d+"):
         fqi.fitted_q_iteration(base, FEATURES, wild)
     with pytest.raises(RuntimeError, match=r"amortized fitted Q-iteration diverged.*at step \d+"):

@@ -8,6 +8,7 @@ and saving use JupyterLab's own commands (what its menus call), reached through 
 Chapter 19 (seconds to run) makes the full round trip; chapter 23's first slider cell, the fastest
 slider to reach, makes the widget part. Skips where Chromium is not installed.
 """
+
 import asyncio
 import json
 import subprocess
@@ -37,13 +38,11 @@ def lab(tmp_path_factory):
 async def save(chromium):
     await command(chromium, "docmanager:save")
     await wait_for(chromium, f"!{NOTEBOOK}.context.model.dirty")
-    await asyncio.sleep(0.5)   # jupytext writes the paired file after the save returns
+    await asyncio.sleep(0.5)  # jupytext writes the paired file after the save returns
 
 
 def same_bytes(copy, name):
     return (copy / "chapters" / name).read_bytes() == (CHAPTERS / name).read_bytes()
-
-
 
 
 @needs_chromium
@@ -53,7 +52,9 @@ def test_chapter_19_opens_by_double_click_runs_saves_and_reopens_unchanged(lab):
     assert run(open_by_double_click(chromium, f"{stem}.md")) == [f"chapters/{stem}.md", True]
     assert not run(chromium.evaluate(f"{NOTEBOOK}.context.model.dirty")), "marked modified on open"
     assert not run(close(chromium))
-    assert same_bytes(copy, f"{stem}.md") and same_bytes(copy, f"{stem}.ipynb"), "opening and closing rewrote the chapter"
+    assert same_bytes(copy, f"{stem}.md") and same_bytes(copy, f"{stem}.ipynb"), (
+        "opening and closing rewrote the chapter"
+    )
 
     run(open_by_double_click(chromium, f"{stem}.md"))
     run(command(chromium, "notebook:run-all-cells"))
@@ -75,8 +76,11 @@ def test_chapter_19_opens_by_double_click_runs_saves_and_reopens_unchanged(lab):
 
 
 @needs_chromium
-@pytest.mark.xfail(strict=True, reason="jupyterlab_widgets with saveState marks a notebook modified when it loads the "
-                                       "widget state stored in it (register_model calls setDirty)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="jupyterlab_widgets with saveState marks a notebook modified when it loads the "
+    "widget state stored in it (register_model calls setDirty)",
+)
 def test_opening_a_chapter_with_stored_sliders_leaves_it_unmodified(lab):
     run, chromium, _ = lab
     run(open_by_double_click(chromium, "23_derivative_estimation.md"))
@@ -98,7 +102,11 @@ def test_a_slider_redraws_and_the_saved_chapter_reopens_without_widget_errors(la
     run(command(chromium, "notebook:run-cell"))
     run(wait_for(chromium, f"!!{FIGURE} && {FIGURE}.complete", timeout=90))
     before = run(chromium.evaluate(f"{FIGURE}.src"))
-    run(chromium.evaluate(f"{NOTEBOOK}.content.activeCell.node.querySelector('.widget-slider .noUi-handle').focus() || true"))
+    run(
+        chromium.evaluate(
+            f"{NOTEBOOK}.content.activeCell.node.querySelector('.widget-slider .noUi-handle').focus() || true"
+        )
+    )
     # benchmarks.sliders' timing: from the key press to the new figure loaded, measured (never judged here)
     run(chromium.evaluate(ARM % (CELL % slider_cell)))
     run(press_key(chromium, "ArrowRight"))

@@ -3,6 +3,7 @@
 The checker (`jax.debug_key_reuse`) works on typed keys (`jax.random.key`) and raises KeyReuseError
 at trace time when a key is consumed twice, e.g. by a mini-batch draw and by the update that follows.
 """
+
 import jax
 import pytest
 
@@ -14,27 +15,34 @@ from lib.lqr import double_integrator
 from lib.offpolicy import OffPolicyConfig, make_off_policy_train
 
 PENDULUM, CARTPOLE = envs.make("Pendulum-v1"), envs.make("CartPole-v1")
-LOOP = OffPolicyConfig(total_steps=200, warmup_steps=100, batch_size=16, buffer_capacity=200,
-                       eval_every=100, eval_episodes=1)
+LOOP = OffPolicyConfig(
+    total_steps=200, warmup_steps=100, batch_size=16, buffer_capacity=200, eval_every=100, eval_episodes=1
+)
 SMALL = dict(total_steps=1024, num_envs=4, rollout_length=32, policy_hidden=(8,), value_hidden=(8,))
 
 TRAINERS = {
     "ddpg": lambda: make_off_policy_train(
-        PENDULUM, det.make_ddpg_agent(PENDULUM, det.DDPGConfig(policy_hidden=(8,), q_hidden=(8,))), LOOP),
+        PENDULUM, det.make_ddpg_agent(PENDULUM, det.DDPGConfig(policy_hidden=(8,), q_hidden=(8,))), LOOP
+    ),
     "td3": lambda: make_off_policy_train(
-        PENDULUM, det.make_td3_agent(PENDULUM, det.TD3Config(policy_hidden=(8,), q_hidden=(8,))), LOOP),
+        PENDULUM, det.make_td3_agent(PENDULUM, det.TD3Config(policy_hidden=(8,), q_hidden=(8,))), LOOP
+    ),
     "sac box": lambda: make_off_policy_train(
-        PENDULUM, soft.make_sac_agent(PENDULUM, soft.SACConfig(policy_hidden=(8,), q_hidden=(8,), value_hidden=(8,))),
-        LOOP),
+        PENDULUM,
+        soft.make_sac_agent(PENDULUM, soft.SACConfig(policy_hidden=(8,), q_hidden=(8,), value_hidden=(8,))),
+        LOOP,
+    ),
     "sac tanh": lambda: make_off_policy_train(
-        PENDULUM, soft.make_sac_tanh_agent(PENDULUM, soft.SACConfig(policy_hidden=(8,), q_hidden=(8,))), LOOP),
+        PENDULUM, soft.make_sac_tanh_agent(PENDULUM, soft.SACConfig(policy_hidden=(8,), q_hidden=(8,))), LOOP
+    ),
     "ppo": lambda: tr.make_train(CARTPOLE, tr.PolicyOptimizationConfig(**SMALL)),
     "trpo": lambda: tr.make_train(CARTPOLE, tr.PolicyOptimizationConfig(algorithm="trpo", **SMALL)),
     "npg": lambda: tr.make_train(CARTPOLE, tr.PolicyOptimizationConfig(algorithm="npg", **SMALL)),
     "ppo gaussian": lambda: tr.make_train(PENDULUM, tr.PolicyOptimizationConfig(**SMALL)),
     "policy gradient": lambda: pg.make_train(CARTPOLE, [pg.PolicyGradientConfig(num_iterations=2)]),
-    "svg": lambda: svg.make_pendulum_svg_train((0, 1, None), svg.SVGConfig(num_iterations=4, checkpoint_every=2,
-                                                                         horizon=5)),
+    "svg": lambda: svg.make_pendulum_svg_train(
+        (0, 1, None), svg.SVGConfig(num_iterations=4, checkpoint_every=2, horizon=5)
+    ),
 }
 
 
@@ -52,6 +60,7 @@ def test_nfqca_uses_no_key_twice():
 
 def test_the_checker_catches_a_reused_key():
     """The test above can fail: a key consumed twice raises."""
+
     def twice(key):
         return jax.random.normal(key) + jax.random.uniform(key)
 

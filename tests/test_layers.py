@@ -1,6 +1,7 @@
 """lib's layers, read from its imports: a module imports only from its own layer or lower ones, and no
 chapter module imports another chapter's module (the layers are listed in lib/__init__.py). And no import
 cycle in benchmarks: the modules the run registry loads import only the leaf `benchmarks.timing`."""
+
 import ast
 import pathlib
 import sys
@@ -35,7 +36,7 @@ def owner(path):
 def imported_lib_modules(path):
     """The lib modules the file imports from, wherever the import statement is."""
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "lib":          # from lib import envs, lqr
+        if isinstance(node, ast.ImportFrom) and node.module == "lib":  # from lib import envs, lqr
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lib."):
             yield node.module.split(".")[1]
@@ -50,13 +51,17 @@ def test_every_lib_module_has_a_layer():
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(LIB)))
 def test_a_lib_module_imports_only_from_its_layer_or_lower_ones(path):
     me = owner(path)
-    upward = [module for module in imported_lib_modules(path)
-              if LAYER[module] > LAYER[me] and (me, module) not in ALLOWED_UPWARD]
+    upward = [
+        module
+        for module in imported_lib_modules(path)
+        if LAYER[module] > LAYER[me] and (me, module) not in ALLOWED_UPWARD
+    ]
     assert not upward, f"lib.{me} ({path.name}) imports from a higher layer: {upward}"
 
 
-@pytest.mark.parametrize("path", [path for path in MODULES if owner(path) in LAYERS["chapters"]],
-                         ids=lambda path: str(path.relative_to(LIB)))
+@pytest.mark.parametrize(
+    "path", [path for path in MODULES if owner(path) in LAYERS["chapters"]], ids=lambda path: str(path.relative_to(LIB))
+)
 def test_a_chapter_module_imports_no_other_chapter_module(path):
     me = owner(path)
     across = [module for module in imported_lib_modules(path) if module in LAYERS["chapters"] and module != me]
@@ -72,8 +77,9 @@ def imported_modules(path):
             yield from (alias.name for alias in node.names)
 
 
-@pytest.mark.parametrize("path", [*sorted(BENCHMARKS.glob("runs_ch*.py")), BENCHMARKS / "peers.py"],
-                         ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", [*sorted(BENCHMARKS.glob("runs_ch*.py")), BENCHMARKS / "peers.py"], ids=lambda path: path.name
+)
 def test_a_module_the_run_registry_loads_imports_no_benchmarks_module_but_timing(path):
     imported = {module for module in imported_modules(path) if module.startswith("benchmarks")}
     assert imported <= {"benchmarks.timing"}, f"{path.name} imports {imported - {'benchmarks.timing'}}"

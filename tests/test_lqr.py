@@ -1,4 +1,5 @@
 """The discounted Riccati solution against scipy, the Bellman equation and simulation."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,8 +22,9 @@ def test_riccati_matches_scipy_discrete_are(system):
     with enable_x64(True):
         # The discounted problem is the undiscounted one with sqrt(gamma) A and sqrt(gamma) B.
         root = np.sqrt(problem.gamma)
-        expected = scipy.linalg.solve_discrete_are(root * np.asarray(problem.A), root * np.asarray(problem.B),
-                                                   np.asarray(problem.Q), np.asarray(problem.R))
+        expected = scipy.linalg.solve_discrete_are(
+            root * np.asarray(problem.A), root * np.asarray(problem.B), np.asarray(problem.Q), np.asarray(problem.R)
+        )
         np.testing.assert_allclose(solution.P, expected, rtol=1e-8)
 
 
@@ -69,6 +71,7 @@ def test_value_matches_monte_carlo_discounted_return(system):
             def step(x, step_key):
                 u = -solution.K @ x
                 return lqr.lqr_step(problem, x, u, step_key), lqr.reward(problem, x, u)
+
             _, rewards = jax.lax.scan(step, x0, jax.random.split(key, horizon))
             return rewards @ problem.gamma ** jnp.arange(horizon)
 
@@ -100,7 +103,7 @@ def test_the_cost_matrix_is_differentiable_at_a_stable_gain():
     system = lqr.double_integrator()
     gain = lqr.solve_riccati(system).K
     grad = jax.grad(lambda k: jnp.trace(lqr.linear_policy_cost_matrix(system, k)))(gain)
-    assert np.all(np.isfinite(np.asarray(grad))) and float(jnp.max(jnp.abs(grad))) < 1e-2   # K* is a minimizer
+    assert np.all(np.isfinite(np.asarray(grad))) and float(jnp.max(jnp.abs(grad))) < 1e-2  # K* is a minimizer
 
 
 def test_riccati_on_an_unstabilizable_system_says_so():
@@ -111,11 +114,17 @@ def test_riccati_on_an_unstabilizable_system_says_so():
         lqr.solve_riccati(lqr.double_integrator(), max_iterations=3)
 
 
-@pytest.mark.parametrize("field, kwargs", [
-    ("R", dict(R=[[-0.1]])), ("R", dict(R=[[0.0]])), ("Q", dict(Q=[[1.0, 2.0], [0.0, 1.0]])),
-    ("Q", dict(Q=[[-1.0, 0.0], [0.0, 1.0]])), ("noise_cov", dict(noise_cov=[[1.0, 0.0], [0.0, -1.0]])),
-    ("A", dict(A=[[float("nan"), 0.0], [0.0, 1.0]])),
-])
+@pytest.mark.parametrize(
+    "field, kwargs",
+    [
+        ("R", dict(R=[[-0.1]])),
+        ("R", dict(R=[[0.0]])),
+        ("Q", dict(Q=[[1.0, 2.0], [0.0, 1.0]])),
+        ("Q", dict(Q=[[-1.0, 0.0], [0.0, 1.0]])),
+        ("noise_cov", dict(noise_cov=[[1.0, 0.0], [0.0, -1.0]])),
+        ("A", dict(A=[[float("nan"), 0.0], [0.0, 1.0]])),
+    ],
+)
 def test_make_lqr_rejects_matrices_that_define_no_lqr(field, kwargs):
     args = dict(A=[[1.0, 0.1], [0.0, 1.0]], B=[[0.0], [0.1]], Q=np.eye(2), R=[[0.1]], gamma=0.95)
     args.update(kwargs)

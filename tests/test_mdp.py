@@ -1,4 +1,5 @@
 """Exact finite-MDP answers against value iteration and simulation."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -22,6 +22,7 @@ trip (about four minutes), with
 
 or some of them with a comma-separated list of stems (NBGRADER_CHAPTERS=20_embedded_optimization,...).
 """
+
 import csv
 import os
 import re
@@ -37,33 +38,55 @@ from tools.execute import CHAPTERS
 
 DEFAULT_CHAPTERS = ["19_policy_parametrization", "26_trust_regions"]
 CHOSEN = os.environ.get("NBGRADER_CHAPTERS", "")
-STEMS = (sorted(source.stem for source in CHAPTERS.glob("*.md")) if CHOSEN == "all"
-         else CHOSEN.split(",") if CHOSEN else DEFAULT_CHAPTERS)
+STEMS = (
+    sorted(source.stem for source in CHAPTERS.glob("*.md"))
+    if CHOSEN == "all"
+    else CHOSEN.split(",")
+    if CHOSEN
+    else DEFAULT_CHAPTERS
+)
 SUBMISSION_SECONDS, SUBMISSION_BYTES = 60, 2**30
 # Runs nbgrader and reports the peak memory of the largest process it started (the kernels), in kB.
-MEASURED = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
-            "print('peak-kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+MEASURED = (
+    "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+    "print('peak-kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+)
 
 
 def nbgrader(course, *arguments):
     """Run one nbgrader command in the course folder; return its peak child memory in bytes."""
-    finished = subprocess.run([sys.executable, "-c", MEASURED, sys.executable, "-m", "nbgrader", *arguments],
-                              cwd=course, capture_output=True, text=True, timeout=600)
+    finished = subprocess.run(
+        [sys.executable, "-c", MEASURED, sys.executable, "-m", "nbgrader", *arguments],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert finished.returncode == 0, finished.stdout + finished.stderr
     return 1024 * int(finished.stdout.split("peak-kb")[-1])
 
 
 STUB = "raise NotImplementedError()"
-REPLACED_GRADER = ("import lib.exercises\n"
-                   "lib.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: float(points)\n")
+REPLACED_GRADER = (
+    "import lib.exercises\n"
+    "lib.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: float(points)\n"
+)
 HIDDEN_VALUES = 'get_ipython().ast_node_interactivity = "none"\n'
 CALLERS_EXPECTED = 'return __import__("inspect").currentframe().f_back.f_locals["expected"]'
 # Lines put at the start of every solution's body, at its indentation.
 THROUGH_IMPORTLIB = '__import__("importlib").import_module("lib.mdp").random_mdp(__import__("jax").random.key(0), 2, 2)'
 WARNING = '__import__("numpy").log(__import__("numpy").zeros(1))   # RuntimeWarning: divide by zero'
 # What each submission earns: none, all the autograded points, or all but the first exercise's.
-EARNS = {"untouched": "none", "correct": "all", "wrong": "all but the first", "replaced-grader": "none",
-         "hidden-values": "none", "callers-expected": "none", "lib-through-importlib": "none", "warning": "all"}
+EARNS = {
+    "untouched": "none",
+    "correct": "all",
+    "wrong": "all but the first",
+    "replaced-grader": "none",
+    "hidden-values": "none",
+    "callers-expected": "none",
+    "lib-through-importlib": "none",
+    "warning": "all",
+}
 
 
 def edited(notebook, edit, cells=("code",)):
@@ -83,22 +106,34 @@ def first_in_body(line):
 
 def submissions(source, release):
     """Every student's notebook, named as in EARNS."""
-    solutions = {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in source.cells
-                 if cell.metadata["nbgrader"]["solution"]}
+    solutions = {
+        cell.metadata["nbgrader"]["grade_id"]: cell.source
+        for cell in source.cells
+        if cell.metadata["nbgrader"]["solution"]
+    }
     answered = edited(release, lambda cell: "A written answer.", cells=("markdown",))
     correct = edited(answered, lambda cell: solutions[cell.metadata["nbgrader"]["grade_id"]])
     wrong = nbformat.from_dict(correct)
-    first = next(i for i, cell in enumerate(release.cells) if cell.cell_type == "code"
-                 and cell.metadata["nbgrader"].get("solution"))
+    first = next(
+        i
+        for i, cell in enumerate(release.cells)
+        if cell.cell_type == "code" and cell.metadata["nbgrader"].get("solution")
+    )
     wrong.cells[first].source = release.cells[first].source.replace(STUB, "return 0")
     replaced, hidden = nbformat.from_dict(answered), nbformat.from_dict(answered)
     replaced.cells[first].source = REPLACED_GRADER + answered.cells[first].source
     hidden.cells[first].source = HIDDEN_VALUES + answered.cells[first].source
     peeking = edited(answered, lambda cell: cell.source.replace(STUB, CALLERS_EXPECTED))
-    return {"untouched": release, "correct": correct, "wrong": wrong, "replaced-grader": replaced,
-            "hidden-values": hidden, "callers-expected": peeking,
-            "lib-through-importlib": edited(correct, first_in_body(THROUGH_IMPORTLIB)),
-            "warning": edited(correct, first_in_body(WARNING))}
+    return {
+        "untouched": release,
+        "correct": correct,
+        "wrong": wrong,
+        "replaced-grader": replaced,
+        "hidden-values": hidden,
+        "callers-expected": peeking,
+        "lib-through-importlib": edited(correct, first_in_body(THROUGH_IMPORTLIB)),
+        "warning": edited(correct, first_in_body(WARNING)),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +163,11 @@ def grades(tmp_path_factory):
 def autograded_points(stem):
     """(all the autograded points, those of the first coded exercise's check)."""
     notebook = assignments.instructor_notebook(CHAPTERS / f"{stem}.md")
-    checks = [cell.metadata["nbgrader"]["points"] for cell in notebook.cells
-              if cell.metadata["nbgrader"]["grade"] and cell.cell_type == "code"]
+    checks = [
+        cell.metadata["nbgrader"]["points"]
+        for cell in notebook.cells
+        if cell.metadata["nbgrader"]["grade"] and cell.cell_type == "code"
+    ]
     return sum(checks), checks[0]
 
 
@@ -140,7 +178,7 @@ def test_every_submission_earns_its_due_and_no_trick_earns_a_point(stem, grades)
     due = {"none": 0, "all": automatic, "all but the first": automatic - first}
     scores = {student: float(rows[(stem, student)]["score"]) for student in EARNS}
     assert scores == {student: due[earns] for student, earns in EARNS.items()}
-    assert automatic <= float(rows[(stem, "correct")]["max_score"])     # written answers await a human grader
+    assert automatic <= float(rows[(stem, "correct")]["max_score"])  # written answers await a human grader
     if stem == "26_trust_regions":
         assert 0 < scores["wrong"] < automatic
 

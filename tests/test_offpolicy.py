@@ -1,4 +1,5 @@
 """The compiled off-policy loop: what it stores, when it updates, how it resets, and determinism."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,8 +9,9 @@ from lib import envs
 from lib.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action
 from lib.sweep import sweep
 
-CONFIG = OffPolicyConfig(total_steps=1_200, warmup_steps=200, batch_size=16, buffer_capacity=2_000,
-                         eval_every=300, eval_episodes=2)
+CONFIG = OffPolicyConfig(
+    total_steps=1_200, warmup_steps=200, batch_size=16, buffer_capacity=2_000, eval_every=300, eval_episodes=2
+)
 
 
 def probe_agent(env):
@@ -44,7 +46,7 @@ def test_updates_start_after_warmup_once_per_step(run):
 def test_stored_transitions_follow_the_dynamics(run):
     """Every sampled (s, a, r, s', terminated) is one real step: s' is never a reset observation."""
     env, _, log = run
-    batch = jax.tree_util.tree_map(lambda x: x[CONFIG.warmup_steps:].reshape((-1,) + x.shape[2:]), log.metrics)
+    batch = jax.tree_util.tree_map(lambda x: x[CONFIG.warmup_steps :].reshape((-1,) + x.shape[2:]), log.metrics)
     state = jax.vmap(lambda obs: envs.state_from_physics(physics_from_observation(env, obs)))(batch.observation)
     _, next_obs, reward, terminated, _ = jax.vmap(env.step)(state, batch.action)
     np.testing.assert_allclose(next_obs, batch.next_observation, rtol=1e-4, atol=1e-4)
@@ -76,7 +78,6 @@ def test_seeds_differ_and_each_is_reproducible():
     assert not np.allclose(np.nan_to_num(first.finished_returns[0]), np.nan_to_num(first.finished_returns[1]))
 
 
-
 def test_two_trainers_swept_together_equal_each_swept_alone():
     env = envs.make("Pendulum-v1")
     train = make_off_policy_train(env, probe_agent(env), CONFIG)
@@ -89,8 +90,11 @@ def test_two_trainers_swept_together_equal_each_swept_alone():
     np.testing.assert_array_equal(together["probe"][0]["updates"], [1000, 1000])
     np.testing.assert_array_equal(together["no warm-up"][0]["updates"], [1200, 1200])
 
-@pytest.mark.parametrize("field, value", [("total_steps", 0), ("batch_size", -4), ("warmup_steps", 5_000),
-                                          ("eval_every", 7), ("eval_episodes", 0)])
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("total_steps", 0), ("batch_size", -4), ("warmup_steps", 5_000), ("eval_every", 7), ("eval_episodes", 0)],
+)
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         OffPolicyConfig(**{**CONFIG.__dict__, field: value})
@@ -99,9 +103,11 @@ def test_config_rejects_bad_values(field, value):
 def test_divergence_is_reported_with_its_step_not_finished_silently():
     """TD3 with learning rate 1e3 blows up its Adam state at once; the sweep says so, naming the seed and the step."""
     from lib import deterministic as det
+
     env = envs.make("Pendulum-v1")
-    loop = OffPolicyConfig(total_steps=800, warmup_steps=500, batch_size=64, buffer_capacity=800,
-                           eval_every=400, eval_episodes=1)
+    loop = OffPolicyConfig(
+        total_steps=800, warmup_steps=500, batch_size=64, buffer_capacity=800, eval_every=400, eval_episodes=1
+    )
     wild = det.make_td3_agent(env, det.TD3Config(policy_learning_rate=1e3, q_learning_rate=1e3))
     with pytest.raises(RuntimeError, match=r"TD3 diverged.*seed 0 at step \d+"):
         sweep({"TD3": make_off_policy_train(env, wild, loop)}, num_seeds=2)

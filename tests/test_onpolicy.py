@@ -1,12 +1,12 @@
 """GAE and returns against their definitions; rollouts against the dynamics."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from lib import envs
-from lib.onpolicy import (collect_rollout, discounted_returns_to_go, gae_advantages, shuffled_minibatches,
-                          start_envs)
+from lib.onpolicy import collect_rollout, discounted_returns_to_go, gae_advantages, shuffled_minibatches, start_envs
 
 GAMMA = 0.9
 
@@ -64,10 +64,12 @@ def test_rollout_transitions_follow_the_dynamics_and_reset_at_episode_ends():
     env_states, obs = start_envs(env, jax.random.PRNGKey(1), 4)
     random_policy = lambda o, k: (jax.random.randint(k, (), 0, 2), jnp.log(0.5))
     _, _, rollout, finished = jax.jit(collect_rollout, static_argnums=(0, 1, 5))(
-        env, random_policy, jax.random.PRNGKey(2), env_states, obs, 300)
+        env, random_policy, jax.random.PRNGKey(2), env_states, obs, 300
+    )
     flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), rollout)
-    _, next_obs, rewards, terminated, _ = jax.vmap(env.step)(jax.vmap(envs.state_from_physics)(flat.observations),
-                                                              flat.actions)
+    _, next_obs, rewards, terminated, _ = jax.vmap(env.step)(
+        jax.vmap(envs.state_from_physics)(flat.observations), flat.actions
+    )
     np.testing.assert_allclose(next_obs, flat.next_observations, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(terminated, flat.terminated)
     # After an episode ends the next observation is a fresh reset state, not the terminal one.
@@ -77,9 +79,10 @@ def test_rollout_transitions_follow_the_dynamics_and_reset_at_episode_ends():
     # CartPole pays +1 per step: a finished return is the episode's length.
     lengths = [np.diff(np.concatenate([[-1], np.flatnonzero(rollout.done[:, n])])) for n in range(4)]
     done = np.asarray(rollout.done)
-    np.testing.assert_array_equal(np.concatenate([np.asarray(finished)[:, n][done[:, n]] for n in range(4)]),
-                                  np.concatenate(lengths))
-    np.testing.assert_array_equal(np.asarray(finished)[~done], 0.0)   # no NaN sentinel: `done` is the mask
+    np.testing.assert_array_equal(
+        np.concatenate([np.asarray(finished)[:, n][done[:, n]] for n in range(4)]), np.concatenate(lengths)
+    )
+    np.testing.assert_array_equal(np.asarray(finished)[~done], 0.0)  # no NaN sentinel: `done` is the mask
 
 
 def test_shuffled_minibatches_hold_each_sample_once_and_drop_only_the_remainder():
@@ -87,6 +90,6 @@ def test_shuffled_minibatches_hold_each_sample_once_and_drop_only_the_remainder(
     even = shuffled_minibatches(jax.random.PRNGKey(0), data, 5)
     assert even["x"].shape == (5, 2) and even["y"].shape == (5, 2, 2)
     np.testing.assert_array_equal(np.sort(np.ravel(even["x"])), np.arange(10.0))
-    np.testing.assert_array_equal(even["y"][..., 0], even["x"])          # rows stay together
+    np.testing.assert_array_equal(even["y"][..., 0], even["x"])  # rows stay together
     uneven = shuffled_minibatches(jax.random.PRNGKey(0), data, 3)
     assert uneven["x"].shape == (3, 3) and len(np.unique(np.asarray(uneven["x"]))) == 9

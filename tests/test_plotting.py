@@ -1,4 +1,5 @@
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,7 +47,7 @@ def test_legible_raises_only_the_text_the_column_would_show_below_the_minimum(wi
     ax.legend(fontsize=5)
     ax.set_title("a title", fontsize=14)
     legible(fig)
-    shown_pixels_per_point = min(100, COLUMN_PX / width_inches) / 72   # a wider figure is shown scaled down
+    shown_pixels_per_point = min(100, COLUMN_PX / width_inches) / 72  # a wider figure is shown scaled down
     legend_size, title_size = ax.get_legend().get_texts()[0].get_fontsize(), ax.title.get_fontsize()
     plt.close(fig)
     assert legend_size * shown_pixels_per_point == pytest.approx(MIN_TEXT_PX)

@@ -1,4 +1,5 @@
 """Policy heads' log-densities against scipy and the change-of-variables formula."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,7 +31,9 @@ def test_tanh_gaussian_log_prob_matches_change_of_variables_reference():
     action = low + (np.tanh(u) + 1) * (high - low) / 2
     # |da/du| = (1 - tanh(u)^2) (high - low) / 2, computed directly rather than in the stable form.
     reference = scipy.stats.norm.logpdf(u, mean, np.exp(log_std)) - np.log((1 - np.tanh(u) ** 2) * (high - low) / 2)
-    computed = policies.tanh_gaussian_log_prob(jnp.array([mean]), jnp.array([log_std]), jnp.asarray(action)[:, None], low, high)
+    computed = policies.tanh_gaussian_log_prob(
+        jnp.array([mean]), jnp.array([log_std]), jnp.asarray(action)[:, None], low, high
+    )
     np.testing.assert_allclose(computed, reference, rtol=1e-4)
 
 
@@ -54,7 +57,9 @@ def test_tanh_gaussian_samples_follow_the_squashed_law():
 def test_log_one_minus_tanh_squared_is_stable_and_exact():
     u = jnp.array([-30.0, -3.0, 0.0, 2.0, 30.0])
     assert jnp.all(jnp.isfinite(policies.log_one_minus_tanh_squared(u)))
-    np.testing.assert_allclose(policies.log_one_minus_tanh_squared(u[1:4]), jnp.log(1 - jnp.tanh(u[1:4]) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(
+        policies.log_one_minus_tanh_squared(u[1:4]), jnp.log(1 - jnp.tanh(u[1:4]) ** 2), rtol=1e-5
+    )
 
 
 def test_categorical_log_prob_and_entropy():
@@ -76,7 +81,9 @@ def test_tanh_gaussian_log_prob_is_finite_on_the_bounds_where_clipped_actions_si
     interior = jnp.array([[0.5]])
     u = np.arctanh(0.25)
     reference = scipy.stats.norm.logpdf(u, 0.3, np.exp(-0.5)) - np.log(2.0 * (1 - np.tanh(u) ** 2))
-    np.testing.assert_allclose(policies.tanh_gaussian_log_prob(mean, log_std, interior, -2.0, 2.0), reference, rtol=1e-5)
+    np.testing.assert_allclose(
+        policies.tanh_gaussian_log_prob(mean, log_std, interior, -2.0, 2.0), reference, rtol=1e-5
+    )
 
 
 def test_categorical_log_prob_accepts_every_valid_action_under_jit_and_vmap():

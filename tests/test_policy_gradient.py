@@ -3,6 +3,7 @@
 GAE's limits (lambda = 0 is the TD error, lambda = 1 the return minus the baseline) are tested in
 tests/test_onpolicy.py, on the function this module calls.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,7 +38,7 @@ def test_theorem_holds_for_a_non_tabular_policy_with_shared_parameters_float64()
     with jax.enable_x64(True):
         mdp, _ = make_problem()
         features = jax.random.normal(jax.random.PRNGKey(2), (NUM_STATES, NUM_ACTIONS, 4))
-        policy_fn = lambda theta: jax.nn.softmax(features @ theta, axis=-1)   # log-linear policy
+        policy_fn = lambda theta: jax.nn.softmax(features @ theta, axis=-1)  # log-linear policy
         theta = jax.random.normal(jax.random.PRNGKey(3), (4,))
         reference = jax.grad(lambda t: mdps.expected_return(mdp, policy_fn(t)))(theta)
         np.testing.assert_allclose(pg.policy_gradient_theorem(mdp, theta, policy_fn), reference, rtol=1e-8)
@@ -65,8 +66,9 @@ def test_expected_gae_with_the_exact_critic_is_the_exact_advantage_for_every_lam
         mdp, logits = make_problem()
         policy = pg.softmax_policy(logits)
         values = mdps.evaluate_policy(mdp, policy)
-        np.testing.assert_allclose(pg.gae_expected_advantages(mdp, policy, values, lam),
-                                   mdps.policy_advantages(mdp, policy), atol=1e-10)
+        np.testing.assert_allclose(
+            pg.gae_expected_advantages(mdp, policy, values, lam), mdps.policy_advantages(mdp, policy), atol=1e-10
+        )
 
 
 def test_expected_gae_with_a_wrong_critic_is_q_minus_critic_at_one_and_expected_td_error_at_zero():
@@ -75,10 +77,14 @@ def test_expected_gae_with_a_wrong_critic_is_q_minus_critic_at_one_and_expected_
         policy = pg.softmax_policy(logits)
         critic = jax.random.normal(jax.random.PRNGKey(4), (NUM_STATES,))
         q_values = mdps.policy_q_values(mdp, policy)
-        np.testing.assert_allclose(pg.gae_expected_advantages(mdp, policy, critic, 1.0),
-                                   q_values - critic[:, None], atol=1e-10)
-        np.testing.assert_allclose(pg.gae_expected_advantages(mdp, policy, critic, 0.0),
-                                   mdps.q_from_v(mdp, critic) - critic[:, None], atol=1e-10)
+        np.testing.assert_allclose(
+            pg.gae_expected_advantages(mdp, policy, critic, 1.0), q_values - critic[:, None], atol=1e-10
+        )
+        np.testing.assert_allclose(
+            pg.gae_expected_advantages(mdp, policy, critic, 0.0),
+            mdps.q_from_v(mdp, critic) - critic[:, None],
+            atol=1e-10,
+        )
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.9])
@@ -118,8 +124,7 @@ def assert_within_standard_errors(samples, target, num_se=4.0):
 def test_whole_return_reward_to_go_and_baseline_estimators_are_unbiased_within_their_standard_error(estimates):
     mdp, logits, _, _, _, exact_critic, wrong_critic = estimates
     exact = pg.policy_gradient_theorem(mdp, logits)
-    for samples in (exact_critic.whole_return, exact_critic.reward_to_go, exact_critic.baseline,
-                    wrong_critic.baseline):
+    for samples in (exact_critic.whole_return, exact_critic.reward_to_go, exact_critic.baseline, wrong_critic.baseline):
         assert_within_standard_errors(samples, exact)
 
 
@@ -137,13 +142,15 @@ def test_gae_with_a_wrong_critic_has_the_predicted_bias_at_lambda_zero(estimates
     assert_within_standard_errors(wrong_critic.gae[0], predicted_mean)
     exact = pg.policy_gradient_theorem(mdp, logits)
     summary = pg.summarize_estimates(wrong_critic.gae[0], exact)
-    assert summary.bias_norm > 10 * summary.bias_se   # the bias is real, not noise
+    assert summary.bias_norm > 10 * summary.bias_se  # the bias is real, not noise
 
 
 def test_reward_to_go_then_baseline_each_reduce_the_variance(estimates):
     *_, exact_critic, _ = estimates
-    variances = [float(np.var(np.asarray(x), axis=0, ddof=1).sum())
-                 for x in (exact_critic.whole_return, exact_critic.reward_to_go, exact_critic.baseline)]
+    variances = [
+        float(np.var(np.asarray(x), axis=0, ddof=1).sum())
+        for x in (exact_critic.whole_return, exact_critic.reward_to_go, exact_critic.baseline)
+    ]
     # With 1000 trials a variance is known to about sqrt(2/1000) = 4.5%: factors of 2 are far outside that.
     assert variances[0] > 2 * variances[1] > 4 * variances[2], variances
 
@@ -163,11 +170,15 @@ def test_estimators_reject_lambda_outside_the_unit_interval_and_bad_sizes():
 
 # ----------------------------------------------------------------------------- CartPole
 
+
 def test_each_of_the_four_boxes_is_claimed_by_one_function_of_this_module():
     claims = implemented_boxes()
     assert {box: claims[box] for box in ("24.1", "24.2", "24.3", "24.4")} == {
-        "24.1": "lib.policy_gradient.baseline_update", "24.2": "lib.policy_gradient.value_minibatch_update",
-        "24.3": "lib.policy_gradient.gae_update", "24.4": "lib.policy_gradient.actor_critic_td0_step"}
+        "24.1": "lib.policy_gradient.baseline_update",
+        "24.2": "lib.policy_gradient.value_minibatch_update",
+        "24.3": "lib.policy_gradient.gae_update",
+        "24.4": "lib.policy_gradient.actor_critic_td0_step",
+    }
 
 
 def test_first_episode_mask_keeps_steps_up_to_and_including_the_first_end():
@@ -175,10 +186,20 @@ def test_first_episode_mask_keeps_steps_up_to_and_including_the_first_end():
     np.testing.assert_array_equal(pg.first_episode_mask(done), [[1, 1], [1, 1], [0, 1], [0, 1]])
 
 
-@pytest.mark.parametrize("field, value", [("estimator", "ppo"), ("gamma", 1.5), ("lam", -0.1),
-                                          ("policy_learning_rate", 0.0), ("num_episodes", 0), ("num_minibatches", 2.5),
-                                          ("num_minibatches", 17), ("policy_hidden", (64.0, 64.0)),
-                                          ("value_hidden", ())])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("estimator", "ppo"),
+        ("gamma", 1.5),
+        ("lam", -0.1),
+        ("policy_learning_rate", 0.0),
+        ("num_episodes", 0),
+        ("num_minibatches", 2.5),
+        ("num_minibatches", 17),
+        ("policy_hidden", (64.0, 64.0)),
+        ("value_hidden", ()),
+    ],
+)
 def test_config_rejects_out_of_range_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         pg.PolicyGradientConfig(**{field: value})
@@ -194,29 +215,50 @@ def test_make_train_rejects_configs_of_different_shapes_and_continuous_actions()
 
 def test_gae_actor_critic_improves_the_cartpole_return_over_a_few_iterations():
     cartpole = envs.make("CartPole-v1")
-    config = pg.PolicyGradientConfig(estimator="gae", num_iterations=12, num_episodes=8, policy_hidden=(32, 32),
-                                     value_hidden=[32, 32], policy_learning_rate=3e-3, value_learning_rate=3e-3,
-                                     anneal_learning_rate=False)
+    config = pg.PolicyGradientConfig(
+        estimator="gae",
+        num_iterations=12,
+        num_episodes=8,
+        policy_hidden=(32, 32),
+        value_hidden=[32, 32],
+        policy_learning_rate=3e-3,
+        value_learning_rate=3e-3,
+        anneal_learning_rate=False,
+    )
     _, log = sweep(pg.make_train(cartpole, config), num_seeds=2)
     returns = np.asarray(log.episode_returns)
     # A uniform random policy lasts about 22 steps; each iteration averages 8 episodes.
     assert returns[:, :2].mean() < 40 and returns[:, -3:].mean() > 2 * returns[:, :2].mean(), returns
     np.testing.assert_array_equal(log.diverged_at, [-1, -1])
-    np.testing.assert_array_equal(log.learning_rate, np.full((2, 12), np.float32(3e-3)))   # not annealed
+    np.testing.assert_array_equal(log.learning_rate, np.full((2, 12), np.float32(3e-3)))  # not annealed
 
 
 def test_annealed_step_size_of_iteration_i_is_the_closed_form_rate_times_one_minus_i_over_n():
     cartpole = envs.make("CartPole-v1")
-    config = pg.PolicyGradientConfig(estimator="reward_to_go", num_iterations=4, num_episodes=2, num_minibatches=1,
-                                     policy_hidden=(4,), value_hidden=(4,), policy_learning_rate=0.01)
+    config = pg.PolicyGradientConfig(
+        estimator="reward_to_go",
+        num_iterations=4,
+        num_episodes=2,
+        num_minibatches=1,
+        policy_hidden=(4,),
+        value_hidden=(4,),
+        policy_learning_rate=0.01,
+    )
     _, log = jax.jit(pg.make_train(cartpole, config))(jax.random.key(0))
     closed_form = np.float32(0.01) * (1.0 - np.arange(4, dtype=np.float32) / np.float32(4))
-    np.testing.assert_array_equal(log.learning_rate, closed_form)   # 0.01, 0.0075, 0.005, 0.0025 in float32
+    np.testing.assert_array_equal(log.learning_rate, closed_form)  # 0.01, 0.0075, 0.005, 0.0025 in float32
 
 
 def test_a_diverging_run_raises_naming_the_estimator_and_the_iteration():
     cartpole = envs.make("CartPole-v1")
-    config = pg.PolicyGradientConfig(estimator="gae", num_iterations=3, num_episodes=2, num_minibatches=1,
-                                     policy_hidden=(4,), value_hidden=(4,), value_learning_rate=1e30)
+    config = pg.PolicyGradientConfig(
+        estimator="gae",
+        num_iterations=3,
+        num_episodes=2,
+        num_minibatches=1,
+        policy_hidden=(4,),
+        value_hidden=(4,),
+        value_learning_rate=1e30,
+    )
     with pytest.raises(RuntimeError, match=r"policy gradient \(gae\) diverged.*seed 0 at step"):
         sweep({"policy gradient (gae)": pg.make_train(cartpole, config)}, num_seeds=1)

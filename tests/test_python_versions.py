@@ -4,6 +4,7 @@ pip resolves requirements.txt for each named version from its index's metadata (
 this machine's platform), and for the version below the lowest, which must fail: that is why the README
 starts where it does. Without a reachable index the test skips and says so.
 """
+
 import pathlib
 import re
 import subprocess
@@ -38,10 +39,31 @@ def test_requires_python_admits_the_named_versions_and_not_the_one_below():
 def resolve(version, folder):
     """pip's dry run of `pip install -r requirements.txt` for Python `version`: (it resolved, pip's last line)."""
     finished = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--no-deps", "--ignore-installed",
-         "--only-binary=:all:", "--python-version", version, "--target", str(folder / version),
-         "--retries", "0", "--timeout", "15", "-r", str(ROOT / "requirements.txt")],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--no-deps",
+            "--ignore-installed",
+            "--only-binary=:all:",
+            "--python-version",
+            version,
+            "--target",
+            str(folder / version),
+            "--retries",
+            "0",
+            "--timeout",
+            "15",
+            "-r",
+            str(ROOT / "requirements.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return finished.returncode == 0, (finished.stderr.strip().splitlines() or [""])[-1]
 
 

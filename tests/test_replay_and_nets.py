@@ -1,4 +1,5 @@
 """Replay buffer semantics, MLP shapes and target-network updates."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,8 +11,9 @@ from lib.replay import Transition, replay_add, replay_init, replay_sample
 
 
 def transition(i):
-    return Transition(jnp.full(3, float(i)), jnp.full(1, float(i)), jnp.array(float(i)), jnp.full(3, i + 1.0),
-                      jnp.array(i % 2 == 0))
+    return Transition(
+        jnp.full(3, float(i)), jnp.full(1, float(i)), jnp.array(float(i)), jnp.full(3, i + 1.0), jnp.array(i % 2 == 0)
+    )
 
 
 def test_replay_overwrites_the_oldest_when_full():
@@ -70,7 +72,9 @@ def test_twin_critics_are_two_independent_q_networks_applied_alike():
     np.testing.assert_allclose(values[1], nets.q_apply(second, obs, action), rtol=1e-6)
     np.testing.assert_allclose(nets.first_q_apply(twins, obs, action), values[0], rtol=1e-6)
     target = jnp.arange(5.0)
-    expected = np.mean((np.asarray(values[0]) - np.arange(5.0)) ** 2) + np.mean((np.asarray(values[1]) - np.arange(5.0)) ** 2)
+    expected = np.mean((np.asarray(values[0]) - np.arange(5.0)) ** 2) + np.mean(
+        (np.asarray(values[1]) - np.arange(5.0)) ** 2
+    )
     np.testing.assert_allclose(nets.twin_squared_error(twins, obs, action, target), expected, rtol=1e-5)
 
 

@@ -4,6 +4,7 @@ Distribution tests use Kolmogorov-Smirnov / chi-square at fixed seeds with p > 0
 derivatives are checked against the implicit-function identity dx/dtheta = -dF/dtheta / p(x),
 which holds sample by sample for any inverse-CDF sampler x = F^{-1}(u; theta).
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,8 +43,16 @@ def test_truncated_normal_log_density_matches_scipy(mu, sigma, a, b):
     assert smp.truncated_normal_log_density(b + 0.1, mu, sigma, a, b) == -jnp.inf
 
 
-@pytest.mark.parametrize("mu, sigma, a, b", [(0.0, 1.0, 10.0, 11.0), (0.0, 1.0, -11.0, -10.0),
-                                             (0.0, 1.0, 5.0, 6.0), (0.0, 1.0, -6.0, -5.0), (1.0, 0.5, 4.0, 4.5)])
+@pytest.mark.parametrize(
+    "mu, sigma, a, b",
+    [
+        (0.0, 1.0, 10.0, 11.0),
+        (0.0, 1.0, -11.0, -10.0),
+        (0.0, 1.0, 5.0, 6.0),
+        (0.0, 1.0, -6.0, -5.0),
+        (1.0, 0.5, 4.0, 4.5),
+    ],
+)
 def test_truncated_normal_log_density_is_right_far_in_both_tails(mu, sigma, a, b):
     """The mass Phi(beta) - Phi(alpha) underflows in the right tail unless it is taken in log space."""
     x = np.linspace(a, b, 11)[1:-1]
@@ -165,6 +174,7 @@ def test_gumbel_softmax_jacobian_rows_sum_to_zero():
 def test_gumbel_softmax_gradient_is_unbiased_for_the_relaxed_mean():
     """Two categories, tau = 1: z_0 = sigmoid(l + L) with L logistic, so E[z_0] = p/c (1 - (1 - p)/c log(p/(1 - p))),
     p = sigmoid(l), c = 2p - 1. The mean of jax.grad over the noise matches its derivative within 4 SE."""
+
     def relaxed_mean(logit):
         p = 1.0 / (1.0 + np.exp(-logit))
         c = 2 * p - 1
@@ -172,11 +182,15 @@ def test_gumbel_softmax_gradient_is_unbiased_for_the_relaxed_mean():
 
     logit, count = float(np.log(0.7 / 0.3)), 100_000
     g = smp.sample_gumbel(jax.random.key(8), (count, 2))
-    grads = np.asarray(jax.vmap(jax.grad(lambda l, g: smp.gumbel_softmax(jnp.stack([l, 0.0]), g, 1.0)[0]),
-                                in_axes=(None, 0))(logit, g), np.float64)
+    grads = np.asarray(
+        jax.vmap(jax.grad(lambda l, g: smp.gumbel_softmax(jnp.stack([l, 0.0]), g, 1.0)[0]), in_axes=(None, 0))(
+            logit, g
+        ),
+        np.float64,
+    )
     exact = (relaxed_mean(logit + 1e-5) - relaxed_mean(logit - 1e-5)) / 2e-5
     assert abs(grads.mean() - exact) < 4 * grads.std(ddof=1) / np.sqrt(count)
-    assert abs(exact - 0.21) > 0.05   # the relaxed gradient is not d pi_0 / d l: the test tells them apart
+    assert abs(exact - 0.21) > 0.05  # the relaxed gradient is not d pi_0 / d l: the test tells them apart
 
 
 @pytest.mark.parametrize(

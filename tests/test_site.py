@@ -12,6 +12,7 @@ every static figure is made legible for the column, frames are drawn at `lib.wid
 chapter page is at most 1 MB. The browser tests skip only where Chromium is not installed. One build
 of the site serves every test here.
 """
+
 import asyncio
 import base64
 import html
@@ -36,11 +37,13 @@ from tools.chromium import CHROMIUM, NARROW_WINDOW, WINDOW, Chromium
 
 PAGES = [entry["file"] for entry in [{"file": "intro"}] + yaml.safe_load((ROOT / "_toc.yml").read_text())["chapters"]]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-MAX_PAGE_BYTES = 1_000_000   # a chapter's HTML with what it embeds: the shown frames, not the hidden ones
+MAX_PAGE_BYTES = 1_000_000  # a chapter's HTML with what it embeds: the shown frames, not the hidden ones
 PLACEHOLDER = PLACEHOLDER_REPOSITORY in yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 AXE = (ROOT / "assets" / "axe-core" / "axe.min.js").read_text()
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium); "
-                                                             "the browser tests of the site need it")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (Debian: apt-get install chromium); the browser tests of the site need it",
+)
 
 # Moves the first range input of every static slider to another value; reports what is shown once it
 # has loaded (the site's build moved the hidden frames to files, fetched when a slider first moves).
@@ -119,8 +122,9 @@ DARK_SLIDERS = """(() => {
 def test_the_main_job_reports_each_code_cell_and_ends_with_a_table_of_step_times():
     out = io.StringIO()
     progress = Progress(out)
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# a title"),
-                                               nbformat.v4.new_code_cell("import time\ntime.sleep(0.3)")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# a title"), nbformat.v4.new_code_cell("import time\ntime.sleep(0.3)")]
+    )
     progress.begin("tiny_chapter", cells=len(notebook.cells))
     nbclient.NotebookClient(notebook, kernel_name="python3", on_cell_execute=progress.cell).execute()
     progress.end()
@@ -153,23 +157,37 @@ def test_site_builds_without_warnings_and_loads_nothing_from_a_cdn(site):
 def test_chapter_pages_show_static_sliders_and_offer_the_notebook(site, page):
     text = (site / f"{page}.html").read_text()
     notebook = json.loads((ROOT / f"{page}.ipynb").read_text())
-    sliders = sum(WIDGET_VIEW in output.get("data", {}) for cell in notebook["cells"] for output in cell.get("outputs", []))
+    sliders = sum(
+        WIDGET_VIEW in output.get("data", {}) for cell in notebook["cells"] for output in cell.get("outputs", [])
+    )
     static = text.count('<div class="interactive-figure">')
-    assert static == sliders, (f"{static} static sliders for {sliders} widget outputs: "
-                               f"re-execute the chapter (python -m tools.execute {page.split('/')[1]})")
+    assert static == sliders, (
+        f"{static} static sliders for {sliders} widget outputs: "
+        f"re-execute the chapter (python -m tools.execute {page.split('/')[1]})"
+    )
     assert WIDGET_VIEW not in text, "the site shows a widget view, which is dead without a kernel"
     assert (site / "_sources" / f"{page}.ipynb").exists(), "the download button's notebook is missing"
     for launcher in ("https://mybinder.org/v2/gh/", "https://colab.research.google.com/github/"):
         # a launch button to the placeholder repository opens a page that does not exist
         assert (launcher in text) != PLACEHOLDER, (
-            f"{launcher} launch button {'to the placeholder' if PLACEHOLDER else 'missing'}")
+            f"{launcher} launch button {'to the placeholder' if PLACEHOLDER else 'missing'}"
+        )
 
 
 def test_the_build_leaves_out_launch_buttons_while_the_repository_is_the_placeholder(caplog):
     caplog.set_level(logging.INFO)
+
     def config(url):
-        return type("Config", (), {"html_theme_options": {"repository_url": url,
-                                                          "launch_buttons": {"binderhub_url": "https://mybinder.org"}}})
+        return type(
+            "Config",
+            (),
+            {
+                "html_theme_options": {
+                    "repository_url": url,
+                    "launch_buttons": {"binderhub_url": "https://mybinder.org"},
+                }
+            },
+        )
 
     placeholder, real = config(f"https://github.com/{PLACEHOLDER_REPOSITORY}/x"), config("https://github.com/someone/x")
     leave_out_dead_launch_buttons(None, placeholder)
@@ -204,7 +222,9 @@ def problems(events):
             found.append(f"logged error: {params['entry']['text']} {params['entry'].get('url', '')}")
         elif method == "Network.loadingFailed":
             found.append(f"failed to load: {params['errorText']} ({params.get('type')})")
-        elif method == "Network.requestWillBeSent" and not params["request"]["url"].startswith(("file:", "data:", "about:")):
+        elif method == "Network.requestWillBeSent" and not params["request"]["url"].startswith(
+            ("file:", "data:", "about:")
+        ):
             found.append(f"request off the machine: {params['request']['url'][:120]}")
     return found
 
@@ -217,8 +237,15 @@ def test_page_loads_offline_without_errors_and_its_sliders_switch_figures(site, 
     assert not found
     moves = run(chromium.evaluate(MOVE_SLIDERS))
     for move in moves:
-        assert move == {"shown_before": 1, "shown_after": 1, "inline_before_a_move": 1, "changed": True, "drawn": True,
-                        "readout_changed": True, "announced": True}
+        assert move == {
+            "shown_before": 1,
+            "shown_after": 1,
+            "inline_before_a_move": 1,
+            "changed": True,
+            "drawn": True,
+            "readout_changed": True,
+            "announced": True,
+        }
     found = problems(chromium.events)
     assert not found
 
@@ -240,15 +267,24 @@ def markdown_tables(page):
         return len(TABLE_RULE.findall(text))
     notebook = json.loads(text)
     markdown = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown"]
-    markdown += ["".join(output["data"]["text/markdown"]) for cell in notebook["cells"] for output in cell.get("outputs", [])
-                 if "text/markdown" in output.get("data", {})]
+    markdown += [
+        "".join(output["data"]["text/markdown"])
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+        if "text/markdown" in output.get("data", {})
+    ]
     return sum(len(TABLE_RULE.findall(block)) for block in markdown)
 
 
 def slider_end_labels(page):
     """For each slider cell of a chapter, in order: the readouts of its live sliders' two ends."""
     notebook = json.loads((ROOT / f"{page}.ipynb").read_text())
-    state = notebook.get("metadata", {}).get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    state = (
+        notebook.get("metadata", {})
+        .get("widgets", {})
+        .get("application/vnd.jupyter.widget-state+json", {})
+        .get("state", {})
+    )
 
     def sliders(model_id):
         model = state[model_id.removeprefix("IPY_MODEL_")]
@@ -269,7 +305,7 @@ def end_labels(slider):
     if "_options_labels" in slider:
         return [slider["_options_labels"][0], slider["_options_labels"][-1]]
     ends = [slider["min"], slider["max"]]
-    if "base" in slider:   # FloatLogSlider: min and max are exponents
+    if "base" in slider:  # FloatLogSlider: min and max are exponents
         ends = [slider["base"] ** end for end in ends]
     return [format(end, slider["readout_format"]) for end in ends]
 
@@ -292,7 +328,8 @@ def test_chapter_page_is_light_and_its_frames_are_drawn_at_the_static_dpi(site, 
         for frame in [io.BytesIO(base64.b64decode(data)) for data in inline] + files:
             dpi = Image.open(frame).info.get("dpi")
             assert dpi == pytest.approx((lib_widgets.DPI, lib_widgets.DPI), abs=0.01), (
-                f"a frame drawn at {dpi} dpi: re-execute the chapter (python -m tools.execute {page.split('/')[1]})")
+                f"a frame drawn at {dpi} dpi: re-execute the chapter (python -m tools.execute {page.split('/')[1]})"
+            )
 
 
 IMAGE = re.compile(r"<img\b[^>]*>")
@@ -303,7 +340,7 @@ VALUES_ONLY = re.compile(r"[^,=]+ = [^,]+(, [^,=]+ = [^,]+)*")
 def test_every_image_has_an_alt_text_that_says_what_it_shows(site, page):
     for image in IMAGE.findall((site / f"{page}.html").read_text()):
         alt = html.unescape((re.search(r'\balt="([^"]*)"', image) or [None, ""])[1])
-        described = re.sub(r" Drawn for .*\.$", "", alt)   # a slider frame: the figure's alt, then its values
+        described = re.sub(r" Drawn for .*\.$", "", alt)  # a slider frame: the figure's alt, then its values
         assert described.strip(), f"no alt text: {image[:120]}"
         assert not re.search(r"\.(png|jpe?g|svg|gif)\b|_images/", described), f"a path for an alt text: {alt[:120]}"
         assert not VALUES_ONLY.fullmatch(described.strip()), f"only parameter values for an alt text: {alt[:120]}"
@@ -315,12 +352,15 @@ def test_every_static_figure_is_made_legible_for_the_column(page):
     """A static figure wider than the column is shown scaled down: `lib.plotting.legible` keeps its text at 9 px."""
     notebook = json.loads((ROOT / f"{page}.ipynb").read_text())
     for cell in notebook["cells"]:
-        static = any("image/png" in output.get("data", {}) and WIDGET_VIEW not in output.get("data", {})
-                     for output in cell.get("outputs", []))
+        static = any(
+            "image/png" in output.get("data", {}) and WIDGET_VIEW not in output.get("data", {})
+            for output in cell.get("outputs", [])
+        )
         if static:
             source = "".join(cell["source"])
             assert re.search(r"^legible\(fig\)\n(.*tight_layout\(\)\n)?plt\.show\(\)$", source, re.MULTILINE), (
-                f"a static figure not passed to legible(fig) when complete, before plt.show():\n{source[:300]}")
+                f"a static figure not passed to legible(fig) when complete, before plt.show():\n{source[:300]}"
+            )
 
 
 @needs_chromium
@@ -418,7 +458,10 @@ def test_static_sliders_reach_both_ends_three_to_a_row_and_show_legible_frames(s
     sliders = run(chromium.evaluate(SLIDER_ENDS))
     assert [slider["ends"] for slider in sliders] == slider_end_labels(page)
     for slider in sliders:
-        assert slider["most_in_a_row"] <= lib_widgets.SLIDERS_PER_ROW and slider["narrowest_track"] >= lib_widgets.MIN_TRACK_PX
+        assert (
+            slider["most_in_a_row"] <= lib_widgets.SLIDERS_PER_ROW
+            and slider["narrowest_track"] >= lib_widgets.MIN_TRACK_PX
+        )
 
 
 @needs_chromium

@@ -3,6 +3,7 @@
 The tanh-Gaussian density itself (normalization, change of variables, sampling law) is tested in
 tests/test_policies.py; here we test that SAC's policy head uses it with the environment's bounds.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,9 +30,11 @@ def mdp32():
 def mdp(mdp32):
     """The same MDP in float64 (tests using it run inside enable_x64)."""
     with enable_x64(True):
-        return mdp32._replace(transitions=jnp.asarray(mdp32.transitions, jnp.float64),
-                              rewards=jnp.asarray(mdp32.rewards, jnp.float64),
-                              initial=jnp.asarray(mdp32.initial, jnp.float64))
+        return mdp32._replace(
+            transitions=jnp.asarray(mdp32.transitions, jnp.float64),
+            rewards=jnp.asarray(mdp32.rewards, jnp.float64),
+            initial=jnp.asarray(mdp32.initial, jnp.float64),
+        )
 
 
 def test_soft_bellman_operator_is_a_gamma_contraction(mdp):
@@ -81,7 +84,9 @@ def test_soft_optimum_tends_to_the_hard_optimum_as_the_temperature_falls(mdp):
     with enable_x64(True):
         v_star = value_iteration(mdp, 400)
         q_star = q_from_v(mdp, v_star)
-        gaps = [float(jnp.max(jnp.abs(soft.soft_value_iteration(mdp, t, 400) - v_star))) for t in (1.0, 0.1, 0.01, 0.001)]
+        gaps = [
+            float(jnp.max(jnp.abs(soft.soft_value_iteration(mdp, t, 400) - v_star))) for t in (1.0, 0.1, 0.01, 0.001)
+        ]
         assert all(later < earlier for earlier, later in zip(gaps, gaps[1:]))
         assert gaps[-1] < soft.soft_value_gap_bound(0.001, NUM_ACTIONS, mdp.gamma)
         cold = soft.solve_soft_mdp(mdp, 0.001, 400)
@@ -101,8 +106,9 @@ FITTED_TEMPERATURE, FITTED_SAMPLES = 0.5, 4000
 
 @pytest.fixture(scope="module")
 def fitted_iterates(mdp32):
-    return soft.soft_fitted_q_iteration(mdp32, jax.random.PRNGKey(3), FITTED_TEMPERATURE, num_iterations=2,
-                                        num_samples=FITTED_SAMPLES)
+    return soft.soft_fitted_q_iteration(
+        mdp32, jax.random.PRNGKey(3), FITTED_TEMPERATURE, num_iterations=2, num_samples=FITTED_SAMPLES
+    )
 
 
 def test_first_soft_fitted_q_iterate_is_exact(mdp32, fitted_iterates):
@@ -119,9 +125,9 @@ def test_soft_fitted_q_targets_are_unbiased_for_the_smooth_backup(mdp32, fitted_
     mdp, temperature, n, iterates = mdp32, FITTED_TEMPERATURE, FITTED_SAMPLES, fitted_iterates
     q1 = np.asarray(iterates[1], np.float64)
     log_d = np.asarray(jax.nn.log_softmax(q1 / temperature, axis=-1), np.float64)
-    soft_next = q1 - temperature * log_d                     # value of (s', a') inside the target
+    soft_next = q1 - temperature * log_d  # value of (s', a') inside the target
     d = np.exp(log_d)
-    mean_next = (d * soft_next).sum(-1)                      # = beta log sum exp(q1 / beta)
+    mean_next = (d * soft_next).sum(-1)  # = beta log sum exp(q1 / beta)
     second_next = (d * soft_next**2).sum(-1)
     transitions = np.asarray(mdp.transitions, np.float64)
     expected = np.asarray(mdp.rewards) + mdp.gamma * transitions @ mean_next
@@ -138,8 +144,10 @@ def test_reparameterized_loss_is_the_kl_up_to_log_partition():
     temperature, mean, log_std = 0.7, 0.3, -0.2
     eps = jax.random.normal(jax.random.PRNGKey(4), (200_000,))
     actions = mean + np.exp(log_std) * eps
-    per_sample = np.asarray(policies.gaussian_log_prob(mean, log_std, actions[:, None])
-                            - soft.multimodal_q(actions) / temperature, np.float64)
+    per_sample = np.asarray(
+        policies.gaussian_log_prob(mean, log_std, actions[:, None]) - soft.multimodal_q(actions) / temperature,
+        np.float64,
+    )
     log_z = float(jax.nn.logsumexp(soft.multimodal_q(grid) / temperature) + jnp.log(grid[1] - grid[0]))
     kl = float(soft.kl_gaussian_to_boltzmann(mean, log_std, soft.multimodal_q, temperature, grid))
     standard_error = per_sample.std() / np.sqrt(per_sample.size)
@@ -156,7 +164,7 @@ def test_kl_gaussian_to_boltzmann_matches_the_closed_form_gaussian_kl(temperatur
         exact = np.log(target_std / std) + (std**2 + (mean - 0.5) ** 2) / (2 * target_std**2) - 0.5
         kl = float(soft.kl_gaussian_to_boltzmann(mean, np.log(std), q_fn, temperature, grid))
         assert kl > -1e-3
-        assert abs(kl - exact) < 1e-3, (mean, std, kl, exact)   # float32 sums: about 2e-4
+        assert abs(kl - exact) < 1e-3, (mean, std, kl, exact)  # float32 sums: about 2e-4
 
 
 def test_kl_of_a_gaussian_mostly_outside_the_plot_range_is_positive():
@@ -168,12 +176,20 @@ def test_kl_of_a_gaussian_mostly_outside_the_plot_range_is_positive():
 def test_reparameterized_fit_reaches_the_minimum_kl_over_gaussians():
     grid = jnp.linspace(-6.0, 6.0, 4001)
     temperature = 2.0  # warm: one wide Gaussian covers both modes, a single basin
-    path, _ = soft.fit_gaussian_to_boltzmann(soft.multimodal_q, jax.random.PRNGKey(5), temperature, mean=-2.0,
-                                             log_std=-1.0, num_adam_steps=600, num_samples=128)
+    path, _ = soft.fit_gaussian_to_boltzmann(
+        soft.multimodal_q,
+        jax.random.PRNGKey(5),
+        temperature,
+        mean=-2.0,
+        log_std=-1.0,
+        num_adam_steps=600,
+        num_samples=128,
+    )
     fitted = float(soft.kl_gaussian_to_boltzmann(path[-1, 0], path[-1, 1], soft.multimodal_q, temperature, grid))
     means, log_stds = jnp.meshgrid(jnp.linspace(-2, 2, 81), jnp.linspace(-1.5, 1.5, 61))
     kl_grid = jax.vmap(lambda m, s: soft.kl_gaussian_to_boltzmann(m, s, soft.multimodal_q, temperature, grid))(
-        means.ravel(), log_stds.ravel())
+        means.ravel(), log_stds.ravel()
+    )
     assert fitted <= float(kl_grid.min()) + 5e-3, (fitted, float(kl_grid.min()))
 
 
@@ -191,22 +207,30 @@ def test_sac_policy_uses_the_tanh_gaussian_density_on_the_action_bounds():
 
     (mean, log_std), (action, log_prob) = head_and_sample(state.policy)
     u = float(mean[0] + jnp.exp(log_std[0]) * jax.random.normal(key, (1,))[0])
-    reference = scipy.stats.norm.logpdf(u, float(mean[0]), float(jnp.exp(log_std[0]))) - np.log(2.0 * (1 - np.tanh(u) ** 2))
+    reference = scipy.stats.norm.logpdf(u, float(mean[0]), float(jnp.exp(log_std[0]))) - np.log(
+        2.0 * (1 - np.tanh(u) ** 2)
+    )
     np.testing.assert_allclose(float(action[0]), 2.0 * np.tanh(u), rtol=1e-5)
     np.testing.assert_allclose(float(log_prob), reference, rtol=1e-4, atol=1e-4)
     with enable_x64(True):
         actions = jnp.linspace(-2.0, 2.0, 100_001)[1:-1, None]
-        density = jnp.exp(policies.tanh_gaussian_log_prob(mean.astype(jnp.float64), log_std.astype(jnp.float64), actions,
-                                                      env.action_low, env.action_high))
+        density = jnp.exp(
+            policies.tanh_gaussian_log_prob(
+                mean.astype(jnp.float64), log_std.astype(jnp.float64), actions, env.action_low, env.action_high
+            )
+        )
         np.testing.assert_allclose(jnp.trapezoid(density, actions[:, 0]), 1.0, atol=1e-4)
 
 
 def fake_batch(env, size=32, seed=8):
     keys = jax.random.split(jax.random.PRNGKey(seed), 4)
-    return Transition(jax.random.normal(keys[0], (size, env.observation_size)),
-                      jax.random.uniform(keys[1], (size, env.action_size), minval=-2.0, maxval=2.0),
-                      jax.random.normal(keys[2], (size,)), jax.random.normal(keys[3], (size, env.observation_size)),
-                      jnp.zeros(size, bool))
+    return Transition(
+        jax.random.normal(keys[0], (size, env.observation_size)),
+        jax.random.uniform(keys[1], (size, env.action_size), minval=-2.0, maxval=2.0),
+        jax.random.normal(keys[2], (size,)),
+        jax.random.normal(keys[3], (size, env.observation_size)),
+        jnp.zeros(size, bool),
+    )
 
 
 EIGHT = dict(policy_hidden=(8,), q_hidden=(8,), value_hidden=(8,))
@@ -221,7 +245,9 @@ def test_with_zero_discount_the_critics_regress_on_the_reward_alone(variant):
     state = init(jax.random.PRNGKey(9), env, config)
     batch = fake_batch(env)
     _, metrics = jax.jit(update, static_argnums=(0, 1))(env, config, state, batch, jax.random.PRNGKey(10))
-    expected = jnp.sum(jnp.mean((nets.twin_q_apply(state.q, batch.observation, batch.action) - batch.reward) ** 2, axis=1))
+    expected = jnp.sum(
+        jnp.mean((nets.twin_q_apply(state.q, batch.observation, batch.action) - batch.reward) ** 2, axis=1)
+    )
     np.testing.assert_allclose(metrics["q_loss"], expected, rtol=1e-5)
 
 
@@ -233,8 +259,9 @@ def linear_network(weights, shift=10.0):
 
 def hand_set_state(state):
     """Twins q^1 = s_0 + a, q^2 = 2 s_1 - a (targets alike) and, for the box, v(s) = s_0 - s_2."""
-    twins = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), linear_network([1, 0, 0, 1]),
-                                   linear_network([0, 2, 0, -1]))
+    twins = jax.tree_util.tree_map(
+        lambda a, b: jnp.stack([a, b]), linear_network([1, 0, 0, 1]), linear_network([0, 2, 0, -1])
+    )
     state = state._replace(q=twins)
     if hasattr(state, "value"):
         value = linear_network([1, 0, -1])
@@ -242,8 +269,14 @@ def hand_set_state(state):
     return state._replace(q_target=twins)
 
 
-EXACT = dict(policy_hidden=(8,), q_hidden=(1,), value_hidden=(1,), temperature=0.3, learn_temperature=False,
-             q_learning_rate=1e-30)   # a critic step far below float32 resolution: the policy sees the hand-set twins
+EXACT = dict(
+    policy_hidden=(8,),
+    q_hidden=(1,),
+    value_hidden=(1,),
+    temperature=0.3,
+    learn_temperature=False,
+    q_learning_rate=1e-30,
+)  # a critic step far below float32 resolution: the policy sees the hand-set twins
 
 
 @pytest.mark.parametrize("variant", ["box", "tanh"])
@@ -286,9 +319,12 @@ def test_box_target_value_network_moves_by_tau():
     config = soft.SACConfig(**SMALL, target_entropy=5.0)
     state = soft.sac_init(jax.random.PRNGKey(11), env, config)
     state = state._replace(value_target=jax.tree_util.tree_map(jnp.zeros_like, state.value_target))
-    new, _ = jax.jit(soft.sac_update, static_argnums=(0, 1))(env, config, state, fake_batch(env), jax.random.PRNGKey(12))
-    jax.tree_util.tree_map(lambda t, v: np.testing.assert_allclose(t, 0.1 * v, rtol=1e-5, atol=1e-7),
-                           new.value_target, new.value)
+    new, _ = jax.jit(soft.sac_update, static_argnums=(0, 1))(
+        env, config, state, fake_batch(env), jax.random.PRNGKey(12)
+    )
+    jax.tree_util.tree_map(
+        lambda t, v: np.testing.assert_allclose(t, 0.1 * v, rtol=1e-5, atol=1e-7), new.value_target, new.value
+    )
 
 
 @pytest.mark.parametrize("target_entropy, learn, direction", [(5.0, True, 1), (-20.0, True, -1), (5.0, False, 0)])
@@ -296,7 +332,9 @@ def test_temperature_rises_below_the_target_entropy_falls_above_and_can_be_fixed
     env = envs.make("Pendulum-v1")
     config = soft.SACConfig(**SMALL, target_entropy=target_entropy)
     state = soft.sac_tanh_init(jax.random.PRNGKey(13), env, config, learn_temperature=learn)
-    new, _ = jax.jit(soft.sac_tanh_update, static_argnums=(0, 1))(env, config, state, fake_batch(env), jax.random.PRNGKey(14))
+    new, _ = jax.jit(soft.sac_tanh_update, static_argnums=(0, 1))(
+        env, config, state, fake_batch(env), jax.random.PRNGKey(14)
+    )
     assert np.sign(float(new.log_temperature - state.log_temperature)) == direction
 
 
@@ -324,21 +362,37 @@ def test_both_agents_act_inside_the_action_bounds(make_agent):
 def test_temperature_must_be_positive(bad, mdp32):
     mdp = mdp32
     env = envs.make("Pendulum-v1")
-    calls = [lambda: soft.soft_value_iteration(mdp, bad), lambda: soft.boltzmann_policy(mdp.rewards, bad),
-             lambda: soft.soft_maximum(mdp.rewards, bad), lambda: soft.soft_fitted_q_iteration(mdp, jax.random.PRNGKey(0), bad),
-             lambda: soft.fit_gaussian_to_boltzmann(soft.multimodal_q, jax.random.PRNGKey(0), bad),
-             lambda: soft.soft_value_gap_bound(bad, 5, 0.9), lambda: soft.SACConfig(temperature=bad),
-             lambda: soft.make_sac_agent(env, temperature=bad), lambda: soft.make_sac_tanh_agent(env, temperature=bad),
-             lambda: soft.soft_value_iteration(mdp, jnp.array([1.0, bad]))]
+    calls = [
+        lambda: soft.soft_value_iteration(mdp, bad),
+        lambda: soft.boltzmann_policy(mdp.rewards, bad),
+        lambda: soft.soft_maximum(mdp.rewards, bad),
+        lambda: soft.soft_fitted_q_iteration(mdp, jax.random.PRNGKey(0), bad),
+        lambda: soft.fit_gaussian_to_boltzmann(soft.multimodal_q, jax.random.PRNGKey(0), bad),
+        lambda: soft.soft_value_gap_bound(bad, 5, 0.9),
+        lambda: soft.SACConfig(temperature=bad),
+        lambda: soft.make_sac_agent(env, temperature=bad),
+        lambda: soft.make_sac_tanh_agent(env, temperature=bad),
+        lambda: soft.soft_value_iteration(mdp, jnp.array([1.0, bad])),
+    ]
     for call in calls:
         with pytest.raises(ValueError, match="temperature"):
             call()
 
 
-@pytest.mark.parametrize("field, value", [("gamma", 1.0), ("tau", 0.0), ("q_learning_rate", 0.0),
-                                          ("q_hidden", (64, 0)), ("policy_hidden", (64.0,)), ("value_hidden", ()),
-                                          ("log_std_max", -6.0), ("log_std_min", float("nan")),
-                                          ("target_entropy", float("inf"))])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("gamma", 1.0),
+        ("tau", 0.0),
+        ("q_learning_rate", 0.0),
+        ("q_hidden", (64, 0)),
+        ("policy_hidden", (64.0,)),
+        ("value_hidden", ()),
+        ("log_std_max", -6.0),
+        ("log_std_min", float("nan")),
+        ("target_entropy", float("inf")),
+    ],
+)
 def test_config_rejects_bad_values(field, value):
     with pytest.raises(ValueError, match=field):
         soft.SACConfig(**{field: value})

@@ -5,6 +5,7 @@ objective below has a closed form in the Gaussian state moments (`lqr_n_step_obj
 `lqr_expected_return`); jax.grad of it in float64 is the exact gradient. Monte Carlo
 estimators must match it within Z standard errors of their sample mean at a fixed seed.
 """
+
 import functools
 
 import jax
@@ -16,8 +17,8 @@ from lib import lqr as lqr_lib
 from lib import svg
 from lib.sweep import sweep
 
-Z = 4.0          # tolerance in standard errors
-M = 4000         # Monte Carlo samples per estimator
+Z = 4.0  # tolerance in standard errors
+M = 4000  # Monte Carlo samples per estimator
 GAMMA = 0.95
 START_MEAN, START_COV = np.array([1.0, 0.0]), 0.25 * np.eye(2)
 
@@ -26,7 +27,9 @@ START_MEAN, START_COV = np.array([1.0, 0.0]), 0.25 * np.eye(2)
 def make_problem(dtype=jnp.float32, noise_std=0.1):
     lqr = lqr_lib.double_integrator(dt=0.1, gamma=GAMMA, control_cost=0.1, noise_std=noise_std)
     lqr = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), lqr)
-    params = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), svg.linear_gaussian_policy_params([[1.0, 1.5]], 0.3))
+    params = jax.tree_util.tree_map(
+        lambda x: jnp.asarray(x, dtype), svg.linear_gaussian_policy_params([[1.0, 1.5]], 0.3)
+    )
     return lqr, params, svg.lqr_q_function(lqr, params)
 
 
@@ -35,12 +38,16 @@ def exact_gradient(objective):
     with jax.enable_x64(True):
         lqr, params, critic = make_problem(jnp.float64)
         return jax.tree_util.tree_map(
-            np.asarray, jax.grad(lambda p: objective(lqr, p, critic, jnp.asarray(START_MEAN), jnp.asarray(START_COV)))(params))
+            np.asarray,
+            jax.grad(lambda p: objective(lqr, p, critic, jnp.asarray(START_MEAN), jnp.asarray(START_COV)))(params),
+        )
 
 
 def start_states(key, count):
-    return jnp.asarray(START_MEAN, jnp.float32) + jax.random.normal(key, (count, 2)) @ jnp.linalg.cholesky(
-        jnp.asarray(START_COV, jnp.float32)).T
+    return (
+        jnp.asarray(START_MEAN, jnp.float32)
+        + jax.random.normal(key, (count, 2)) @ jnp.linalg.cholesky(jnp.asarray(START_COV, jnp.float32)).T
+    )
 
 
 def assert_unbiased(per_sample, exact, leaves=("gain", "log_std")):
@@ -57,11 +64,20 @@ def dpmb_gradients():
     lqr, params, critic = make_problem()
     key_s, key_xi = jax.random.split(jax.random.key(0))
     batch = (start_states(key_s, M), jax.random.normal(key_xi, (M, 2)))
-    kwargs = dict(policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr), critic=svg.quadratic_critic,
-                  critic_params=critic, gamma=GAMMA)
-    return {name: svg.per_sample_gradients(functools.partial(f, **kwargs), params, *batch)
-            for name, f in (("reparameterized", svg.dpmb_reparameterized_objective),
-                            ("score_function", svg.dpmb_score_function_surrogate))}
+    kwargs = dict(
+        policy=svg.linear_gaussian_policy,
+        model=svg.lqr_model(lqr),
+        critic=svg.quadratic_critic,
+        critic_params=critic,
+        gamma=GAMMA,
+    )
+    return {
+        name: svg.per_sample_gradients(functools.partial(f, **kwargs), params, *batch)
+        for name, f in (
+            ("reparameterized", svg.dpmb_reparameterized_objective),
+            ("score_function", svg.dpmb_score_function_surrogate),
+        )
+    }
 
 
 @pytest.mark.parametrize("name", ["reparameterized", "score_function"])
@@ -80,33 +96,64 @@ def test_svg_n_estimator_is_unbiased_for_its_n_step_objective_at_every_depth():
     lqr, params, critic = make_problem()
     N = 4
     keys = jax.random.split(jax.random.key(2), 3)
-    s0, eps, xi = start_states(keys[0], M), jax.random.normal(keys[1], (M, N + 1, 1)), jax.random.normal(keys[2], (M, N, 2))
+    s0, eps, xi = (
+        start_states(keys[0], M),
+        jax.random.normal(keys[1], (M, N + 1, 1)),
+        jax.random.normal(keys[2], (M, N, 2)),
+    )
     model = svg.lqr_model(lqr)
-    by_depth = svg.gradients_by_depth(params, s0, eps, xi, policy=svg.linear_gaussian_policy, model=model, max_depth=N,
-                                      gamma=GAMMA, critic=svg.quadratic_critic, critic_params=critic)
+    by_depth = svg.gradients_by_depth(
+        params,
+        s0,
+        eps,
+        xi,
+        policy=svg.linear_gaussian_policy,
+        model=model,
+        max_depth=N,
+        gamma=GAMMA,
+        critic=svg.quadratic_critic,
+        critic_params=critic,
+    )
     # gradients_by_depth at depth N is jax.grad of svg_objective at n = N, sample by sample
-    objective = functools.partial(svg.svg_objective, policy=svg.linear_gaussian_policy, model=model, n=N, gamma=GAMMA,
-                                  critic=svg.quadratic_critic, critic_params=critic)
+    objective = functools.partial(
+        svg.svg_objective,
+        policy=svg.linear_gaussian_policy,
+        model=model,
+        n=N,
+        gamma=GAMMA,
+        critic=svg.quadratic_critic,
+        critic_params=critic,
+    )
     direct = svg.per_sample_gradients(objective, params, s0[:64], eps[:64], xi[:64])
     for leaf in ("gain", "log_std"):
         np.testing.assert_allclose(by_depth[leaf][N, :64], direct[leaf], rtol=1e-4, atol=1e-4)
     with jax.enable_x64(True):
         lqr64, params64, critic64 = make_problem(jnp.float64)
-        exact = jax.jacfwd(lambda p: svg.lqr_objectives_by_depth(lqr64, p, N, jnp.asarray(START_MEAN),
-                                                                 jnp.asarray(START_COV), critic64))(params64)
+        exact = jax.jacfwd(
+            lambda p: svg.lqr_objectives_by_depth(
+                lqr64, p, N, jnp.asarray(START_MEAN), jnp.asarray(START_COV), critic64
+            )
+        )(params64)
     for n in range(N + 1):
-        assert_unbiased(jax.tree_util.tree_map(lambda g: g[n], by_depth),
-                        jax.tree_util.tree_map(lambda g: np.asarray(g[n]), exact))
+        assert_unbiased(
+            jax.tree_util.tree_map(lambda g: g[n], by_depth), jax.tree_util.tree_map(lambda g: np.asarray(g[n]), exact)
+        )
 
 
 def test_svg_infinity_objective_is_unbiased_for_the_truncated_return():
     lqr, params, _ = make_problem()
     T = 20
     keys = jax.random.split(jax.random.key(7), 3)
-    objective = functools.partial(svg.svg_infinity_objective, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
-                                  gamma=GAMMA)
-    grads = svg.per_sample_gradients(objective, params, start_states(keys[0], M),
-                                     jax.random.normal(keys[1], (M, T + 1, 1)), jax.random.normal(keys[2], (M, T + 1, 2)))
+    objective = functools.partial(
+        svg.svg_infinity_objective, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr), gamma=GAMMA
+    )
+    grads = svg.per_sample_gradients(
+        objective,
+        params,
+        start_states(keys[0], M),
+        jax.random.normal(keys[1], (M, T + 1, 1)),
+        jax.random.normal(keys[2], (M, T + 1, 2)),
+    )
     exact = exact_gradient(lambda l, p, c, m, S: svg.lqr_n_step_objective(l, p, T + 1, m, S))
     assert_unbiased(grads, exact)
 
@@ -118,10 +165,16 @@ def test_bpo_gradient_equals_grad_of_closed_form_n_step_cost(n, with_critic):
         lqr, params, critic = make_problem(jnp.float64, noise_std=0.0)
         critic_kwargs = dict(critic=svg.quadratic_critic, critic_params=critic) if with_critic else {}
         x0 = jnp.array([1.0, -0.5])
-        bpo = jax.grad(lambda p: svg.bpo_objective(p, x0, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
-                                                   n=n, gamma=GAMMA, **critic_kwargs))(params)
-        exact = jax.grad(lambda p: svg.lqr_n_step_objective(lqr, p, n, x0, jnp.zeros((2, 2)),
-                                                            critic if with_critic else None, stochastic=False))(params)
+        bpo = jax.grad(
+            lambda p: svg.bpo_objective(
+                p, x0, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr), n=n, gamma=GAMMA, **critic_kwargs
+            )
+        )(params)
+        exact = jax.grad(
+            lambda p: svg.lqr_n_step_objective(
+                lqr, p, n, x0, jnp.zeros((2, 2)), critic if with_critic else None, stochastic=False
+            )
+        )(params)
         np.testing.assert_allclose(bpo["gain"], exact["gain"], rtol=1e-10, atol=1e-12)
 
 
@@ -131,7 +184,9 @@ def test_n_step_objective_with_the_policys_own_critic_equals_its_infinite_horizo
         m0, S0 = jnp.asarray(START_MEAN), jnp.asarray(START_COV)
         value = svg.lqr_expected_return(lqr, params, m0, S0)
         for n in (0, 1, 5, 30):
-            assert float(svg.lqr_n_step_objective(lqr, params, n, m0, S0, critic)) == pytest.approx(float(value), rel=1e-10)
+            assert float(svg.lqr_n_step_objective(lqr, params, n, m0, S0, critic)) == pytest.approx(
+                float(value), rel=1e-10
+            )
         # with no critic the n-step return tends to the value as n grows
         assert float(svg.lqr_n_step_objective(lqr, params, 600, m0, S0)) == pytest.approx(float(value), rel=1e-8)
 
@@ -140,16 +195,30 @@ def test_optimal_gain_is_a_stationary_point_of_the_exact_return():
     with jax.enable_x64(True):
         lqr, _, _ = make_problem(jnp.float64)
         params = {"gain": lqr_lib.solve_riccati(lqr).K, "log_std": jnp.log(jnp.array([0.3]))}
-        gradient = jax.grad(svg.lqr_expected_return, argnums=1)(lqr, params, jnp.asarray(START_MEAN), jnp.asarray(START_COV))
+        gradient = jax.grad(svg.lqr_expected_return, argnums=1)(
+            lqr, params, jnp.asarray(START_MEAN), jnp.asarray(START_COV)
+        )
         np.testing.assert_allclose(gradient["gain"], 0.0, atol=1e-7)
 
 
 def test_svg0_is_svg_at_depth_zero():
     lqr, params, critic = make_problem()
     x, e = jnp.array([0.3, -1.0]), jnp.array([[0.7]])
-    zero = svg.svg_objective(params, x, e, jnp.zeros((0, 2)), policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
-                             n=0, gamma=GAMMA, critic=svg.quadratic_critic, critic_params=critic)
-    svg0 = svg.svg0_objective(params, x, e[0], policy=svg.linear_gaussian_policy, critic=svg.quadratic_critic, critic_params=critic)
+    zero = svg.svg_objective(
+        params,
+        x,
+        e,
+        jnp.zeros((0, 2)),
+        policy=svg.linear_gaussian_policy,
+        model=svg.lqr_model(lqr),
+        n=0,
+        gamma=GAMMA,
+        critic=svg.quadratic_critic,
+        critic_params=critic,
+    )
+    svg0 = svg.svg0_objective(
+        params, x, e[0], policy=svg.linear_gaussian_policy, critic=svg.quadratic_critic, critic_params=critic
+    )
     assert float(zero) == pytest.approx(float(svg0), rel=1e-6)
 
 
@@ -179,31 +248,63 @@ def test_noise_inference_inverts_forward_sampling(which):
 def test_noise_inference_rejects_zero_dynamics_noise():
     lqr, params, _ = make_problem(noise_std=0.0)
     with pytest.raises(ValueError, match="Sigma"):
-        svg.infer_noise(params, jnp.ones(2), jnp.ones(1), jnp.ones(2), policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr))
+        svg.infer_noise(
+            params, jnp.ones(2), jnp.ones(1), jnp.ones(2), policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr)
+        )
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, 2.0, True, "3", None])
 def test_unroll_depth_must_be_a_non_negative_integer(bad):
     lqr, params, critic = make_problem()
     with pytest.raises(ValueError, match=r"n \(the unroll depth\) must be a non-negative integer"):
-        svg.svg_objective(params, jnp.ones(2), jnp.zeros((3, 1)), jnp.zeros((3, 2)), policy=svg.linear_gaussian_policy,
-                          model=svg.lqr_model(lqr), n=bad, gamma=GAMMA)
+        svg.svg_objective(
+            params,
+            jnp.ones(2),
+            jnp.zeros((3, 1)),
+            jnp.zeros((3, 2)),
+            policy=svg.linear_gaussian_policy,
+            model=svg.lqr_model(lqr),
+            n=bad,
+            gamma=GAMMA,
+        )
     with pytest.raises(ValueError, match=r"n \(the unroll depth\)"):
-        svg.bpo_objective(params, jnp.ones(2), policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr), n=bad, gamma=GAMMA)
+        svg.bpo_objective(
+            params, jnp.ones(2), policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr), n=bad, gamma=GAMMA
+        )
 
 
 def test_unroll_depth_accepts_numpy_integers_and_rejects_short_noise():
     assert svg.check_unroll_depth(np.int64(3)) == 3
     lqr, params, _ = make_problem()
     with pytest.raises(ValueError, match="eps must have at least 4 rows"):
-        svg.svg_objective(params, jnp.ones(2), jnp.zeros((2, 1)), jnp.zeros((3, 2)), policy=svg.linear_gaussian_policy,
-                          model=svg.lqr_model(lqr), n=3, gamma=GAMMA)
+        svg.svg_objective(
+            params,
+            jnp.ones(2),
+            jnp.zeros((2, 1)),
+            jnp.zeros((3, 2)),
+            policy=svg.linear_gaussian_policy,
+            model=svg.lqr_model(lqr),
+            n=3,
+            gamma=GAMMA,
+        )
 
 
-@pytest.mark.parametrize("field, value", [("horizon", 0), ("gamma", 1.5), ("tau", 0.0), ("policy_learning_rate", -1.0),
-                                          ("checkpoint_every", 7), ("max_grad_norm", 0.0), ("num_q_steps", 2.0),
-                                          ("q_learning_rate", float("inf")), ("q_hidden", (64.0, 64)),
-                                          ("policy_hidden", ()), ("initial_action_std", 0.0)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("horizon", 0),
+        ("gamma", 1.5),
+        ("tau", 0.0),
+        ("policy_learning_rate", -1.0),
+        ("checkpoint_every", 7),
+        ("max_grad_norm", 0.0),
+        ("num_q_steps", 2.0),
+        ("q_learning_rate", float("inf")),
+        ("q_hidden", (64.0, 64)),
+        ("policy_hidden", ()),
+        ("initial_action_std", 0.0),
+    ],
+)
 def test_svg_config_rejects_out_of_range_values(field, value):
     with pytest.raises(ValueError, match=field):
         svg.SVGConfig(**{field: value})
@@ -220,8 +321,16 @@ def lqr_start(key):
 def test_svg_infinity_on_the_lqr_raises_the_exact_return():
     lqr, params, _ = make_problem()
     config = svg.SVGConfig(horizon=20, batch_size=16, num_iterations=40, policy_learning_rate=0.05, checkpoint_every=20)
-    final, log = jax.jit(lambda key: svg.svg_infinity(key, params, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
-                                                      initial_state=lqr_start, config=config))(jax.random.key(5))
+    final, log = jax.jit(
+        lambda key: svg.svg_infinity(
+            key,
+            params,
+            policy=svg.linear_gaussian_policy,
+            model=svg.lqr_model(lqr),
+            initial_state=lqr_start,
+            config=config,
+        )
+    )(jax.random.key(5))
     value = lambda p: float(svg.lqr_expected_return(lqr, p, jnp.asarray(START_MEAN), 0.25 * jnp.eye(2)))
     optimum = lqr_lib.solve_riccati(lqr).K
     assert value(final) > value(params) + 1.0
@@ -235,16 +344,31 @@ def test_svg_infinity_records_the_iteration_where_it_diverged():
     inf within a few iterations, and diverged_at names the first one (it stays -1 at a sane step)."""
     lqr, params, _ = make_problem()
     config = svg.SVGConfig(horizon=20, batch_size=4, num_iterations=10, policy_learning_rate=1e3, checkpoint_every=10)
-    _, log = jax.jit(lambda key: svg.svg_infinity(key, params, policy=svg.linear_gaussian_policy, model=svg.lqr_model(lqr),
-                                                  initial_state=lqr_start, config=config))(jax.random.key(5))
+    _, log = jax.jit(
+        lambda key: svg.svg_infinity(
+            key,
+            params,
+            policy=svg.linear_gaussian_policy,
+            model=svg.lqr_model(lqr),
+            initial_state=lqr_start,
+            config=config,
+        )
+    )(jax.random.key(5))
     first = int(log.diverged_at)
     assert 0 <= first < 10
     assert np.all(np.isfinite(log.objective[:first])) and not np.isfinite(log.objective[first])
 
 
 def test_pendulum_svg_training_that_diverges_raises_naming_the_iteration():
-    config = svg.SVGConfig(horizon=5, batch_size=2, num_iterations=4, checkpoint_every=2, num_q_steps=2, q_hidden=(8,),
-                           q_learning_rate=1e30)
+    config = svg.SVGConfig(
+        horizon=5,
+        batch_size=2,
+        num_iterations=4,
+        checkpoint_every=2,
+        num_q_steps=2,
+        q_hidden=(8,),
+        q_learning_rate=1e30,
+    )
     with pytest.raises(RuntimeError, match=r"SVG training on Pendulum diverged.*at step \d"):
         sweep({"SVG training on Pendulum": svg.make_pendulum_svg_train((1,), config)}, num_seeds=1)
 

@@ -1,4 +1,5 @@
 """lib.sweep: a grid of settings x seeds over every device, with results that do not depend on the layout."""
+
 import json
 import os
 import pathlib
@@ -26,9 +27,10 @@ class Log(NamedTuple):
 
 def descent(key, rate):
     """A small trainer: 20 noisy gradient steps on |w|^2 from a random start, at step size `rate`."""
+
     def step(w, key):
         w = w - rate * (2 * w + 0.1 * jax.random.normal(key, w.shape))
-        return w, jnp.sum(w ** 2)
+        return w, jnp.sum(w**2)
 
     key_init, key_steps = jax.random.split(key)
     w, losses = jax.lax.scan(step, jax.random.normal(key_init, (3,)), jax.random.split(key_steps, 20))
@@ -56,17 +58,17 @@ def test_settings_share_seeds_and_seeds_differ():
 
 
 def test_no_settings_gives_a_seed_axis_and_a_dict_gives_one_result_per_trainer():
-    single = lambda key: descent(key, 0.1)     # noqa: E731
+    single = lambda key: descent(key, 0.1)  # noqa: E731
     state, log = sweep(single, num_seeds=5)
     assert state.shape == (5, 3) and log.losses.shape == (5, 20)
     both = sweep({"slow": single, "grid": descent}, num_seeds=5, settings={"grid": RATES[:2]})
     assert np.array_equal(both["slow"][0], state) and both["grid"][0].shape == (2, 5, 3)
-    assert np.array_equal(both["grid"][0][0], state)          # rate 0.1, the same keys
+    assert np.array_equal(both["grid"][0][0], state)  # rate 0.1, the same keys
 
 
 def test_runs_per_device_vmaps_and_keeps_the_results_up_to_rounding():
     exact, _ = sweep(descent, num_seeds=5, settings=RATES)
-    batched, _ = sweep(descent, num_seeds=5, settings=RATES, runs_per_device=4)    # 15 runs padded to 16 or 32
+    batched, _ = sweep(descent, num_seeds=5, settings=RATES, runs_per_device=4)  # 15 runs padded to 16 or 32
     np.testing.assert_allclose(batched, exact, rtol=1e-5, atol=1e-6)
 
 
@@ -77,14 +79,17 @@ def test_divergence_names_the_setting_the_seed_and_the_step():
         sweep({"unstable": lambda key: descent(key, 1e30)}, num_seeds=2)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: sweep(descent, num_seeds=0), "num_seeds"),
-    (lambda: sweep(descent, num_seeds=2, runs_per_device=0), "runs_per_device"),
-    (lambda: sweep(descent, num_seeds=2, settings=[]), "at least one setting"),
-    (lambda: sweep(descent, num_seeds=2, settings=[jnp.float32(0.1), jnp.ones(2)]), "same structure and shapes"),
-    (lambda: sweep({"a": descent}, num_seeds=2, settings={"b": RATES}), "not swept"),
-    (lambda: sweep("descent", num_seeds=2), "must be a function"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: sweep(descent, num_seeds=0), "num_seeds"),
+        (lambda: sweep(descent, num_seeds=2, runs_per_device=0), "runs_per_device"),
+        (lambda: sweep(descent, num_seeds=2, settings=[]), "at least one setting"),
+        (lambda: sweep(descent, num_seeds=2, settings=[jnp.float32(0.1), jnp.ones(2)]), "same structure and shapes"),
+        (lambda: sweep({"a": descent}, num_seeds=2, settings={"b": RATES}), "not swept"),
+        (lambda: sweep("descent", num_seeds=2), "must be a function"),
+    ],
+)
 def test_bad_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -94,8 +99,14 @@ def _python(code, devices=None, prefix=()):
     env = {k: v for k, v in os.environ.items() if k != "JAX_NUM_CPU_DEVICES"}
     if devices is not None:
         env["JAX_NUM_CPU_DEVICES"] = str(devices)
-    done = subprocess.run([*prefix, sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -120,15 +131,15 @@ TD3_RUNS = """
 def test_a_training_run_is_bitwise_the_same_on_1_2_and_4_devices_and_alone():
     outputs = [_python(TD3_RUNS, devices=n).split() for n in (1, 2, 4)]
     assert [int(o[0]) for o in outputs] == [1, 2, 4]
-    assert len({o[1] for o in outputs}) == 1                    # the same bytes whatever the layout
-    assert all(o[2] == "True" for o in outputs)                 # each run equals the trainer alone
+    assert len({o[1] for o in outputs}) == 1  # the same bytes whatever the layout
+    assert all(o[2] == "True" for o in outputs)  # each run equals the trainer alone
 
 
 def test_importing_lib_gives_jax_one_cpu_device_per_usable_core():
     cores = len(os.sched_getaffinity(0))
     assert _python("import lib, jax; print(jax.device_count())").strip() == str(cores)
     assert _python("import lib, jax; print(jax.device_count())", prefix=("taskset", "-c", "0")).strip() == "1"
-    assert _python("import lib, jax; print(jax.device_count())", devices=3).strip() == "3"   # the user's choice wins
+    assert _python("import lib, jax; print(jax.device_count())", devices=3).strip() == "3"  # the user's choice wins
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores to tell one device from several")
@@ -165,8 +176,17 @@ def test_two_processes_on_loopback_get_the_results_of_one_process():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "JAX_NUM_CPU_DEVICES": "1"}
-    workers = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(WORKER), str(i), "2", str(port)], cwd=ROOT,
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WORKER), str(i), "2", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outputs = [worker.communicate(timeout=300) for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), outputs[0][1][-3000:]
     results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
@@ -176,9 +196,9 @@ def test_two_processes_on_loopback_get_the_results_of_one_process():
 
 
 def test_a_trainer_swept_again_reuses_its_compiled_program():
-    single = lambda key: descent(key, 0.1)     # noqa: E731
+    single = lambda key: descent(key, 0.1)  # noqa: E731
     first = sweep(single, num_seeds=3, seed=1)
     again = sweep(single, num_seeds=3, seed=2)
     program = place_grid(key_only(single), seed_keys(0, 3), None).program
-    assert program._cache_size() == 1          # one compilation served both sweeps
+    assert program._cache_size() == 1  # one compilation served both sweeps
     assert not np.array_equal(first[0], again[0])

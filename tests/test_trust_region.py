@@ -1,4 +1,5 @@
 """Chapter 26: the trust-region loop, KL and its Fisher form, conjugate gradient, NPG, TRPO and PPO."""
+
 import dataclasses
 
 import jax
@@ -13,6 +14,7 @@ from lib.sweep import sweep
 
 
 # ---------------------------------------------------------------- the trust-region loop
+
 
 @pytest.mark.parametrize("start", [(-1.2, 1.0), (2.0, -1.0)])
 def test_trust_region_loop_reaches_rosenbrock_minimum(start):
@@ -60,9 +62,19 @@ def test_cauchy_point_minimizes_the_model_along_the_gradient():
         assert float(tr.model_decrease(gradient, hessian, step)) >= max(model) - 1e-12
 
 
-@pytest.mark.parametrize("field, value", [
-    ("eta_1", 0.0), ("eta_1", 1.0), ("alpha_1", 1.0), ("alpha_1", 0.0), ("alpha_2", 1.0),
-    ("initial_radius", 0.0), ("initial_radius", -1.0), ("num_iterations", 0)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("eta_1", 0.0),
+        ("eta_1", 1.0),
+        ("alpha_1", 1.0),
+        ("alpha_1", 0.0),
+        ("alpha_2", 1.0),
+        ("initial_radius", 0.0),
+        ("initial_radius", -1.0),
+        ("num_iterations", 0),
+    ],
+)
 def test_trust_region_config_rejects_out_of_range_values(field, value):
     with pytest.raises(ValueError, match=field):
         tr.TrustRegionConfig(**{field: value})
@@ -82,12 +94,15 @@ def test_trust_region_config_rejects_unknown_solver():
 
 # ---------------------------------------------------------------- KL and Fisher
 
+
 def test_gaussian_kl_matches_scipy_integral():
     mean_p, std_p, mean_q, std_q = 0.3, 0.7, -0.4, 1.3
     xs = np.linspace(-12, 12, 200001)
     p, q = scipy.stats.norm.pdf(xs, mean_p, std_p), scipy.stats.norm.pdf(xs, mean_q, std_q)
     numeric = np.trapezoid(p * np.log(p / q), xs)
-    exact = tr.gaussian_kl(jnp.array([mean_p]), jnp.log(jnp.array([std_p])), jnp.array([mean_q]), jnp.log(jnp.array([std_q])))
+    exact = tr.gaussian_kl(
+        jnp.array([mean_p]), jnp.log(jnp.array([std_p])), jnp.array([mean_q]), jnp.log(jnp.array([std_q]))
+    )
     assert float(exact) == pytest.approx(numeric, rel=1e-5)
 
 
@@ -104,12 +119,16 @@ def _kl_and_fisher_errors(kind, epsilons):
         kl = lambda t: tr.categorical_kl(t, theta)
         fisher = tr.categorical_fisher(theta)
     else:
-        theta = jax.random.normal(key, (6,))   # (mean[3], log_std[3])
+        theta = jax.random.normal(key, (6,))  # (mean[3], log_std[3])
         kl = lambda t: tr.gaussian_kl(t[:3], t[3:], theta[:3], theta[3:])
         fisher = tr.gaussian_fisher(theta[3:])
     direction = jax.random.normal(jax.random.PRNGKey(4), theta.shape)
-    return np.array([abs(float(kl(theta + e * direction)) - float(tr.fisher_quadratic_form(fisher, e * direction)))
-                     for e in epsilons])
+    return np.array(
+        [
+            abs(float(kl(theta + e * direction)) - float(tr.fisher_quadratic_form(fisher, e * direction)))
+            for e in epsilons
+        ]
+    )
 
 
 @pytest.mark.parametrize("kind", ["categorical", "gaussian"])
@@ -125,12 +144,16 @@ def test_fisher_form_error_shrinks_like_the_cube_of_the_step(kind):
 def test_fisher_vector_product_by_autodiff_equals_the_analytic_fisher():
     with jax.enable_x64(True):
         theta = jnp.array([0.5, -0.2, 1.0, 0.1])
-        mean_kl = lambda t: tr.categorical_kl(theta, t)   # KL(pi_k || pi_t), theta_k fixed
+        mean_kl = lambda t: tr.categorical_kl(theta, t)  # KL(pi_k || pi_t), theta_k fixed
         v = jnp.array([1.0, 2.0, -1.0, 0.5])
-        np.testing.assert_allclose(tr.fisher_vector_product(mean_kl, theta, v),
-                                   tr.categorical_fisher(theta) @ v, atol=1e-12)
-        np.testing.assert_allclose(tr.fisher_vector_product(mean_kl, theta, v, damping=0.3),
-                                   tr.categorical_fisher(theta) @ v + 0.3 * v, atol=1e-12)
+        np.testing.assert_allclose(
+            tr.fisher_vector_product(mean_kl, theta, v), tr.categorical_fisher(theta) @ v, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            tr.fisher_vector_product(mean_kl, theta, v, damping=0.3),
+            tr.categorical_fisher(theta) @ v + 0.3 * v,
+            atol=1e-12,
+        )
 
 
 def test_conjugate_gradient_solves_a_known_spd_system():
@@ -152,18 +175,19 @@ def test_conjugate_gradient_rejects_non_positive_iteration_count():
 
 def test_conjugate_gradient_refuses_an_indefinite_matrix_and_under_jit_stops_before_the_bad_direction():
     indefinite = jnp.diag(jnp.array([1.0, -1.0]))
-    b = jnp.array([1.0, 1.0])   # the first direction d = b has d^T A d = 0
+    b = jnp.array([1.0, 1.0])  # the first direction d = b has d^T A d = 0
     with pytest.raises(ValueError, match="matvec.*positive-definite"):
         tr.conjugate_gradient(lambda v: indefinite @ v, b, num_iterations=2)
     # Under jit there is no value to raise on: the refusal returns the iterate before that direction, x = 0.
     x = jax.jit(lambda b: tr.conjugate_gradient(lambda v: indefinite @ v, b, num_iterations=2))(b)
     np.testing.assert_array_equal(x, [0.0, 0.0])
-    later = jnp.diag(jnp.array([4.0, 4.0, -1.0]))   # positive curvature along the first direction b
+    later = jnp.diag(jnp.array([4.0, 4.0, -1.0]))  # positive curvature along the first direction b
     x = jax.jit(lambda b: tr.conjugate_gradient(lambda v: later @ v, b, num_iterations=3))(jnp.ones(3))
     assert np.all(np.isfinite(np.asarray(x))) and float(jnp.linalg.norm(x)) > 0
 
 
 # ---------------------------------------------------------------- NPG, TRPO, PPO
+
 
 def _cartpole_batch(env, params, size=256):
     """States from a short random walk and actions, advantages from a fixed seed."""
@@ -191,8 +215,12 @@ def trpo_steps():
     # direction the surrogate still improves where the exact KL already exceeds the bound, so the
     # KL test (not the improvement test) must stop the line search.
     batch = batch._replace(advantages=jnp.sign(batch.observations[:, 0]) * (2.0 * batch.actions - 1.0))
-    update = jax.vmap(lambda bound: (tr.trpo_update(env, params, batch, bound, cg_damping=0.0),
-                                     tr.npg_update(env, params, batch, bound, cg_damping=0.0)[1]))
+    update = jax.vmap(
+        lambda bound: (
+            tr.trpo_update(env, params, batch, bound, cg_damping=0.0),
+            tr.npg_update(env, params, batch, bound, cg_damping=0.0)[1],
+        )
+    )
     (new_params, reported_kl), full_step_kl = jax.jit(update)(jnp.array(KL_BOUNDS))
     old = tr.distribution(env, params.policy, params.log_std, batch.observations)
     kls = []
@@ -206,7 +234,7 @@ def trpo_steps():
 @pytest.mark.parametrize("index", range(len(KL_BOUNDS)), ids=[f"delta={b}" for b in KL_BOUNDS])
 def test_trpo_accepted_step_satisfies_the_kl_bound(trpo_steps, index):
     kls, reported, full_step = trpo_steps
-    assert full_step[index] > KL_BOUNDS[index]   # the untruncated natural step would violate the bound
+    assert full_step[index] > KL_BOUNDS[index]  # the untruncated natural step would violate the bound
     assert 0.0 < kls[index] <= KL_BOUNDS[index]
     assert kls[index] == pytest.approx(float(reported[index]), rel=1e-4)
 
@@ -216,7 +244,9 @@ def test_npg_step_fills_the_fisher_form_of_the_kl_bound_to_second_order():
     params = tr.init_policy(jax.random.PRNGKey(1), env, (16,), (16,))
     observations = jax.random.normal(jax.random.PRNGKey(2), (256, 3))
     dist = tr.distribution(env, params.policy, params.log_std, observations)
-    actions, log_probs = jax.vmap(lambda m, s, k: tr.sample(env, (m, s), k))(*dist, jax.random.split(jax.random.PRNGKey(3), 256))
+    actions, log_probs = jax.vmap(lambda m, s, k: tr.sample(env, (m, s), k))(
+        *dist, jax.random.split(jax.random.PRNGKey(3), 256)
+    )
     batch = tr.Batch(observations, actions, log_probs, actions[:, 0] - actions[:, 0].mean(), jnp.zeros(256))
     # No damping, enough CG steps: the exact KL of the full natural step is delta up to third order.
     new_params, kl = jax.jit(tr.npg_update, static_argnums=(0, 4))(env, params, batch, 1e-4, 40, 0.0)
@@ -238,10 +268,21 @@ def test_ppo_loss_has_no_gradient_when_every_ratio_is_clipped_in_the_advantage_d
     assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(grads.policy)) > 0.0
 
 
-@pytest.mark.parametrize("field, value", [
-    ("clip_epsilon", 0.0), ("clip_epsilon", 1.0), ("clip_epsilon", -0.1), ("kl_bound", 0.0),
-    ("lam", 1.5), ("gamma", -0.1), ("learning_rate", 0.0), ("backtrack_ratio", 1.0), ("num_envs", 0),
-    ("algorithm", "sgd")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("clip_epsilon", 0.0),
+        ("clip_epsilon", 1.0),
+        ("clip_epsilon", -0.1),
+        ("kl_bound", 0.0),
+        ("lam", 1.5),
+        ("gamma", -0.1),
+        ("learning_rate", 0.0),
+        ("backtrack_ratio", 1.0),
+        ("num_envs", 0),
+        ("algorithm", "sgd"),
+    ],
+)
 def test_policy_config_rejects_out_of_range_values(field, value):
     with pytest.raises(ValueError, match=field):
         tr.PolicyOptimizationConfig(**{field: value})
@@ -270,30 +311,40 @@ def test_ppo_learns_cartpole_in_a_short_run():
 
 def test_ppo_learning_rate_of_iteration_i_is_the_closed_form_rate_times_one_minus_i_over_n():
     env = envs.make("CartPole-v1")
-    config = tr.PolicyOptimizationConfig(total_steps=5 * 64, num_envs=4, rollout_length=16, policy_hidden=(4,),
-                                         value_hidden=(4,), learning_rate=2.5e-3)
+    config = tr.PolicyOptimizationConfig(
+        total_steps=5 * 64, num_envs=4, rollout_length=16, policy_hidden=(4,), value_hidden=(4,), learning_rate=2.5e-3
+    )
     _, log = jax.jit(tr.make_train(env, config))(jax.random.key(0))
     closed_form = np.float32(2.5e-3) * (1.0 - np.arange(5, dtype=np.float32) / np.float32(5))
-    np.testing.assert_array_equal(log.learning_rate, closed_form)   # 2.5e-3, 2e-3, ... 5e-4 in float32
+    np.testing.assert_array_equal(log.learning_rate, closed_form)  # 2.5e-3, 2e-3, ... 5e-4 in float32
     fixed = dataclasses.replace(config, anneal_learning_rate=False)
-    np.testing.assert_array_equal(jax.jit(tr.make_train(env, fixed))(jax.random.key(0))[1].learning_rate,
-                                  np.full(5, np.float32(2.5e-3)))
+    np.testing.assert_array_equal(
+        jax.jit(tr.make_train(env, fixed))(jax.random.key(0))[1].learning_rate, np.full(5, np.float32(2.5e-3))
+    )
 
 
 def test_ppo_with_a_huge_learning_rate_diverges_and_the_sweep_says_at_which_iteration():
     env = envs.make("Pendulum-v1")
-    config = tr.PolicyOptimizationConfig(total_steps=6 * 64, num_envs=4, rollout_length=16, policy_hidden=(4,),
-                                         value_hidden=(4,), learning_rate=1e30, max_grad_norm=1e30)
+    config = tr.PolicyOptimizationConfig(
+        total_steps=6 * 64,
+        num_envs=4,
+        rollout_length=16,
+        policy_hidden=(4,),
+        value_hidden=(4,),
+        learning_rate=1e30,
+        max_grad_norm=1e30,
+    )
     with pytest.raises(RuntimeError, match="ppo training diverged.*seed 1 at step"):
         sweep({"ppo training": tr.make_train(env, config)}, num_seeds=2)
 
 
 def test_pendulum_log_counts_episodes_instead_of_a_nan_sentinel():
-    env = envs.make("Pendulum-v1")   # 200-step episodes, 16 steps per iteration: none ends before iteration 12
-    config = tr.PolicyOptimizationConfig(total_steps=14 * 32, num_envs=2, rollout_length=16, policy_hidden=(4,),
-                                         value_hidden=(4,))
+    env = envs.make("Pendulum-v1")  # 200-step episodes, 16 steps per iteration: none ends before iteration 12
+    config = tr.PolicyOptimizationConfig(
+        total_steps=14 * 32, num_envs=2, rollout_length=16, policy_hidden=(4,), value_hidden=(4,)
+    )
     _, log = sweep(tr.make_train(env, config), num_seeds=1)
     np.testing.assert_array_equal(log.episodes_so_far[0], [0] * 12 + [2, 2])
     assert np.all(np.isfinite(np.asarray(log.episode_returns)))
     np.testing.assert_array_equal(log.episode_returns[0, :12], 0.0)
-    assert float(log.episode_returns[0, 12]) < -100   # a real Pendulum return
+    assert float(log.episode_returns[0, 12]) < -100  # a real Pendulum return

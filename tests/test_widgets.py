@@ -1,4 +1,5 @@
 """The slider helper: live redraws in a kernel, and the precomputed frames of the static site."""
+
 import base64
 import io
 import re
@@ -111,7 +112,7 @@ def test_frames_that_depend_on_earlier_values_are_refused(monkeypatch):
 
     def draw_title_once(fig, theta):
         if not fig.axes:
-            fig.add_subplot().set_title(f"theta = {theta}")   # the title keeps the first value drawn
+            fig.add_subplot().set_title(f"theta = {theta}")  # the title keeps the first value drawn
         fig.axes[0].plot([0, 1], [0, theta])
 
     figure = figure_of(draw_title_once, theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5))
@@ -170,7 +171,9 @@ def test_a_selection_keeps_every_option_even_beside_a_numeric_slider():
     noise = SliderGrid("noise", widgets.SelectionSlider(options=[0.0, 0.05, 0.1, 0.2, 0.4, 0.8], value=0.1))
     depth = SliderGrid("n", widgets.IntSlider(value=4, min=0, max=40))
     keys = frame_keys([noise, depth])
-    assert noise.values == [0.0, 0.05, 0.1, 0.2, 0.4, 0.8] and len(keys) == 6 * len(depth.values) <= lib_widgets.MAX_FRAMES
+    assert (
+        noise.values == [0.0, 0.05, 0.1, 0.2, 0.4, 0.8] and len(keys) == 6 * len(depth.values) <= lib_widgets.MAX_FRAMES
+    )
     assert depth.values[0] == 0 and depth.values[-1] == 40 and 4 in depth.values
 
 
@@ -182,12 +185,16 @@ def test_a_selection_with_more_options_than_frames_is_refused_by_name():
 
 def test_a_selection_with_an_unhashable_option_is_refused_by_name():
     with pytest.raises(TypeError, match="'weights' has an option value that is not hashable"):
-        figure_of(lambda fig, weights: None,
-                           weights=widgets.SelectionSlider(options=[("flat", [1, 1]), ("steep", [1, 3])]))
+        figure_of(
+            lambda fig, weights: None, weights=widgets.SelectionSlider(options=[("flat", [1, 1]), ("steep", [1, 3])])
+        )
 
 
 def test_frames_cover_the_product_when_it_fits_and_one_slider_at_a_time_otherwise():
-    small = [SliderGrid("a", widgets.IntSlider(value=2, min=0, max=4)), SliderGrid("b", widgets.IntSlider(value=0, min=0, max=4))]
+    small = [
+        SliderGrid("a", widgets.IntSlider(value=2, min=0, max=4)),
+        SliderGrid("b", widgets.IntSlider(value=0, min=0, max=4)),
+    ]
     assert len(frame_keys(small)) == 5 * 5
     pair = [SliderGrid(name, widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01)) for name in "ab"]
     keys = frame_keys(pair)
@@ -224,14 +231,19 @@ def test_static_view_draws_every_frame_with_its_values_and_shows_the_initial_one
         fig.clear()
         fig.add_subplot().plot([0, 1], [0, theta * n])
 
-    figure = figure_of(draw, figsize=(5, 2),
-                       theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5, description="θ"),
-                       n=widgets.SelectionSlider(options=[("one", 1), ("ten", 10)], value=10, description="n"))
+    figure = figure_of(
+        draw,
+        figsize=(5, 2),
+        theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5, description="θ"),
+        n=widgets.SelectionSlider(options=[("one", 1), ("ten", 10)], value=10, description="n"),
+    )
     calls.clear()  # the live widget's first draw
     bundle = figure._repr_mimebundle_()
     assert WIDGET_VIEW in bundle
     html = bundle["text/html"]
-    images = re.findall(r'<img data-key="([\d,]+)" alt="([^"]*)" style="([^"]*)" src="data:image/png;base64,([^"]+)"', html)
+    images = re.findall(
+        r'<img data-key="([\d,]+)" alt="([^"]*)" style="([^"]*)" src="data:image/png;base64,([^"]+)"', html
+    )
     assert sorted(calls[:-1]) == [(theta, n) for theta in (0.0, 0.5, 1.0, 1.5, 2.0) for n in (1, 10)]
     assert calls[-1] == (1.0, 10), "the initial values are drawn again last, to check the frames depend on them alone"
     assert len(images) == 10
@@ -245,8 +257,10 @@ def test_static_view_draws_every_frame_with_its_values_and_shows_the_initial_one
 
 def test_static_sliders_are_named_after_their_figure_and_announce_the_value_shown(monkeypatch):
     monkeypatch.setenv(lib_widgets.STATIC_VIEW_VARIABLE, "1")
-    figure = figure_of(lambda fig, beta: fig.clear() or fig.add_subplot().plot([0, beta]),
-                       beta=widgets.FloatLogSlider(value=0.1, base=10, min=-2, max=0, step=1, description="β"))
+    figure = figure_of(
+        lambda fig, beta: fig.clear() or fig.add_subplot().plot([0, beta]),
+        beta=widgets.FloatLogSlider(value=0.1, base=10, min=-2, max=0, step=1, description="β"),
+    )
     html = figure._repr_mimebundle_()["text/html"]
     assert f'<div role="group" aria-label="{TITLE}"' in html, "the sliders are a group named after their figure"
     slider = re.search(r'<input type="range"[^>]*>', html)[0]
@@ -273,8 +287,11 @@ def test_a_figure_without_a_title_or_an_alt_text_is_refused():
 
 def test_the_site_build_moves_only_the_hidden_frames_out_of_the_page(monkeypatch):
     monkeypatch.setenv(lib_widgets.STATIC_VIEW_VARIABLE, "1")
-    figure = figure_of(lambda fig, theta: fig.clear() or fig.add_subplot().plot([0, theta]), figsize=(3, 2),
-                       theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=1.0))
+    figure = figure_of(
+        lambda fig, theta: fig.clear() or fig.add_subplot().plot([0, theta]),
+        figsize=(3, 2),
+        theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=1.0),
+    )
     html = figure._repr_mimebundle_()["text/html"]
     saved = []
 
@@ -299,11 +316,13 @@ def test_frames_hold_text_outside_the_axes_and_small_legends_grow_to_the_page_mi
         ax = fig.add_subplot()
         ax.plot([0, 1], [0, theta], label="a line")
         ax.legend(fontsize=5)
-        fig.text(0.5, -0.3, "a label below the figure", ha="center")   # cut off without a tight bounding box
+        fig.text(0.5, -0.3, "a label below the figure", ha="center")  # cut off without a tight bounding box
         figures.append(fig)
 
-    width_inches = 12   # wider than the site's column, so shown scaled down
-    figure = figure_of(draw, figsize=(width_inches, 2), theta=widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=1.0))
+    width_inches = 12  # wider than the site's column, so shown scaled down
+    figure = figure_of(
+        draw, figsize=(width_inches, 2), theta=widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=1.0)
+    )
     html = figure._repr_mimebundle_()["text/html"]
     frames = [Image.open(io.BytesIO(base64.b64decode(data))) for data in re.findall(r'base64,([^"]+)"', html)]
     assert len(frames) == 2 and all(frame.height > 2.3 * lib_widgets.DPI for frame in frames)
@@ -316,8 +335,9 @@ def test_frames_hold_text_outside_the_axes_and_small_legends_grow_to_the_page_mi
 def test_without_the_variable_only_the_live_view_is_shown_and_no_frame_is_drawn(monkeypatch):
     monkeypatch.delenv(lib_widgets.STATIC_VIEW_VARIABLE, raising=False)
     calls = []
-    figure = figure_of(lambda fig, theta: calls.append(theta),
-                                theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5))
+    figure = figure_of(
+        lambda fig, theta: calls.append(theta), theta=widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.5)
+    )
     calls.clear()
     bundle = figure._repr_mimebundle_()
     assert WIDGET_VIEW in bundle and "text/html" not in bundle and calls == []
@@ -326,7 +346,7 @@ def test_without_the_variable_only_the_live_view_is_shown_and_no_frame_is_drawn(
 def test_a_figure_drawn_up_to_its_edges_is_cropped_from_one_draw(monkeypatch):
     """Tick labels within the margin of the edge are still inside the figure: no tight-box redraw."""
     fig = RedrawnFigure(build_or_update, (5, 3)).draw({"theta": 1.0})
-    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.16, top=0.9)   # the title ends 0.07 inch below the top
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.16, top=0.9)  # the title ends 0.07 inch below the top
     monkeypatch.setattr(Figure, "savefig", lambda *args, **kwargs: pytest.fail("fell back to the tight bounding box"))
     image = lib_widgets._tight_image(fig)
     assert image.width <= 5 * fig.dpi and image.height <= 3 * fig.dpi

@@ -16,6 +16,7 @@ cell metadata (schema 3); every other cell is locked. The instructor version is 
 the student version is what `nbgrader generate_assignment` releases: solution regions replaced by
 nbgrader's stub, hidden tests removed, answer cells blank. Outputs are cleared in both.
 """
+
 import argparse
 import copy
 import pathlib
@@ -32,8 +33,8 @@ DEFAULT_OUTPUT = ROOT / "_assignments"
 COURSE_CONFIG = ROOT / "nbgrader_config.py"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")   # nbgrader's default code stub
-ANSWER_STUB = "YOUR ANSWER HERE"                              # nbgrader's default text stub
+STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")  # nbgrader's default code stub
+ANSWER_STUB = "YOUR ANSWER HERE"  # nbgrader's default text stub
 EXERCISES_HEADING = "## Exercises"
 GRADE_POINTS = re.compile(r"^grade\(.*\bpoints=(\d+)", flags=re.M)
 # The line of every check cell that loads the grader from its file, so no earlier cell can replace it.
@@ -65,7 +66,11 @@ def answer_cells(notebook):
     answers = [i for i, cell in enumerate(notebook.cells) if "answer" in tags(cell)]
     for index in answers:
         cell = notebook.cells[index]
-        if cell.cell_type != "markdown" or not isinstance(cell.metadata.get("points"), int) or cell.metadata["points"] < 1:
+        if (
+            cell.cell_type != "markdown"
+            or not isinstance(cell.metadata.get("points"), int)
+            or cell.metadata["points"] < 1
+        ):
             raise ValueError(f"answer cell {index} must be a markdown cell with integer metadata 'points' >= 1")
     return answers
 
@@ -79,7 +84,7 @@ def exercises_start(notebook):
     starts = [i for i, cell in enumerate(notebook.cells) if EXERCISES_HEADING in headings(cell)]
     if len(starts) != 1:
         raise ValueError(f"expected one '{EXERCISES_HEADING}' heading, found {len(starts)}")
-    later = headings(notebook.cells[starts[0]])[-1:] + [h for c in notebook.cells[starts[0] + 1:] for h in headings(c)]
+    later = headings(notebook.cells[starts[0]])[-1:] + [h for c in notebook.cells[starts[0] + 1 :] for h in headings(c)]
     if later != [EXERCISES_HEADING]:
         raise ValueError(f"'{EXERCISES_HEADING}' must be the last section, found {later[1:] or later}")
     return starts[0]
@@ -97,8 +102,9 @@ def check_points(cell):
     """The points of a check cell, N in its one `grade(..., points=N)` call; it must load the grader afresh."""
     found = GRADE_POINTS.findall(cell.source)
     if len(found) != 1 or GRADER_IMPORT not in cell.source:
-        raise ValueError(f"a check cell has the line {GRADER_IMPORT!r} and calls grade(..., points=N) once, "
-                         f"got:\n{cell.source}")
+        raise ValueError(
+            f"a check cell has the line {GRADER_IMPORT!r} and calls grade(..., points=N) once, got:\n{cell.source}"
+        )
     return int(found[0])
 
 
@@ -138,8 +144,14 @@ def strip_hidden_tests(source):
 
 def nbgrader_metadata(grade_id, solution=False, points=None):
     """nbgrader cell metadata, schema version 3: answers are editable, tests and the rest locked."""
-    metadata = {"grade": points is not None, "grade_id": grade_id, "locked": not solution,
-                "schema_version": 3, "solution": solution, "task": False}
+    metadata = {
+        "grade": points is not None,
+        "grade_id": grade_id,
+        "locked": not solution,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
     if points is not None:
         metadata["points"] = points
     return metadata
@@ -157,22 +169,24 @@ def student_introduction(chapter):
         "Run the notebook from the top (Kernel, Restart and Run All) before you submit: every cell runs, "
         "and a check that fails says why in red (on stderr), which the autograder scores 0. A solution that "
         "calls this course's `lib` earns nothing; warnings your function raises are shown and cost nothing. "
-        "The checks need `lib` on the Python path.")
+        "The checks need `lib` on the Python path."
+    )
 
 
 def instructor_notebook(source):
     """The exercises section with its introduction, nbgrader metadata on every cell, no stored outputs."""
     chapter = jupytext.read(source)
     notebook = copy.deepcopy(chapter)
-    notebook.cells = [student_introduction(chapter)] + chapter.cells[exercises_start(chapter) + 1:]
+    notebook.cells = [student_introduction(chapter)] + chapter.cells[exercises_start(chapter) + 1 :]
     roles = {}
     for solution, check in exercise_cells(notebook):
         name = exercise_name(notebook.cells[solution])
         roles[solution] = nbgrader_metadata(name, solution=True)
         roles[check] = nbgrader_metadata(f"{name}-check", points=check_points(notebook.cells[check]))
     for index in answer_cells(notebook):
-        roles[index] = nbgrader_metadata(f"answer-{index:03d}", solution=True,
-                                         points=notebook.cells[index].metadata["points"])
+        roles[index] = nbgrader_metadata(
+            f"answer-{index:03d}", solution=True, points=notebook.cells[index].metadata["points"]
+        )
     for index, cell in enumerate(notebook.cells):
         cell.metadata["nbgrader"] = roles.get(index) or nbgrader_metadata(f"cell-{index:03d}")
         if cell.cell_type == "code":
@@ -223,19 +237,28 @@ def write_course(course, names=()):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", help="chapter stems or paths (default: all)")
-    parser.add_argument("--output", type=pathlib.Path, default=DEFAULT_OUTPUT,
-                        help=f"folder for student/ and instructor/ (default: {DEFAULT_OUTPUT.name}/)")
-    parser.add_argument("--course", type=pathlib.Path,
-                        help="write an nbgrader course folder instead (source/ and nbgrader_config.py)")
+    parser.add_argument(
+        "--output",
+        type=pathlib.Path,
+        default=DEFAULT_OUTPUT,
+        help=f"folder for student/ and instructor/ (default: {DEFAULT_OUTPUT.name}/)",
+    )
+    parser.add_argument(
+        "--course", type=pathlib.Path, help="write an nbgrader course folder instead (source/ and nbgrader_config.py)"
+    )
     args = parser.parse_args(argv)
     if args.course:
         written = write_course(args.course, args.chapters)
-        print(f"wrote {len(written)} assignments to {args.course / 'source'}; in {args.course} run "
-              f"`nbgrader generate_assignment <chapter>` to release one")
+        print(
+            f"wrote {len(written)} assignments to {args.course / 'source'}; in {args.course} run "
+            f"`nbgrader generate_assignment <chapter>` to release one"
+        )
         return
     written = write_assignments(args.output, args.chapters)
-    print(f"wrote {len(written) // 2} student notebooks to {args.output / 'student'} "
-          f"and their instructor versions to {args.output / 'instructor'}")
+    print(
+        f"wrote {len(written) // 2} student notebooks to {args.output / 'student'} "
+        f"and their instructor versions to {args.output / 'instructor'}"
+    )
 
 
 if __name__ == "__main__":

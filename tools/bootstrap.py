@@ -10,6 +10,7 @@ to write the cell, with them, as the first code cell of every chapter's .md and 
 stored output: in a checkout or an installed environment the cell prints nothing. tests/test_bootstrap.py
 fails while a chapter's first code cell differs from `cell_source()`.
 """
+
 import jupytext
 import nbformat
 import yaml
@@ -18,7 +19,7 @@ from tools.execute import CHAPTERS, canonical_source, chapter_sources
 
 CONFIG = CHAPTERS.parent / "_config.yml"
 # The cell, with the repository and branch of _config.yml in place of the two placeholders.
-TEMPLATE = '''# Finds `lib`: installed, or in the repository checkout this notebook sits in; else (Colab, a
+TEMPLATE = """# Finds `lib`: installed, or in the repository checkout this notebook sits in; else (Colab, a
 # downloaded notebook) installs the project from the repository of _config.yml, with its branch.
 import importlib.util, pathlib, subprocess, sys
 
@@ -31,7 +32,7 @@ elif importlib.util.find_spec("lib") is None:
     if subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", f"git+{REPOSITORY}@{BRANCH}"]).returncode:
         raise RuntimeError(f"Could not install the project from {REPOSITORY} (branch {BRANCH}). Clone the repository, "
                            "run `pip install -e .` in it and open this chapter from its chapters/ folder.")
-    importlib.invalidate_caches()'''
+    importlib.invalidate_caches()"""
 FIRST_LINE = TEMPLATE.splitlines()[0]
 
 

@@ -8,6 +8,7 @@ the end a table of the time each chapter (and the site build) took.
 
 The module is also a Sphinx extension of the build (`extra_extensions` in _config.yml): see `setup`.
 """
+
 import argparse
 import hashlib
 import pathlib
@@ -24,15 +25,23 @@ from tools.execute import execute_chapter, chapter_sources
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The repository URL of _config.yml until the project has a public one (README, "The site").
 PLACEHOLDER_REPOSITORY = "YOUR-GITHUB-USER"
-FRAMES_DIR = "_images"   # where the site's hidden slider frames go, beside the figures myst-nb writes
+FRAMES_DIR = "_images"  # where the site's hidden slider frames go, beside the figures myst-nb writes
 
 logger = logging.getLogger(__name__)
 
 
 def build_site(output_dir=ROOT):
     """`jupyter-book build` with -W: any Sphinx warning fails the build."""
-    command = [str(pathlib.Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--path-output", str(output_dir),
-               "-W", "-n", "--keep-going"]
+    command = [
+        str(pathlib.Path(sys.executable).parent / "jupyter-book"),
+        "build",
+        str(ROOT),
+        "--path-output",
+        str(output_dir),
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
     subprocess.run(command, check=True)
     return pathlib.Path(output_dir) / "_build" / "html" / "index.html"
 
@@ -49,8 +58,10 @@ def leave_out_dead_launch_buttons(app, config):
     options = config.html_theme_options
     if PLACEHOLDER_REPOSITORY in options.get("repository_url", ""):
         options["launch_buttons"] = {}
-        logger.info(f"Launch buttons left out: the repository in _config.yml is the placeholder "
-                    f"{options['repository_url']} (see README, 'The site').")
+        logger.info(
+            f"Launch buttons left out: the repository in _config.yml is the placeholder "
+            f"{options['repository_url']} (see README, 'The site')."
+        )
 
 
 def _defer_hidden_frames(app, pagename, templatename, context, doctree):
@@ -101,8 +112,11 @@ class Progress:
     def cell(self, cell, cell_index, **_):
         """nbclient's `on_cell_execute` hook: one line per code cell, with its first line."""
         first_line = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
-        print(f"[{self.elapsed():6.0f} s] {self.step}: cell {cell_index + 1}/{self.cells}  {first_line}",
-              file=self.out, flush=True)
+        print(
+            f"[{self.elapsed():6.0f} s] {self.step}: cell {cell_index + 1}/{self.cells}  {first_line}",
+            file=self.out,
+            flush=True,
+        )
 
     def end(self):
         self.times[self.step] = time.perf_counter() - self.step_started

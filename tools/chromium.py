@@ -3,6 +3,7 @@
 Used by tests/test_site.py (the built site), tests/test_jupyterlab.py and benchmarks/sliders.py
 (JupyterLab, through tools/lab.py). `CHROMIUM` is None where Chromium is not installed.
 """
+
 import asyncio
 import itertools
 import json
@@ -14,19 +15,28 @@ import time
 from tornado.websocket import websocket_connect
 
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WINDOW = {"width": 1400, "height": 1000}
-NARROW_WINDOW = {"width": 320, "height": 640}   # a small phone: WCAG 1.4.10 reflows to 320 CSS px
+NARROW_WINDOW = {"width": 320, "height": 640}  # a small phone: WCAG 1.4.10 reflows to 320 CSS px
 
 
 class Chromium:
     """One headless Chromium, one tab, driven over the DevTools protocol (JSON over a websocket)."""
 
     def __init__(self, profile):
-        self.process = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                                         "--remote-debugging-port=0", "about:blank"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.port_file, self.ids, self.events = pathlib.Path(profile) / "DevToolsActivePort", itertools.count(), []
 
     async def connect(self, timeout=30):
@@ -37,7 +47,9 @@ class Chromium:
         port, path = self.port_file.read_text().split()[:2]
         self.socket = await websocket_connect(f"ws://127.0.0.1:{port}{path}", max_message_size=1 << 30)
         target = await self.send("Target.createTarget", url="about:blank")
-        self.session = (await self.send("Target.attachToTarget", targetId=target["targetId"], flatten=True))["sessionId"]
+        self.session = (await self.send("Target.attachToTarget", targetId=target["targetId"], flatten=True))[
+            "sessionId"
+        ]
         for domain in ("Page", "Runtime", "Log", "Network"):
             await self.send(f"{domain}.enable", session=True)
         await self.resize(WINDOW)
@@ -76,8 +88,9 @@ class Chromium:
         return self.events
 
     async def evaluate(self, expression):
-        result = await self.send("Runtime.evaluate", session=True, expression=expression, awaitPromise=True,
-                                 returnByValue=True)
+        result = await self.send(
+            "Runtime.evaluate", session=True, expression=expression, awaitPromise=True, returnByValue=True
+        )
         assert "exceptionDetails" not in result, result["exceptionDetails"]
         return result["result"].get("value")
 

@@ -18,6 +18,7 @@ The .md is rewritten too, in the form Jupyter's jupytext writes when a student s
 (with the kernel's display name, without jupytext's version line: see jupytext.toml), so opening and
 saving a chapter in JupyterLab leaves both files as they were.
 """
+
 import argparse
 import copy
 import hashlib
@@ -37,8 +38,11 @@ CHAPTERS = pathlib.Path(__file__).resolve().parent.parent / "chapters"
 KERNEL = "python3"
 # The MyST text as jupytext writes it from Jupyter; the version line would change with every jupytext
 # release, so jupytext.toml drops it there, and this format drops it here.
-SOURCE_FORMAT = {"extension": ".md", "format_name": "myst",
-                 "notebook_metadata_filter": "-jupytext.text_representation.jupytext_version"}
+SOURCE_FORMAT = {
+    "extension": ".md",
+    "format_name": "myst",
+    "notebook_metadata_filter": "-jupytext.text_representation.jupytext_version",
+}
 
 
 def chapter_sources(names=()):
@@ -62,17 +66,22 @@ def run_chapter(source, timeout=1200, on_cell_execute=None, static_view=True):
     without it the chapter runs as in a reader's Jupyter. `on_cell_execute`, if given, is nbclient's
     hook called before each cell (the main job's progress lines).
     """
-    os.environ[STATIC_VIEW_VARIABLE] = "1" if static_view else "0"   # the kernel inherits this environment
+    os.environ[STATIC_VIEW_VARIABLE] = "1" if static_view else "0"  # the kernel inherits this environment
     notebook = jupytext.read(source)
     with tempfile.TemporaryDirectory() as sockets:
         # For IPC, `ip` is the sockets' path prefix; by default it is in the working directory.
         kernel = KernelManager(kernel_name=KERNEL, transport="ipc", ip=os.path.join(sockets, "kernel"))
-        client = nbclient.NotebookClient(notebook, km=kernel, timeout=timeout, record_timing=False,
-                                         on_cell_execute=on_cell_execute,
-                                         resources={"metadata": {"path": str(source.parent)}})
+        client = nbclient.NotebookClient(
+            notebook,
+            km=kernel,
+            timeout=timeout,
+            record_timing=False,
+            on_cell_execute=on_cell_execute,
+            resources={"metadata": {"path": str(source.parent)}},
+        )
         try:
             client.execute()
-        finally:   # nbclient shuts down only the kernels it made itself; this one would outlive the chapter
+        finally:  # nbclient shuts down only the kernels it made itself; this one would outlive the chapter
             kernel.shutdown_kernel(now=True)
     return merge_streams(notebook)
 
@@ -82,8 +91,12 @@ def merge_streams(notebook):
     for cell in (cell for cell in notebook.cells if cell.cell_type == "code"):
         merged = []
         for output in cell.outputs:
-            if (output.output_type == "stream" and merged and merged[-1].output_type == "stream"
-                    and merged[-1].name == output.name):
+            if (
+                output.output_type == "stream"
+                and merged
+                and merged[-1].output_type == "stream"
+                and merged[-1].name == output.name
+            ):
                 merged[-1].text += output.text
             else:
                 merged.append(output)
@@ -101,7 +114,12 @@ def keep_cell_ids(notebook, stored):
     used = {cell_id for cell_id in matched if cell_id is not None}
     for position, (cell, cell_id) in enumerate(zip(notebook.cells, matched)):
         in_place = stored.cells[position] if position < len(stored.cells) else None
-        if cell_id is None and in_place is not None and in_place.cell_type == cell.cell_type and in_place.id not in used:
+        if (
+            cell_id is None
+            and in_place is not None
+            and in_place.cell_type == cell.cell_type
+            and in_place.id not in used
+        ):
             cell_id = in_place.id
         cell.id = cell.id if cell_id is None else cell_id
         used.add(cell.id)
@@ -135,7 +153,7 @@ def execute_chapter(source, on_cell_execute=None):
         keep_cell_ids(notebook, jupytext.read(target))
     canonical = canonical_source(notebook)
     jupytext.write(notebook, target)
-    if source.read_text() == text:   # an edit made while the chapter ran is kept (and the .ipynb is stale)
+    if source.read_text() == text:  # an edit made while the chapter ran is kept (and the .ipynb is stale)
         source.write_text(canonical)
 
 

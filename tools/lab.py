@@ -4,6 +4,7 @@ Used by tests/test_jupyterlab.py and benchmarks/sliders.py. `chromium` is tools/
 `Chromium` (one tab over the DevTools protocol); running and saving use JupyterLab's own commands
 (what its menus call), reached through `window.jupyterapp`.
 """
+
 import asyncio
 import contextlib
 import json
@@ -48,15 +49,37 @@ def free_port():
 
 def start_lab(copy, home):
     """`jupyter lab` serving `copy`, with Jupyter's user folders under `home`; returns (process, url)."""
-    folders = {"JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data", "JUPYTER_RUNTIME_DIR": "runtime",
-               "JUPYTERLAB_SETTINGS_DIR": "settings", "JUPYTERLAB_WORKSPACES_DIR": "workspaces"}
-    environment = dict(os.environ, JUPYTER_CONFIG_PATH=str(copy / ".jupyter"),
-                       **{variable: str(home / folder) for variable, folder in folders.items()})
+    folders = {
+        "JUPYTER_CONFIG_DIR": "config",
+        "JUPYTER_DATA_DIR": "data",
+        "JUPYTER_RUNTIME_DIR": "runtime",
+        "JUPYTERLAB_SETTINGS_DIR": "settings",
+        "JUPYTERLAB_WORKSPACES_DIR": "workspaces",
+    }
+    environment = dict(
+        os.environ,
+        JUPYTER_CONFIG_PATH=str(copy / ".jupyter"),
+        **{variable: str(home / folder) for variable, folder in folders.items()},
+    )
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-                                "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--LabApp.expose_app_in_browser=True",
-                                f"--ServerApp.root_dir={copy}"],
-                               cwd=copy, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--IdentityProvider.token=",
+            "--LabApp.expose_app_in_browser=True",
+            f"--ServerApp.root_dir={copy}",
+        ],
+        cwd=copy,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
     while True:
         try:
@@ -104,7 +127,7 @@ async def open_by_double_click(chromium, name):
     await chromium.evaluate(DOUBLE_CLICK % json.dumps(name))
     await wait_for(chromium, f"{NOTEBOOK}?.context?.path === 'chapters/{name}'")
     await wait_for(chromium, f"{NOTEBOOK}.sessionContext?.session?.kernel?.status === 'idle'")
-    await asyncio.sleep(1)   # the widget manager restores stored widgets once the kernel is ready
+    await asyncio.sleep(1)  # the widget manager restores stored widgets once the kernel is ready
     return await chromium.evaluate(f"[{NOTEBOOK}.context.path, {NOTEBOOK}.node.classList.contains('jp-NotebookPanel')]")
 
 
@@ -118,8 +141,10 @@ async def close(chromium):
     await asyncio.sleep(0.5)
     asked = await chromium.evaluate("!!document.querySelector('.jp-Dialog')")
     if asked:
-        await chromium.evaluate("Array.from(document.querySelectorAll('.jp-Dialog-button'))"
-                                ".find((button) => button.textContent.includes('Discard')).click() || true")
+        await chromium.evaluate(
+            "Array.from(document.querySelectorAll('.jp-Dialog-button'))"
+            ".find((button) => button.textContent.includes('Discard')).click() || true"
+        )
     return asked
 
 
@@ -128,5 +153,6 @@ async def press_key(chromium, key, times=1):
     virtual = {"ArrowRight": 39, "ArrowLeft": 37}[key]
     for _ in range(times):
         for kind in ("keyDown", "keyUp"):
-            await chromium.send("Input.dispatchKeyEvent", session=True, type=kind, key=key, code=key,
-                                windowsVirtualKeyCode=virtual)
+            await chromium.send(
+                "Input.dispatchKeyEvent", session=True, type=kind, key=key, code=key, windowsVirtualKeyCode=virtual
+            )

@@ -29,11 +29,32 @@ The modules, each built on the ones before: `maximizer` (the two configs and `ma
 features, the LQR's answer in their coordinates and the error measures) and `pendulum`. Everything is
 imported here, so `lib.fqi.X` is the name to use.
 """
-from lib.fqi.maximizer import (METHODS, POLICY_UPDATES, MaximizeConfig, FQIConfig, maximize, q_value, greedy_actions,
-                               policy_actions, check_maximize)
+
+from lib.fqi.maximizer import (
+    METHODS,
+    POLICY_UPDATES,
+    MaximizeConfig,
+    FQIConfig,
+    maximize,
+    q_value,
+    greedy_actions,
+    policy_actions,
+    check_maximize,
+)
 from lib.fqi.explicit import FQIResult, fitted_q_iteration
 from lib.fqi.amortized import AmortizedFQIResult, window_mask, amortized_fitted_q_iteration
-from lib.fqi.lqr_truth import (QuadraticFeatures, q_errors, action_errors, quadratic_q_matrix, greedy_gain,
-                               optimal_q_matrix)
-from lib.fqi.pendulum import (PendulumFeatures, pendulum_base_points, pendulum_state, pendulum_greedy_policy,
-                              pendulum_amortized_policy)
+from lib.fqi.lqr_truth import (
+    QuadraticFeatures,
+    q_errors,
+    action_errors,
+    quadratic_q_matrix,
+    greedy_gain,
+    optimal_q_matrix,
+)
+from lib.fqi.pendulum import (
+    PendulumFeatures,
+    pendulum_base_points,
+    pendulum_state,
+    pendulum_greedy_policy,
+    pendulum_amortized_policy,
+)

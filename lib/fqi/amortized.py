@@ -1,6 +1,7 @@
 """Algorithm 20.2, fitted Q-iteration with amortized optimization: a policy d(s; w) fitted to the
 maximizers of a sliding window of iterations (or moved up the critic) answers for the base points
 outside B_opt."""
+
 from typing import NamedTuple
 
 import jax
@@ -13,15 +14,15 @@ from lib.fqi.maximizer import maximize, q_value
 
 
 class AmortizedFQIResult(NamedTuple):
-    theta: jax.Array         # theta_n, (F,)
-    w: jax.Array             # policy parameters w_n, (P, m)
-    iterations: jax.Array    # n
-    thetas: jax.Array        # (N + 1, F)
-    ws: jax.Array            # (N + 1, P, m)
-    deltas_q: jax.Array      # (N,), NaN after the stop
-    deltas_d: jax.Array      # (N,), NaN after the stop
+    theta: jax.Array  # theta_n, (F,)
+    w: jax.Array  # policy parameters w_n, (P, m)
+    iterations: jax.Array  # n
+    thetas: jax.Array  # (N + 1, F)
+    ws: jax.Array  # (N + 1, P, m)
+    deltas_q: jax.Array  # (N,), NaN after the stop
+    deltas_d: jax.Array  # (N,), NaN after the stop
     solver_calls: jax.Array  # calls to maximize: |B_opt| per iteration
-    diverged_at: jax.Array   # the first iteration whose theta, w or deltas were inf/NaN; -1 if none
+    diverged_at: jax.Array  # the first iteration whose theta, w or deltas were inf/NaN; -1 if none
 
 
 class _AmortizedCarry(NamedTuple):
@@ -33,7 +34,7 @@ class _AmortizedCarry(NamedTuple):
     deltas_q: jax.Array
     deltas_d: jax.Array
     window_actions: jax.Array  # D_d: slot n mod (max_window + 1) holds the maximizers of iteration n
-    stamps: jax.Array          # the iteration each slot of D_d was written at
+    stamps: jax.Array  # the iteration each slot of D_d was written at
     diverged_at: jax.Array
 
 
@@ -67,7 +68,8 @@ def _policy_update(features, config, next_psi, fit_d):
 
     step = jax.grad(mean_q)
     return lambda w, theta, _: jax.lax.fori_loop(
-        0, config.num_policy_steps, lambda _, w: w + config.policy_learning_rate * step(w, theta), w)
+        0, config.num_policy_steps, lambda _, w: w + config.policy_learning_rate * step(w, theta), w
+    )
 
 
 def window_mask(stamps, n, window):
@@ -81,11 +83,18 @@ def window_mask(stamps, n, window):
 
 def _amortized_start(F, P, m, N, max_opt, max_window, dtype):
     """Step 1 of the box, theta_0 = 0 and w_0 = 0, with empty histories and an empty window D_d."""
-    return _AmortizedCarry(jnp.array(0), jnp.zeros((F,), dtype), jnp.zeros((P, m), dtype),
-                           jnp.zeros((N + 1, F), dtype), jnp.zeros((N + 1, P, m), dtype),
-                           jnp.full((N,), jnp.nan, dtype), jnp.full((N,), jnp.nan, dtype),
-                           jnp.zeros((max_window + 1, max_opt, m), dtype), jnp.full((max_window + 1,), -max_window - 1),
-                           jnp.array(-1))
+    return _AmortizedCarry(
+        jnp.array(0),
+        jnp.zeros((F,), dtype),
+        jnp.zeros((P, m), dtype),
+        jnp.zeros((N + 1, F), dtype),
+        jnp.zeros((N + 1, P, m), dtype),
+        jnp.full((N,), jnp.nan, dtype),
+        jnp.full((N,), jnp.nan, dtype),
+        jnp.zeros((max_window + 1, max_opt, m), dtype),
+        jnp.full((max_window + 1,), -max_window - 1),
+        jnp.array(-1),
+    )
 
 
 def amortized_fitted_q_iteration(base_points, features, config, num_opt, window, max_opt=None, max_window=10):
@@ -109,8 +118,8 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
     fit_q = _ridge_solver(design, config.ridge)
     next_psi = jax.vmap(features.state)(base_points.next_observation)
     opt_psi = next_psi[:max_opt]
-    in_opt = (jnp.arange(max_opt) < num_opt).astype(design.dtype)           # s' in B_opt
-    fit_d = _ridge_solver(in_opt[:, None] * opt_psi, config.policy_ridge)   # rows outside B_opt vanish
+    in_opt = (jnp.arange(max_opt) < num_opt).astype(design.dtype)  # s' in B_opt
+    fit_d = _ridge_solver(in_opt[:, None] * opt_psi, config.policy_ridge)  # rows outside B_opt vanish
     update_policy = _policy_update(features, config, next_psi, lambda mean: fit_d(in_opt[:, None] * mean))
     not_done = 1.0 - base_points.terminated.astype(design.dtype)
     low, high, m, N = config.maximize.low, config.maximize.high, features.action_size, config.max_iterations
@@ -119,32 +128,51 @@ def amortized_fitted_q_iteration(base_points, features, config, num_opt, window,
     def iterate(c):
         n, theta, w = c.n, c.theta, c.w
         # 3.3: a* = maximize(q(s', .; theta_n)) if s' in B_opt (these join D_d), else a* = d(s'; w_n)
-        solved = jax.vmap(lambda psi: maximize(lambda a: q_value(features, theta, psi, a),
-                                               start, config.maximize))(opt_psi)
+        solved = jax.vmap(lambda psi: maximize(lambda a: q_value(features, theta, psi, a), start, config.maximize))(
+            opt_psi
+        )
         amortized = jnp.clip(next_psi @ w, low, high)
         chosen = jnp.where(use_solver, jnp.pad(solved, ((0, size - max_opt), (0, 0))), amortized)
         best_next = jax.vmap(lambda psi, a: q_value(features, theta, psi, a))(next_psi, chosen)
         targets = base_points.reward + config.gamma * not_done * best_next  # y = r + gamma q(s', a*)
-        window_actions = c.window_actions.at[n % (max_window + 1)].set(solved)   # D_d with time stamps
+        window_actions = c.window_actions.at[n % (max_window + 1)].set(solved)  # D_d with time stamps
         stamps = c.stamps.at[n % (max_window + 1)].set(n)
-        in_window = window_mask(stamps, n, window).astype(design.dtype)     # iterations max(0, n-K) .. n
-        new_theta = fit_q(targets)                                          # 5: theta_{n+1} = fit(D_q)
+        in_window = window_mask(stamps, n, window).astype(design.dtype)  # iterations max(0, n-K) .. n
+        new_theta = fit_q(targets)  # 5: theta_{n+1} = fit(D_q)
         new_w = update_policy(w, new_theta, jnp.tensordot(in_window, window_actions, axes=1) / jnp.sum(in_window))
-        delta_q = jnp.mean((design @ new_theta - design @ theta) ** 2)      # 8
+        delta_q = jnp.mean((design @ new_theta - design @ theta) ** 2)  # 8
         residual = window_actions - jnp.clip(opt_psi @ new_w, low, high)[None]
         weights, count = in_window[:, None, None] * in_opt[None, :, None], jnp.sum(in_window) * num_opt
-        delta_d = jnp.where(count > 0, jnp.sum(weights * residual**2) / jnp.maximum(count, 1), 0.0)   # 9
+        delta_d = jnp.where(count > 0, jnp.sum(weights * residual**2) / jnp.maximum(count, 1), 0.0)  # 9
         finite = all_finite((new_theta, new_w, delta_q, delta_d))
-        return _AmortizedCarry(n + 1, new_theta, new_w, c.thetas.at[n + 1].set(new_theta), c.ws.at[n + 1].set(new_w),
-                               c.deltas_q.at[n].set(delta_q), c.deltas_d.at[n].set(delta_d), window_actions, stamps,
-                               first_divergence(c.diverged_at, finite, n))
+        return _AmortizedCarry(
+            n + 1,
+            new_theta,
+            new_w,
+            c.thetas.at[n + 1].set(new_theta),
+            c.ws.at[n + 1].set(new_w),
+            c.deltas_q.at[n].set(delta_q),
+            c.deltas_d.at[n].set(delta_d),
+            window_actions,
+            stamps,
+            first_divergence(c.diverged_at, finite, n),
+        )
 
-    def keep_going(c):                                  # until max(delta_q, delta_d) < eps or n >= N
+    def keep_going(c):  # until max(delta_q, delta_d) < eps or n >= N
         last = jnp.maximum(c.n - 1, 0)
         return (c.n < N) & ((c.n == 0) | (jnp.maximum(c.deltas_q[last], c.deltas_d[last]) >= config.tolerance))
 
     init = _amortized_start(design.shape[1], opt_psi.shape[1], m, N, max_opt, max_window, design.dtype)
     c = jax.lax.while_loop(keep_going, iterate, init)
     _report_divergence(c.diverged_at, "amortized fitted Q-iteration")
-    return AmortizedFQIResult(c.theta, c.w, c.n, _hold_after_stop(c.thetas, c.n), _hold_after_stop(c.ws, c.n),
-                              c.deltas_q, c.deltas_d, c.n * num_opt, c.diverged_at)
+    return AmortizedFQIResult(
+        c.theta,
+        c.w,
+        c.n,
+        _hold_after_stop(c.thetas, c.n),
+        _hold_after_stop(c.ws, c.n),
+        c.deltas_q,
+        c.deltas_d,
+        c.n * num_opt,
+        c.diverged_at,
+    )

@@ -1,6 +1,7 @@
 """Algorithm 20.1, fitted Q-iteration with explicit optimization, and the pieces the amortized loop
 shares with it: the ridge solve on the fixed design, the input checks, the held histories and the
 divergence report."""
+
 from typing import NamedTuple
 
 import jax
@@ -14,12 +15,12 @@ from lib.replay import Transition
 
 # -------------------------------------------------------------------------------- fitted Q
 class FQIResult(NamedTuple):
-    theta: jax.Array         # theta_n at the stop, (F,)
-    iterations: jax.Array    # n, the number of iterations run
-    thetas: jax.Array        # theta_0 .. theta_N, (N + 1, F); rows after n repeat theta_n
-    deltas: jax.Array        # delta of each iteration, (N,); NaN after the stop
+    theta: jax.Array  # theta_n at the stop, (F,)
+    iterations: jax.Array  # n, the number of iterations run
+    thetas: jax.Array  # theta_0 .. theta_N, (N + 1, F); rows after n repeat theta_n
+    deltas: jax.Array  # delta of each iteration, (N,); NaN after the stop
     solver_calls: jax.Array  # calls to maximize: |B| per iteration
-    diverged_at: jax.Array   # the first iteration whose theta or delta was inf/NaN; -1 if none
+    diverged_at: jax.Array  # the first iteration whose theta or delta was inf/NaN; -1 if none
 
 
 class _FQICarry(NamedTuple):
@@ -39,7 +40,7 @@ def _ridge_solver(design, ridge):
     U, s, Vt = jnp.linalg.svd(design, full_matrices=False)
     filtered = jnp.where(s > 0, s / (s**2 + ridge), 0.0)
 
-    def fit(targets):                      # targets: (|B|,) or (|B|, m)
+    def fit(targets):  # targets: (|B|,) or (|B|, m)
         projected = U.T @ targets
         return Vt.T @ (filtered.reshape((-1,) + (1,) * (projected.ndim - 1)) * projected)
 
@@ -55,8 +56,9 @@ def _check_inputs(base_points, features, config):
     if size < 1:
         raise ValueError(f"base_points must hold at least one transition, got {size}")
     if base_points.action.shape != (size, features.action_size):
-        raise ValueError(f"base_points.action must have shape {(size, features.action_size)}, "
-                         f"got {base_points.action.shape}")
+        raise ValueError(
+            f"base_points.action must have shape {(size, features.action_size)}, got {base_points.action.shape}"
+        )
     return size
 
 
@@ -98,24 +100,33 @@ def fitted_q_iteration(base_points, features, config):
     def iterate(carry):
         n, theta = carry.n, carry.theta
         # 3.2: y = r + gamma maximize(q(s', .; theta_n)) for each (s, a, r, s') in B
-        best_next = jax.vmap(lambda psi: q_value(features, theta, psi,
-                                                 maximize(lambda a: q_value(features, theta, psi, a),
-                                                          start, config.maximize)))(next_psi)
+        best_next = jax.vmap(
+            lambda psi: q_value(
+                features, theta, psi, maximize(lambda a: q_value(features, theta, psi, a), start, config.maximize)
+            )
+        )(next_psi)
         targets = base_points.reward + config.gamma * not_done * best_next
-        new_theta = fit(targets)                                            # 3.3: theta_{n+1} = fit(D)
-        delta = jnp.mean((design @ new_theta - design @ theta) ** 2)        # 3.4
+        new_theta = fit(targets)  # 3.3: theta_{n+1} = fit(D)
+        delta = jnp.mean((design @ new_theta - design @ theta) ** 2)  # 3.4
         diverged_at = first_divergence(carry.diverged_at, all_finite((new_theta, delta)), n)
-        return _FQICarry(n + 1, new_theta, carry.thetas.at[n + 1].set(new_theta), carry.deltas.at[n].set(delta),
-                         diverged_at)
+        return _FQICarry(
+            n + 1, new_theta, carry.thetas.at[n + 1].set(new_theta), carry.deltas.at[n].set(delta), diverged_at
+        )
 
-    def keep_going(carry):                                                  # 4: until delta < eps or n >= N
-        n = carry.n      # a NaN delta (divergence) also stops the loop: NaN >= eps is false
+    def keep_going(carry):  # 4: until delta < eps or n >= N
+        n = carry.n  # a NaN delta (divergence) also stops the loop: NaN >= eps is false
         return (n < N) & ((n == 0) | (carry.deltas[jnp.maximum(n - 1, 0)] >= config.tolerance))
 
-    theta0 = jnp.zeros((design.shape[1],), design.dtype)                    # 1: theta_0 = 0
-    init = _FQICarry(jnp.array(0), theta0, jnp.zeros((N + 1, design.shape[1]), design.dtype),
-                     jnp.full((N,), jnp.nan, design.dtype), jnp.array(-1))
+    theta0 = jnp.zeros((design.shape[1],), design.dtype)  # 1: theta_0 = 0
+    init = _FQICarry(
+        jnp.array(0),
+        theta0,
+        jnp.zeros((N + 1, design.shape[1]), design.dtype),
+        jnp.full((N,), jnp.nan, design.dtype),
+        jnp.array(-1),
+    )
     final = jax.lax.while_loop(keep_going, iterate, init)
     _report_divergence(final.diverged_at, "fitted Q-iteration")
-    return FQIResult(final.theta, final.n, _hold_after_stop(final.thetas, final.n), final.deltas,
-                     final.n * size, final.diverged_at)
+    return FQIResult(
+        final.theta, final.n, _hold_after_stop(final.thetas, final.n), final.deltas, final.n * size, final.diverged_at
+    )

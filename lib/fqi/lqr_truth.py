@@ -1,6 +1,7 @@
 """The LQR in the features' coordinates: `QuadraticFeatures`, the class of its q*; the ground truth of
 chapter 20 read in those coordinates (`quadratic_q_matrix`, `greedy_gain`, `optimal_q_matrix`); and the
 errors of a run measured against an exact answer (`q_errors`, `action_errors`)."""
+
 from dataclasses import dataclass
 
 import jax
@@ -16,6 +17,7 @@ from lib.fqi.maximizer import q_value
 class QuadraticFeatures:
     """phi(x, u) = [1, z_i z_j for i <= j] with z = (x, u): every quadratic in (x, u) without linear
     terms, which is the class of the LQR's q*. psi(x) = x, so the policy d(x; w) = w^T x is linear."""
+
     state_size: int
     action_size: int
 

@@ -1,5 +1,6 @@
 """The two configs and the inner optimizer: `MaximizeConfig` and `FQIConfig`, `maximize` (projected
 gradient ascent with optax, or a dense grid as the reference) and the greedy and policy actions built on it."""
+
 import math
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ class MaximizeConfig:
     learning_rate: gradient-ascent step size (> 0); below 2 / curvature of -q in a for convergence.
     grid_size: grid points per action dimension for "grid" (>= 2); the grid has grid_size^m points.
     """
+
     method: str = "sgd"
     low: float = -math.inf
     high: float = math.inf
@@ -64,6 +66,7 @@ class FQIConfig:
     num_policy_steps: ascent steps per iteration (>= 1).
     maximize: the numerical optimizer used in the targets.
     """
+
     gamma: float = 0.95
     max_iterations: int = 200
     tolerance: float = 1e-10

@@ -1,6 +1,7 @@
 """The same code on a nonlinear task, Pendulum-v1: `PendulumFeatures` (radial basis functions times a
 polynomial in the torque), the base points drawn from lib.envs' dynamics, and the greedy and amortized
 policies as functions of an observation."""
+
 from dataclasses import dataclass
 from functools import partial
 
@@ -19,6 +20,7 @@ class PendulumFeatures:
     """Pendulum state s = (angle, angular velocity). psi(s): normalized radial basis functions on a
     num_angle x num_velocity grid (periodic in the angle). phi(s, a) = psi(s) (x) [1, a/2, (a/2)^2, ...]
     up to action_degree, so q is a polynomial in the torque at every state."""
+
     num_angle: int = 11
     num_velocity: int = 9
     action_degree: int = 2
@@ -39,7 +41,7 @@ class PendulumFeatures:
         angles = jnp.linspace(-jnp.pi, jnp.pi, self.num_angle, endpoint=False)
         speed = envs.PENDULUM_MAX_SPEED
         velocities = jnp.linspace(-speed, speed, self.num_velocity)
-        kappa = (self.num_angle / (2 * jnp.pi)) ** 2         # width ~ one angle spacing
+        kappa = (self.num_angle / (2 * jnp.pi)) ** 2  # width ~ one angle spacing
         width = 2 * speed / (self.num_velocity - 1)
         angle_part = jnp.exp(kappa * (jnp.cos(s[0] - angles) - 1.0))
         velocity_part = jnp.exp(-0.5 * ((s[1] - velocities) / width) ** 2)

@@ -29,14 +29,39 @@ The modules: `mdp_exact` and `mdp_estimators` (the finite MDP), `agent` (CartPol
 state), `boxes` (Algorithms 24.1 - 24.4) and `training` (`make_train`). Everything is imported here,
 so `lib.policy_gradient.X` is the name to use.
 """
-from lib.policy_gradient.mdp_exact import (softmax_policy, exact_return, occupancy, policy_gradient_theorem,
-                                           gradient_from_action_values, gae_expected_advantages,
-                                           sample_discounted_visitation)
-from lib.policy_gradient.mdp_estimators import (GradientEstimates, score_function_gradient, checked_lambdas,
-                                                finite_mdp_estimates, EstimatorSummary, summarize_estimates,
-                                                gae_advantage_moments)
-from lib.policy_gradient.agent import (PolicyGradientConfig, ESTIMATORS, AgentState, PolicyGradientLog, policy_logits,
-                                       init_agent, first_episode_mask)
-from lib.policy_gradient.boxes import (reinforce_update, baseline_update, value_minibatch_update, gae_update,
-                                       actor_critic_td0_step)
+
+from lib.policy_gradient.mdp_exact import (
+    softmax_policy,
+    exact_return,
+    occupancy,
+    policy_gradient_theorem,
+    gradient_from_action_values,
+    gae_expected_advantages,
+    sample_discounted_visitation,
+)
+from lib.policy_gradient.mdp_estimators import (
+    GradientEstimates,
+    score_function_gradient,
+    checked_lambdas,
+    finite_mdp_estimates,
+    EstimatorSummary,
+    summarize_estimates,
+    gae_advantage_moments,
+)
+from lib.policy_gradient.agent import (
+    PolicyGradientConfig,
+    ESTIMATORS,
+    AgentState,
+    PolicyGradientLog,
+    policy_logits,
+    init_agent,
+    first_episode_mask,
+)
+from lib.policy_gradient.boxes import (
+    reinforce_update,
+    baseline_update,
+    value_minibatch_update,
+    gae_update,
+    actor_critic_td0_step,
+)
 from lib.policy_gradient.training import collect_episodes, make_train

@@ -1,5 +1,6 @@
 """CartPole, networks and state: the config, the agent's policy and value networks with their optimizers,
 the losses and the mask that keeps each environment's first episode."""
+
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -8,29 +9,38 @@ import jax.numpy as jnp
 
 from lib.config import check_positive, check_positive_int, check_range
 from lib.nets import check_hidden_widths
-from lib.onpolicy import (annealable_adam, annealed_learning_rate, init_policy_and_value, masked_mean, policy_output,
-                          state_value, with_learning_rate)
+from lib.onpolicy import (
+    annealable_adam,
+    annealed_learning_rate,
+    init_policy_and_value,
+    masked_mean,
+    policy_output,
+    state_value,
+    with_learning_rate,
+)
 from lib.policies import categorical_log_prob
 
 
 # =============================================================== CartPole: networks and state
 
+
 @dataclass(frozen=True)
 class PolicyGradientConfig:
     """Hyperparameters of the CartPole runs. Defaults: the GAE actor-critic (Algorithm 24.3)."""
-    estimator: str = "gae"                 # one of ESTIMATORS
-    num_iterations: int = 150              # N: outer iterations, each collecting B episodes
-    num_episodes: int = 16                 # B: episodes per iteration, run in parallel copies of the environment
-    gamma: float = 0.99                    # discount, in [0, 1]
-    lam: float = 0.95                      # GAE lambda (estimator "gae" only), in [0, 1]
-    policy_learning_rate: float = 2e-3     # alpha_w, Adam step size of the policy, > 0
-    value_learning_rate: float = 3e-3      # alpha_theta, Adam step size of the baseline / value function, > 0
-    policy_hidden: tuple = (64, 64)        # hidden widths (tanh) of the policy d(a|s; w), each an int >= 1
-    value_hidden: tuple = (64, 64)         # hidden widths (tanh) of the value v(s; theta), each an int >= 1
-    num_minibatches: int = 4               # mini-batches per epoch (24.2, 24.3), in [1, num_episodes]
-    value_epochs: int = 4                  # K: passes over the batch for the value function (24.2, 24.3)
-    policy_epochs: int = 1                 # J: passes over the batch for the policy (24.2, 24.3)
-    anneal_learning_rate: bool = True      # step sizes fall linearly to 0 over the run (the boxes keep them fixed)
+
+    estimator: str = "gae"  # one of ESTIMATORS
+    num_iterations: int = 150  # N: outer iterations, each collecting B episodes
+    num_episodes: int = 16  # B: episodes per iteration, run in parallel copies of the environment
+    gamma: float = 0.99  # discount, in [0, 1]
+    lam: float = 0.95  # GAE lambda (estimator "gae" only), in [0, 1]
+    policy_learning_rate: float = 2e-3  # alpha_w, Adam step size of the policy, > 0
+    value_learning_rate: float = 3e-3  # alpha_theta, Adam step size of the baseline / value function, > 0
+    policy_hidden: tuple = (64, 64)  # hidden widths (tanh) of the policy d(a|s; w), each an int >= 1
+    value_hidden: tuple = (64, 64)  # hidden widths (tanh) of the value v(s; theta), each an int >= 1
+    num_minibatches: int = 4  # mini-batches per epoch (24.2, 24.3), in [1, num_episodes]
+    value_epochs: int = 4  # K: passes over the batch for the value function (24.2, 24.3)
+    policy_epochs: int = 1  # J: passes over the batch for the policy (24.2, 24.3)
+    anneal_learning_rate: bool = True  # step sizes fall linearly to 0 over the run (the boxes keep them fixed)
 
     def __post_init__(self):
         if self.estimator not in ESTIMATORS:
@@ -51,18 +61,18 @@ ESTIMATORS = ("whole_return", "reward_to_go", "baseline", "value_minibatch", "ga
 
 
 class AgentState(NamedTuple):
-    policy: list             # w: MLP observation -> action logits
-    value: list              # theta: MLP observation -> v(s; theta) (unused by whole_return, reward_to_go)
+    policy: list  # w: MLP observation -> action logits
+    value: list  # theta: MLP observation -> v(s; theta) (unused by whole_return, reward_to_go)
     policy_opt_state: tuple
     value_opt_state: tuple
 
 
 class PolicyGradientLog(NamedTuple):
-    episode_returns: jax.Array   # [iterations]: mean undiscounted return of the episodes that ended in the iteration
-                                 # (all B episodes collected: every iteration ends B)
-    episode_lengths: jax.Array   # [iterations]: mean length of those episodes (steps actually used)
-    learning_rate: jax.Array     # [iterations]: Adam's step size alpha_w in the iteration (annealed or fixed)
-    diverged_at: jax.Array       # the first iteration after which a parameter was inf/NaN; -1 if none
+    episode_returns: jax.Array  # [iterations]: mean undiscounted return of the episodes that ended in the iteration
+    # (all B episodes collected: every iteration ends B)
+    episode_lengths: jax.Array  # [iterations]: mean length of those episodes (steps actually used)
+    learning_rate: jax.Array  # [iterations]: Adam's step size alpha_w in the iteration (annealed or fixed)
+    diverged_at: jax.Array  # the first iteration after which a parameter was inf/NaN; -1 if none
 
 
 def policy_logits(policy, observations):
@@ -77,6 +87,7 @@ def _optimizers(config):
 
 def _with_step_sizes(config, state, index):
     """Set alpha_w and alpha_theta for iteration `index` of the run (`lib.onpolicy.annealed_learning_rate`)."""
+
     def rate(learning_rate):
         return annealed_learning_rate(learning_rate, index, config.num_iterations, config.anneal_learning_rate)
 
@@ -122,4 +133,5 @@ def _sampler(policy, env):
         logits = policy_logits(policy, observation)
         action = jax.random.categorical(key, logits)
         return action, categorical_log_prob(logits, action)
+
     return sample_action

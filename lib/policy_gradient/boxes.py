@@ -1,16 +1,33 @@
 """CartPole, the four boxes: Algorithms 24.1 - 24.4 as update functions on the agent's state."""
+
 import jax
 import jax.numpy as jnp
 
 from lib.nets import gradient_step
-from lib.onpolicy import (collect_rollout, discounted_returns_to_go, gae_advantages, masked_mean, minibatch_epochs,
-                          normalize, state_value)
+from lib.onpolicy import (
+    collect_rollout,
+    discounted_returns_to_go,
+    gae_advantages,
+    masked_mean,
+    minibatch_epochs,
+    normalize,
+    state_value,
+)
 from lib.policies import categorical_log_prob
-from lib.policy_gradient.agent import (AgentState, _flatten, _on_minibatch, _optimizers, _policy_loss, _sampler,
-                                       _value_loss, policy_logits)
+from lib.policy_gradient.agent import (
+    AgentState,
+    _flatten,
+    _on_minibatch,
+    _optimizers,
+    _policy_loss,
+    _sampler,
+    _value_loss,
+    policy_logits,
+)
 
 
 # =============================================================== CartPole: the four boxes
+
 
 def reinforce_update(config, state, rollout, mask):
     """REINFORCE without a baseline: psi_t = the whole return G(tau), or the return to go G_t.
@@ -19,9 +36,9 @@ def reinforce_update(config, state, rollout, mask):
     """
     returns = discounted_returns_to_go(rollout.rewards, rollout.done, config.gamma)
     if config.estimator == "whole_return":
-        psi = jnp.broadcast_to(returns[0], returns.shape)   # G(tau) on every step of the episode
+        psi = jnp.broadcast_to(returns[0], returns.shape)  # G(tau) on every step of the episode
     else:
-        psi = returns                                       # causality: only rewards from t on
+        psi = returns  # causality: only rewards from t on
     policy_opt, _ = _optimizers(config)
 
     def loss(w):
@@ -42,10 +59,10 @@ def baseline_update(config, state, rollout, mask):
            baseline; the box's per-step updates are summed into one step (the same expected move).
     """
     policy_opt, value_opt = _optimizers(config)
-    returns = discounted_returns_to_go(rollout.rewards, rollout.done, config.gamma)             # 2.2
-    value_grads = jax.grad(_value_loss)(state.value, rollout.observations, returns, mask)        # 2.3
+    returns = discounted_returns_to_go(rollout.rewards, rollout.done, config.gamma)  # 2.2
+    value_grads = jax.grad(_value_loss)(state.value, rollout.observations, returns, mask)  # 2.3
     value, value_state = gradient_step(value_opt, state.value, state.value_opt_state, value_grads)
-    advantages = returns - state_value(value, rollout.observations)                             # 2.4
+    advantages = returns - state_value(value, rollout.observations)  # 2.4
     policy_grads = jax.grad(_policy_loss)(state.policy, rollout.observations, rollout.actions, advantages, mask)
     policy, policy_state = gradient_step(policy_opt, state.policy, state.policy_opt_state, policy_grads)
     return AgentState(policy, value, policy_state, value_state)
@@ -60,29 +77,43 @@ def _fit_value_then_policy(config, state, data, key):
     policy_opt, value_opt = _optimizers(config)
     key_value, key_policy = jax.random.split(key)
     observations, actions, advantages, targets, weights = data
-    value, value_state, _ = minibatch_epochs(_on_minibatch(_value_loss), state.value, state.value_opt_state,
-                                             value_opt, (observations, targets, weights), key_value,
-                                             config.value_epochs, config.num_minibatches)
-    if advantages is None:                                   # 24.2: A = R - v(s; theta) with the fitted v
+    value, value_state, _ = minibatch_epochs(
+        _on_minibatch(_value_loss),
+        state.value,
+        state.value_opt_state,
+        value_opt,
+        (observations, targets, weights),
+        key_value,
+        config.value_epochs,
+        config.num_minibatches,
+    )
+    if advantages is None:  # 24.2: A = R - v(s; theta) with the fitted v
         advantages = targets - state_value(value, observations)
     advantages = normalize(advantages, weights)
-    policy, policy_state, _ = minibatch_epochs(_on_minibatch(_policy_loss), state.policy, state.policy_opt_state,
-                                               policy_opt, (observations, actions, advantages, weights), key_policy,
-                                               config.policy_epochs, config.num_minibatches)
+    policy, policy_state, _ = minibatch_epochs(
+        _on_minibatch(_policy_loss),
+        state.policy,
+        state.policy_opt_state,
+        policy_opt,
+        (observations, actions, advantages, weights),
+        key_policy,
+        config.policy_epochs,
+        config.num_minibatches,
+    )
     return AgentState(policy, value, policy_state, value_state)
 
 
 def value_minibatch_update(config, state, rollout, mask, key):
     """Algorithm 24.2: policy gradient with a value-function control variate and mini-batches.
 
-      2.2  D <- (s_t, a_t, R_t) for the B episodes, R_t the return to go;
-      2.3  v_target(s) = R (every CartPole state is visited once, so the average over D_s is R);
-      2.4  K epochs of mini-batch steps on L_v = mean (v(s; theta) - R)^2;
-      2.5  A = R - v(s; theta) with the fitted value function;
-      2.6  A <- (A - mu_A) / sigma_A over the batch;
-      2.7  J epochs of mini-batch steps on L_pi = -mean log d(a|s; w) A.
+    2.2  D <- (s_t, a_t, R_t) for the B episodes, R_t the return to go;
+    2.3  v_target(s) = R (every CartPole state is visited once, so the average over D_s is R);
+    2.4  K epochs of mini-batch steps on L_v = mean (v(s; theta) - R)^2;
+    2.5  A = R - v(s; theta) with the fitted value function;
+    2.6  A <- (A - mu_A) / sigma_A over the batch;
+    2.7  J epochs of mini-batch steps on L_pi = -mean log d(a|s; w) A.
     """
-    returns = discounted_returns_to_go(rollout.rewards, rollout.done, config.gamma)             # 2.2
+    returns = discounted_returns_to_go(rollout.rewards, rollout.done, config.gamma)  # 2.2
     observations, actions, returns, weights = _flatten(rollout.observations, rollout.actions, returns, mask)
     return _fit_value_then_policy(config, state, (observations, actions, None, returns, weights), key)  # 2.3-2.7
 
@@ -90,22 +121,29 @@ def value_minibatch_update(config, state, rollout, mask, key):
 def gae_update(config, state, rollout, mask, key):
     """Algorithm 24.3: policy gradient with GAE and mini-batches (the GAE actor-critic).
 
-      2.2.2  delta_t = r_t + gamma v(s_{t+1}; theta) - v(s_t; theta) (no bootstrap past a true terminal);
-      2.2.3  A_t = delta_t + gamma lambda A_{t+1}, a reverse scan (`lib.onpolicy.gae_advantages`);
-      2.2.4  D <- (s_t, a_t, A_t, v_old(s_t));
-      2.3    K epochs of mini-batch steps on L_v = mean (v(s; theta) - (A + v_old))^2. The box prints
-             the target as v_old, which would leave v where it is; A + v_old, the lambda-return, is the
-             target the GAE paper and every implementation use;
-      2.4    A <- (A - mu_A) / sigma_A;
-      2.5    J epochs of mini-batch steps on L_pi = -mean log d(a|s; w) A.
+    2.2.2  delta_t = r_t + gamma v(s_{t+1}; theta) - v(s_t; theta) (no bootstrap past a true terminal);
+    2.2.3  A_t = delta_t + gamma lambda A_{t+1}, a reverse scan (`lib.onpolicy.gae_advantages`);
+    2.2.4  D <- (s_t, a_t, A_t, v_old(s_t));
+    2.3    K epochs of mini-batch steps on L_v = mean (v(s; theta) - (A + v_old))^2. The box prints
+           the target as v_old, which would leave v where it is; A + v_old, the lambda-return, is the
+           target the GAE paper and every implementation use;
+    2.4    A <- (A - mu_A) / sigma_A;
+    2.5    J epochs of mini-batch steps on L_pi = -mean log d(a|s; w) A.
     """
-    values = state_value(state.value, rollout.observations)                                     # 2.2.2
+    values = state_value(state.value, rollout.observations)  # 2.2.2
     next_values = state_value(state.value, rollout.next_observations)
-    advantages = gae_advantages(rollout.rewards, values, next_values, rollout.terminated,       # 2.2.3
-                                rollout.done, config.gamma, config.lam)
-    targets = advantages + values                                                               # 2.2.4
+    advantages = gae_advantages(
+        rollout.rewards,
+        values,
+        next_values,
+        rollout.terminated,  # 2.2.3
+        rollout.done,
+        config.gamma,
+        config.lam,
+    )
+    targets = advantages + values  # 2.2.4
     data = _flatten(rollout.observations, rollout.actions, advantages, targets, mask)
-    return _fit_value_then_policy(config, state, data, key)                                    # 2.3-2.5
+    return _fit_value_then_policy(config, state, data, key)  # 2.3-2.5
 
 
 def actor_critic_td0_step(config, state, env, key, env_states, observations, alive):
@@ -126,11 +164,15 @@ def actor_critic_td0_step(config, state, env, key, env_states, observations, ali
     deltas = step.rewards + config.gamma * bootstrap - state_value(state.value, step.observations)  # 2.2.3
     deltas = jax.lax.stop_gradient(deltas)
 
-    def value_surrogate(theta):   # its gradient is -mean delta grad v
+    def value_surrogate(theta):  # its gradient is -mean delta grad v
         return -masked_mean(deltas * state_value(theta, step.observations), alive)
 
-    value, value_state = gradient_step(value_opt, state.value, state.value_opt_state,              # 2.2.4
-                                       jax.grad(value_surrogate)(state.value))
+    value, value_state = gradient_step(
+        value_opt,
+        state.value,
+        state.value_opt_state,  # 2.2.4
+        jax.grad(value_surrogate)(state.value),
+    )
     policy_grads = jax.grad(_policy_loss)(state.policy, step.observations, step.actions, deltas, alive)
     policy, policy_state = gradient_step(policy_opt, state.policy, state.policy_opt_state, policy_grads)  # 2.2.5
     # Once every copy's episode is over there is nothing to learn from: keep the state as it was

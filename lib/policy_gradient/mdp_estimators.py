@@ -1,5 +1,6 @@
 """Finite MDP, estimators: the score-function gradient with whole returns, rewards to go, a baseline or
 GAE, on sampled episodes vmapped over independent trials, and their bias and variance."""
+
 from functools import partial
 from typing import NamedTuple
 
@@ -14,8 +15,10 @@ from lib.policy_gradient.mdp_exact import softmax_policy
 
 # =============================================================== finite MDP: estimators
 
+
 class GradientEstimates(NamedTuple):
     """One gradient estimate per trial, each of shape [trials, *params.shape] (gae: [lambdas, trials, ...])."""
+
     whole_return: jax.Array
     reward_to_go: jax.Array
     baseline: jax.Array
@@ -28,6 +31,7 @@ def score_function_gradient(params, states, actions, weights, policy_fn=softmax_
     The gradient of the surrogate (1/E) sum weights_t log d(a_t|s_t; w) with the weights held fixed:
     the weights carry the return information, the log-probability carries w.
     """
+
     def surrogate(w):
         log_policy = jnp.log(policy_fn(w))
         return jnp.sum(weights * log_policy[states, actions]) / states.shape[0]
@@ -55,8 +59,7 @@ def _psi_rewards_to_go(rewards, gamma, done):
     return discounts * discounted_returns_to_go(rewards, done, gamma)
 
 
-def finite_mdp_estimates(mdp, params, critic, key, lams, num_trials, num_episodes, horizon,
-                         policy_fn=softmax_policy):
+def finite_mdp_estimates(mdp, params, critic, key, lams, num_trials, num_episodes, horizon, policy_fn=softmax_policy):
     """Gradient estimates over `num_trials` independent trials of `num_episodes` episodes each.
 
     Every trial samples its own episodes of `horizon` steps (pick gamma^horizon negligible: the
@@ -71,8 +74,9 @@ def finite_mdp_estimates(mdp, params, critic, key, lams, num_trials, num_episode
     """
     for name, value in (("num_trials", num_trials), ("num_episodes", num_episodes), ("horizon", horizon)):
         check_positive_int(name, value)
-    return _finite_mdp_estimates(mdp, params, critic, key, checked_lambdas(lams), num_trials, num_episodes, horizon,
-                                 policy_fn)
+    return _finite_mdp_estimates(
+        mdp, params, critic, key, checked_lambdas(lams), num_trials, num_episodes, horizon, policy_fn
+    )
 
 
 @partial(jax.jit, static_argnums=(5, 6, 7, 8))
@@ -88,8 +92,10 @@ def _finite_mdp_estimates(mdp, params, critic, key, lams, num_trials, num_episod
         discounts = gamma ** jnp.arange(horizon)[:, None]
         values = critic[states_t]
         next_values = jnp.concatenate([values[1:], jnp.zeros_like(values[:1])])
-        psi = {"whole_return": _psi_whole_return(rewards_t, gamma),
-               "reward_to_go": _psi_rewards_to_go(rewards_t, gamma, done)}
+        psi = {
+            "whole_return": _psi_whole_return(rewards_t, gamma),
+            "reward_to_go": _psi_rewards_to_go(rewards_t, gamma, done),
+        }
         psi["baseline"] = psi["reward_to_go"] - discounts * values
         # score_function_gradient wants episode-major [E, H] arrays: transpose the weights back.
         gradient = lambda weights: score_function_gradient(params, states, actions, weights.T, policy_fn)
@@ -108,10 +114,11 @@ def _finite_mdp_estimates(mdp, params, critic, key, lams, num_trials, num_episod
 
 class EstimatorSummary(NamedTuple):
     """Bias, variance and MSE of an estimator of a vector: all summed over the vector's components."""
-    bias_norm: float       # || mean estimate - exact ||
-    bias_se: float         # standard error of that mean, sqrt(trace Cov / trials)
-    variance: float        # trace of the covariance of one trial's estimate
-    mse: float             # bias_norm^2 + variance
+
+    bias_norm: float  # || mean estimate - exact ||
+    bias_se: float  # standard error of that mean, sqrt(trace Cov / trials)
+    variance: float  # trace of the covariance of one trial's estimate
+    mse: float  # bias_norm^2 + variance
 
 
 def summarize_estimates(estimates, exact):
@@ -122,8 +129,9 @@ def summarize_estimates(estimates, exact):
     mean = jnp.mean(flat, axis=0)
     variance = jnp.sum(jnp.var(flat, axis=0, ddof=1))
     bias = jnp.linalg.norm(mean - jnp.ravel(exact))
-    return EstimatorSummary(float(bias), float(jnp.sqrt(variance / flat.shape[0])), float(variance),
-                            float(bias**2 + variance))
+    return EstimatorSummary(
+        float(bias), float(jnp.sqrt(variance / flat.shape[0])), float(variance), float(bias**2 + variance)
+    )
 
 
 def gae_advantage_moments(mdp, policy, critic, key, lams, num_episodes, horizon):

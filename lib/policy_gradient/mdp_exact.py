@@ -1,5 +1,6 @@
 """Finite MDP, exact answers: the softmax policy, its return, the policy gradient theorem, the discounted
 visitation and the expected GAE advantage, against which the estimators are measured."""
+
 from functools import partial
 
 import jax
@@ -10,6 +11,7 @@ from lib.mdp import discounted_visitation, evaluate_policy, expected_return, pol
 
 
 # =============================================================== finite MDP: exact answers
+
 
 def softmax_policy(logits):
     """d(a|s; w) = exp(w[s, a]) / sum_b exp(w[s, b]): the tabular softmax policy pi[s, a]."""

@@ -1,5 +1,6 @@
 """CartPole, the training loop: `make_train` returns one pure `train(key)` that collects B episodes and
 updates, repeated in one `lax.scan`."""
+
 import functools
 from functools import partial
 
@@ -7,13 +8,25 @@ import jax
 import jax.numpy as jnp
 
 from lib.onpolicy import collect_rollout, current_learning_rate, run_iterations, start_envs
-from lib.policy_gradient.agent import (PolicyGradientConfig, PolicyGradientLog, _sampler, _with_step_sizes,
-                                       first_episode_mask, init_agent)
-from lib.policy_gradient.boxes import (actor_critic_td0_step, baseline_update, gae_update, reinforce_update,
-                                       value_minibatch_update)
+from lib.policy_gradient.agent import (
+    PolicyGradientConfig,
+    PolicyGradientLog,
+    _sampler,
+    _with_step_sizes,
+    first_episode_mask,
+    init_agent,
+)
+from lib.policy_gradient.boxes import (
+    actor_critic_td0_step,
+    baseline_update,
+    gae_update,
+    reinforce_update,
+    value_minibatch_update,
+)
 
 
 # =============================================================== CartPole: the training loop
+
 
 def collect_episodes(env, policy, key, num_episodes):
     """One complete episode in each of `num_episodes` fresh copies: (rollout [T, B], mask [T, B]).
@@ -23,8 +36,9 @@ def collect_episodes(env, policy, key, num_episodes):
     """
     key_reset, key_collect = jax.random.split(key)
     env_states, observations = start_envs(env, key_reset, num_episodes)
-    _, _, rollout, _ = collect_rollout(env, _sampler(policy, env), key_collect, env_states, observations,
-                                       env.max_episode_steps)
+    _, _, rollout, _ = collect_rollout(
+        env, _sampler(policy, env), key_collect, env_states, observations, env.max_episode_steps
+    )
     return rollout, first_episode_mask(rollout.done)
 
 
@@ -49,12 +63,14 @@ def _td0_episodes(env, config, state, key, index):
     def online_step(carry, step_key):
         state, env_states, observations, alive = carry
         state, env_states, observations, step, next_alive = actor_critic_td0_step(
-            config, state, env, step_key, env_states, observations, alive)
+            config, state, env, step_key, env_states, observations, alive
+        )
         return (state, env_states, observations, next_alive), (step.rewards, alive)
 
     alive = jnp.ones(config.num_episodes)
     (state, _, _, _), (rewards, mask) = jax.lax.scan(
-        online_step, (state, env_states, observations, alive), jax.random.split(key_steps, env.max_episode_steps))
+        online_step, (state, env_states, observations, alive), jax.random.split(key_steps, env.max_episode_steps)
+    )
     return state, rewards, mask
 
 
@@ -67,8 +83,9 @@ def _checked_configs(env, configs):
         raise ValueError("configs must be a PolicyGradientConfig or a non-empty sequence of them")
     shapes = {(c.num_iterations, c.num_episodes, c.policy_hidden, c.value_hidden) for c in configs}
     if len(shapes) != 1:
-        raise ValueError("configs must agree on (num_iterations, num_episodes, policy_hidden, value_hidden), "
-                         f"got {sorted(shapes)}")
+        raise ValueError(
+            f"configs must agree on (num_iterations, num_episodes, policy_hidden, value_hidden), got {sorted(shapes)}"
+        )
     return configs
 
 
@@ -112,16 +129,18 @@ def _make_train(env, configs):
 
         def iteration(state, key, index):
             if batch and online:
-                state, rewards, mask = jax.lax.cond(is_online[which], online_iteration, batch_iteration,
-                                                    state, key, which, index)
+                state, rewards, mask = jax.lax.cond(
+                    is_online[which], online_iteration, batch_iteration, state, key, which, index
+                )
             else:
                 state, rewards, mask = (online_iteration if online else batch_iteration)(state, key, which, index)
             returns = jnp.sum(mask * rewards, axis=0)
             rate = current_learning_rate(state.policy_opt_state)
             return state, (jnp.mean(returns), jnp.mean(jnp.sum(mask, axis=0)), rate)
 
-        state, rows, diverged_at = run_iterations(iteration, init_agent(key_init, env, first), key_loop,
-                                                  first.num_iterations)
+        state, rows, diverged_at = run_iterations(
+            iteration, init_agent(key_init, env, first), key_loop, first.num_iterations
+        )
         return state, PolicyGradientLog(*rows, diverged_at)
 
     return train

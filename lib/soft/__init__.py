@@ -22,13 +22,36 @@ fitted Q-iteration), `gaussian_fit` (the Boltzmann densities and the Gaussian fi
 variant). Everything is imported here, so `lib.soft.X` is the name to use; that includes `_policy_head` and
 `_tanh_sample`, which the tests call.
 """
-from lib.soft.smooth_bellman import (check_temperature, soft_maximum, boltzmann_policy, soft_bellman_operator,
-                                     soft_value_iteration, soft_value_gap_bound, policy_entropy,
-                                     entropy_regularized_value, SoftSolution, solve_soft_mdp)
+
+from lib.soft.smooth_bellman import (
+    check_temperature,
+    soft_maximum,
+    boltzmann_policy,
+    soft_bellman_operator,
+    soft_value_iteration,
+    soft_value_gap_bound,
+    policy_entropy,
+    entropy_regularized_value,
+    SoftSolution,
+    solve_soft_mdp,
+)
 from lib.soft.fitted_q import soft_fitted_q_iteration
-from lib.soft.gaussian_fit import (multimodal_q, boltzmann_log_normalizer, boltzmann_density, kl_gaussian_to_boltzmann,
-                                   reparameterized_kl_loss, fit_gaussian_to_boltzmann)
-from lib.soft.sac_shared import (SACConfig, SACNetworks, SACOptimizers, sac_optimizers, _policy_head, sac_value_target,
-                                 sac_policy_loss)
+from lib.soft.gaussian_fit import (
+    multimodal_q,
+    boltzmann_log_normalizer,
+    boltzmann_density,
+    kl_gaussian_to_boltzmann,
+    reparameterized_kl_loss,
+    fit_gaussian_to_boltzmann,
+)
+from lib.soft.sac_shared import (
+    SACConfig,
+    SACNetworks,
+    SACOptimizers,
+    sac_optimizers,
+    _policy_head,
+    sac_value_target,
+    sac_policy_loss,
+)
 from lib.soft.sac_box import SACState, gaussian_policy, sac_init, sac_update, make_sac_agent
 from lib.soft.sac_tanh import SACTanhState, _tanh_sample, sac_tanh_init, sac_tanh_update, make_sac_tanh_agent

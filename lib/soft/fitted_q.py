@@ -1,5 +1,6 @@
 """Soft fitted Q-iteration on a finite MDP (section 22.1): targets from sampled next states and next
 actions of the Boltzmann policy, fitted on one-hot features, one `lax.scan` over iterations."""
+
 import jax
 import jax.numpy as jnp
 
@@ -20,7 +21,7 @@ def _soft_fitted_q(mdp, temperature, key, sample_shape):
         u = jax.random.uniform(key, (2, num_samples, num_states, num_actions))
         # base points: every (s, a), each with `num_samples` sampled next states and next actions
         next_states = sample(jnp.cumsum(mdp.transitions, axis=-1), u[0])
-        log_policy = jax.nn.log_softmax(q_values / temperature, axis=-1)        # log d(a'|s')
+        log_policy = jax.nn.log_softmax(q_values / temperature, axis=-1)  # log d(a'|s')
         next_actions = sample(jnp.cumsum(jnp.exp(log_policy), axis=-1)[next_states], u[1])
         q_next = q_values[next_states, next_actions]
         log_d_next = log_policy[next_states, next_actions]

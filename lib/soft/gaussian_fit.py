@@ -1,5 +1,6 @@
 """A Gaussian fitted to a Boltzmann target in one dimension (section 22.3): a two-peaked q, the target's
 density and normalizer on a grid, the exact KL of the fit, and Adam on its reparameterized estimate."""
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -10,6 +11,7 @@ from lib.soft.smooth_bellman import check_temperature
 
 
 # ------------------------------------------------------- a Gaussian fit to a Boltzmann target
+
 
 def multimodal_q(action):
     """A 1-D q with two peaks: log of 0.6 N(-1, 0.35^2) + 0.4 N(1.3, 0.5^2) (+ a constant).
@@ -34,7 +36,7 @@ def boltzmann_density(q_fn, temperature, actions, grid):
     return jnp.exp(q_fn(actions) / temperature - boltzmann_log_normalizer(q_fn, temperature, grid))
 
 
-_STANDARD_NODES = jnp.linspace(-10.0, 10.0, 2001)   # z of a = mean + sigma z: follows the Gaussian anywhere
+_STANDARD_NODES = jnp.linspace(-10.0, 10.0, 2001)  # z of a = mean + sigma z: follows the Gaussian anywhere
 
 
 def kl_gaussian_to_boltzmann(mean, log_std, q_fn, temperature, grid):
@@ -75,8 +77,9 @@ def _fit_gaussian(q_fn, temperature, key, init, learning_rate, shape):
 _fit_gaussian_jit = jax.jit(_fit_gaussian, static_argnums=0)
 
 
-def fit_gaussian_to_boltzmann(q_fn, key, temperature, mean=0.0, log_std=0.0, num_adam_steps=400,
-                              num_samples=64, learning_rate=0.05):
+def fit_gaussian_to_boltzmann(
+    q_fn, key, temperature, mean=0.0, log_std=0.0, num_adam_steps=400, num_samples=64, learning_rate=0.05
+):
     """Minimize KL(N(mu, sigma^2) || exp(q/beta)/Z) over (mu, log sigma) by the reparameterization gradient.
 
     Each Adam step draws `num_samples` eps ~ N(0, 1), puts a = mu + sigma eps, and differentiates the
@@ -89,5 +92,6 @@ def fit_gaussian_to_boltzmann(q_fn, key, temperature, mean=0.0, log_std=0.0, num
     check_positive_int("num_samples", num_samples)
     check_positive("learning_rate", learning_rate)
     init = jnp.array([mean, log_std], jnp.float32)
-    return _fit_gaussian_jit(q_fn, jnp.asarray(temperature, jnp.float32), key, init, learning_rate,
-                             jnp.zeros((num_adam_steps, num_samples)))
+    return _fit_gaussian_jit(
+        q_fn, jnp.asarray(temperature, jnp.float32), key, init, learning_rate, jnp.zeros((num_adam_steps, num_samples))
+    )

@@ -1,6 +1,7 @@
 """Algorithm 22.1 as the book prints it: twin Q-networks, a value network with a target copy, a
 reparameterized Gaussian policy and a fixed temperature; `make_sac_agent` plugs it into
 `lib.offpolicy.make_off_policy_train`."""
+
 from typing import Any, NamedTuple
 
 import jax
@@ -15,11 +16,12 @@ from lib.soft.smooth_bellman import check_temperature
 
 # ---------------------------------------------------------------- Algorithm 22.1, as in the box
 
+
 class SACState(NamedTuple):
-    policy: Any          # phi
-    q: Any               # theta^1, theta^2 (stacked)
-    value: Any           # psi
-    value_target: Any    # psi-bar
+    policy: Any  # phi
+    q: Any  # theta^1, theta^2 (stacked)
+    value: Any  # psi
+    value_target: Any  # psi-bar
     log_temperature: jax.Array  # log alpha, fixed during training
     policy_opt_state: Any
     q_opt_state: Any
@@ -46,8 +48,16 @@ def sac_init(key, env, config, temperature=None):
     key_pi, key_q, key_v = jax.random.split(key, 3)
     policy, q = mlp_init(key_pi, nets.policy_sizes), twin_mlp_init(key_q, nets.q_sizes)
     value = mlp_init(key_v, nets.value_sizes)
-    return SACState(policy, q, value, value, jnp.log(jnp.asarray(temperature, jnp.float32)),
-                    optimizers.policy.init(policy), optimizers.q.init(q), optimizers.value.init(value))
+    return SACState(
+        policy,
+        q,
+        value,
+        value,
+        jnp.log(jnp.asarray(temperature, jnp.float32)),
+        optimizers.policy.init(policy),
+        optimizers.q.init(q),
+        optimizers.value.init(value),
+    )
 
 
 def sac_update(env, config, state, batch, key):
@@ -86,10 +96,16 @@ def sac_update(env, config, state, batch, key):
     # Update target value network: psi-bar <- tau psi + (1 - tau) psi-bar.
     value_target = soft_update(state.value_target, value, config.tau)
 
-    metrics = {"q_loss": q_loss, "value_loss": value_loss, "policy_loss": policy_loss,
-               "entropy": entropy, "temperature": alpha}
-    return SACState(policy, q, value, value_target, state.log_temperature, policy_opt_state, q_opt_state,
-                    value_opt_state), metrics
+    metrics = {
+        "q_loss": q_loss,
+        "value_loss": value_loss,
+        "policy_loss": policy_loss,
+        "entropy": entropy,
+        "temperature": alpha,
+    }
+    return SACState(
+        policy, q, value, value_target, state.log_temperature, policy_opt_state, q_opt_state, value_opt_state
+    ), metrics
 
 
 def make_sac_agent(env, config=SACConfig(), temperature=None):
@@ -109,5 +125,9 @@ def make_sac_agent(env, config=SACConfig(), temperature=None):
     def greedy(state, obs):
         return gaussian_policy(env, config, state.policy, obs)[0]
 
-    return OffPolicyAgent(init=lambda key: sac_init(key, env, config, temperature), act=act, greedy=greedy,
-                          update=lambda state, batch, key: sac_update(env, config, state, batch, key))
+    return OffPolicyAgent(
+        init=lambda key: sac_init(key, env, config, temperature),
+        act=act,
+        greedy=greedy,
+        update=lambda state, batch, key: sac_update(env, config, state, batch, key),
+    )

@@ -1,5 +1,6 @@
 """What both SAC variants share: `SACConfig`, the network sizes and optimizers it defines, the policy
 head (mu, log sigma), the soft value target and the policy loss."""
+
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Tuple
 
@@ -11,8 +12,8 @@ from lib.nets import check_hidden_widths, mlp_apply, twin_q_apply
 from lib.soft.smooth_bellman import check_temperature
 
 
-
 # ------------------------------------------------------------------------------------- SAC
+
 
 @dataclass(frozen=True)
 class SACConfig:
@@ -20,19 +21,20 @@ class SACConfig:
 
     Fields marked [22.1] are used only by `sac_update`, [tanh] only by `sac_tanh_update`.
     """
+
     policy_hidden: Tuple[int, ...] = (64, 64)  # hidden widths of the policy network, positive ints (or a list)
-    q_hidden: Tuple[int, ...] = (64, 64)       # hidden widths of each twin Q-network
-    value_hidden: Tuple[int, ...] = (64, 64)   # hidden widths of the value network [22.1]
-    gamma: float = 0.99                      # discount, in [0, 1)
-    tau: float = 0.005                       # soft target-update rate, in (0, 1]
-    q_learning_rate: float = 1e-3            # alpha_q, > 0
-    policy_learning_rate: float = 1e-3       # alpha_pi, > 0
-    value_learning_rate: float = 1e-3        # alpha_v, > 0 [22.1]
-    temperature: float = 0.2                 # alpha (fixed, [22.1]) or its initial value ([tanh]), > 0
-    learn_temperature: bool = True           # [tanh] tune alpha toward target_entropy; False keeps it fixed
+    q_hidden: Tuple[int, ...] = (64, 64)  # hidden widths of each twin Q-network
+    value_hidden: Tuple[int, ...] = (64, 64)  # hidden widths of the value network [22.1]
+    gamma: float = 0.99  # discount, in [0, 1)
+    tau: float = 0.005  # soft target-update rate, in (0, 1]
+    q_learning_rate: float = 1e-3  # alpha_q, > 0
+    policy_learning_rate: float = 1e-3  # alpha_pi, > 0
+    value_learning_rate: float = 1e-3  # alpha_v, > 0 [22.1]
+    temperature: float = 0.2  # alpha (fixed, [22.1]) or its initial value ([tanh]), > 0
+    learn_temperature: bool = True  # [tanh] tune alpha toward target_entropy; False keeps it fixed
     temperature_learning_rate: float = 1e-3  # [tanh] step size on log alpha, > 0
-    target_entropy: Optional[float] = None   # [tanh] entropy target in nats; None means -(action dimension)
-    log_std_min: float = -5.0                # the policy's log sigma is squashed into [log_std_min, log_std_max]
+    target_entropy: Optional[float] = None  # [tanh] entropy target in nats; None means -(action dimension)
+    log_std_min: float = -5.0  # the policy's log sigma is squashed into [log_std_min, log_std_max]
     log_std_max: float = 2.0
 
     def __post_init__(self):
@@ -50,6 +52,7 @@ class SACConfig:
 
 class SACNetworks(NamedTuple):
     """Layer sizes of the policy (mu and log sigma), Q and value networks."""
+
     policy_sizes: Tuple[int, ...]
     q_sizes: Tuple[int, ...]
     value_sizes: Tuple[int, ...]
@@ -57,21 +60,26 @@ class SACNetworks(NamedTuple):
 
 def _networks(env, config):
     obs, act = env.observation_size, env.action_size
-    return SACNetworks((obs, *config.policy_hidden, 2 * act), (obs + act, *config.q_hidden, 1),
-                       (obs, *config.value_hidden, 1))
+    return SACNetworks(
+        (obs, *config.policy_hidden, 2 * act), (obs + act, *config.q_hidden, 1), (obs, *config.value_hidden, 1)
+    )
 
 
 class SACOptimizers(NamedTuple):
-    policy: Any        # Adam at alpha_pi, for phi
-    q: Any             # Adam at alpha_q, for both twins at once
-    value: Any         # Adam at alpha_v, for psi [22.1]
-    temperature: Any   # Adam on log alpha [tanh]
+    policy: Any  # Adam at alpha_pi, for phi
+    q: Any  # Adam at alpha_q, for both twins at once
+    value: Any  # Adam at alpha_v, for psi [22.1]
+    temperature: Any  # Adam on log alpha [tanh]
 
 
 def sac_optimizers(config):
     """The optimizers of a SACConfig: the one definition that init and update both use."""
-    return SACOptimizers(optax.adam(config.policy_learning_rate), optax.adam(config.q_learning_rate),
-                         optax.adam(config.value_learning_rate), optax.adam(config.temperature_learning_rate))
+    return SACOptimizers(
+        optax.adam(config.policy_learning_rate),
+        optax.adam(config.q_learning_rate),
+        optax.adam(config.value_learning_rate),
+        optax.adam(config.temperature_learning_rate),
+    )
 
 
 def _policy_head(config, policy_params, observation):

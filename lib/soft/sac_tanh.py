@@ -1,6 +1,7 @@
 """SAC as most code runs it: tanh-squashed actions with the change-of-variables correction, target
 Q-networks instead of a value network, and the temperature tuned toward a target entropy;
 `make_sac_tanh_agent` plugs it into `lib.offpolicy.make_off_policy_train`."""
+
 from typing import Any, NamedTuple
 
 import jax
@@ -15,10 +16,11 @@ from lib.soft.smooth_bellman import check_temperature
 
 # ------------------------------------ the common variant: tanh squashing, automatic temperature
 
+
 class SACTanhState(NamedTuple):
     policy: Any
-    q: Any                      # theta^1, theta^2 (stacked)
-    q_target: Any               # theta-bar^1, theta-bar^2
+    q: Any  # theta^1, theta^2 (stacked)
+    q_target: Any  # theta-bar^1, theta-bar^2
     log_temperature: jax.Array  # log alpha
     learn_temperature: jax.Array  # bool: tune alpha (an array, so tuned and fixed runs vmap together)
     policy_opt_state: Any
@@ -43,9 +45,16 @@ def sac_tanh_init(key, env, config, temperature=None, learn_temperature=None):
     key_pi, key_q = jax.random.split(key)
     policy, q = mlp_init(key_pi, nets.policy_sizes), twin_mlp_init(key_q, nets.q_sizes)
     log_temperature = jnp.log(jnp.asarray(temperature, jnp.float32))
-    return SACTanhState(policy, q, q, log_temperature, jnp.asarray(learn_temperature, bool),
-                        optimizers.policy.init(policy), optimizers.q.init(q),
-                        optimizers.temperature.init(log_temperature))
+    return SACTanhState(
+        policy,
+        q,
+        q,
+        log_temperature,
+        jnp.asarray(learn_temperature, bool),
+        optimizers.policy.init(policy),
+        optimizers.q.init(q),
+        optimizers.temperature.init(log_temperature),
+    )
 
 
 def sac_tanh_update(env, config, state, batch, key):
@@ -83,13 +92,22 @@ def sac_tanh_update(env, config, state, batch, key):
     # Temperature: move alpha so that the policy's entropy -E[log d] tracks the target.
     entropy_gap = jax.lax.stop_gradient(jnp.mean(log_prob) + target_entropy)
     temperature_grad = jnp.where(state.learn_temperature, -entropy_gap, 0.0)
-    log_temperature, temperature_opt_state = gradient_step(optimizers.temperature, state.log_temperature,
-                                                           state.temperature_opt_state, temperature_grad)
+    log_temperature, temperature_opt_state = gradient_step(
+        optimizers.temperature, state.log_temperature, state.temperature_opt_state, temperature_grad
+    )
 
     q_target = soft_update(state.q_target, q, config.tau)
     metrics = {"q_loss": q_loss, "policy_loss": policy_loss, "entropy": -jnp.mean(log_prob), "temperature": alpha}
-    return SACTanhState(policy, q, q_target, log_temperature, state.learn_temperature, policy_opt_state,
-                        q_opt_state, temperature_opt_state), metrics
+    return SACTanhState(
+        policy,
+        q,
+        q_target,
+        log_temperature,
+        state.learn_temperature,
+        policy_opt_state,
+        q_opt_state,
+        temperature_opt_state,
+    ), metrics
 
 
 def make_sac_tanh_agent(env, config=SACConfig(), temperature=None, learn_temperature=None):
@@ -112,6 +130,9 @@ def make_sac_tanh_agent(env, config=SACConfig(), temperature=None, learn_tempera
         mean, _ = _policy_head(config, state.policy, obs)
         return tanh_gaussian_mode(mean, env.action_low, env.action_high)
 
-    return OffPolicyAgent(init=lambda key: sac_tanh_init(key, env, config, temperature, learn_temperature),
-                          act=act, greedy=greedy,
-                          update=lambda state, batch, key: sac_tanh_update(env, config, state, batch, key))
+    return OffPolicyAgent(
+        init=lambda key: sac_tanh_init(key, env, config, temperature, learn_temperature),
+        act=act,
+        greedy=greedy,
+        update=lambda state, batch, key: sac_tanh_update(env, config, state, batch, key),
+    )

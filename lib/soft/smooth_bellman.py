@@ -1,6 +1,7 @@
 """The smooth Bellman operator on finite MDPs, with exact answers: the soft maximum and its Boltzmann
 policy, soft value iteration, the gap bound to v*, and the entropy-regularized value that equals
 v_beta at the Boltzmann policy. `check_temperature`, here, guards every module of the package."""
+
 from typing import NamedTuple
 
 import jax
@@ -24,6 +25,7 @@ def check_temperature(temperature, name="temperature"):
 
 
 # ------------------------------------------------------------------------- finite MDPs, exact
+
 
 def _advantages_over_temperature(q_values, temperature):
     """(q - max_a q) / beta: at most 0, so exp of it never overflows as beta -> 0 (q / beta would reach
@@ -103,10 +105,10 @@ def entropy_regularized_value(mdp, policy, temperature):
 
 
 class SoftSolution(NamedTuple):
-    values: jax.Array        # v_beta(s), the fixed point of L_beta
-    q_values: jax.Array      # q_beta(s, a) = r + gamma P v_beta
-    policy: jax.Array        # Boltzmann policy of q_beta
-    entropy: jax.Array       # H(d(.|s)) per state
+    values: jax.Array  # v_beta(s), the fixed point of L_beta
+    q_values: jax.Array  # q_beta(s, a) = r + gamma P v_beta
+    policy: jax.Array  # Boltzmann policy of q_beta
+    entropy: jax.Array  # H(d(.|s)) per state
     plain_return: jax.Array  # v_d(s) without the entropy bonus: the reward the policy actually collects
 
 

@@ -36,13 +36,42 @@ The modules, each built on the ones before: `models` (models, policies, critics)
 `loops` (SVG(inf), SVG(n)), `noise` (noise inference), `lqr_truth` (the closed forms) and `dpg`.
 Everything is imported here, so `lib.svg.X` is the name to use.
 """
-from lib.svg.models import (Model, lqr_model, pendulum_observe, pendulum_model, pendulum_initial_state,
-                            linear_gaussian_policy, linear_gaussian_policy_params, pendulum_policy,
-                            pendulum_policy_init, quadratic_critic, mlp_critic)
-from lib.svg.estimators import (check_unroll_depth, dpmb_reparameterized_objective, dpmb_score_function_surrogate,
-                                bpo_objective, svg0_objective, svg_objective, per_sample_gradients, gradients_by_depth)
-from lib.svg.loops import (Rollout, rollout, svg_infinity_objective, SVGConfig, SVGLog, SVGState, svg_infinity, svg_n,
-                           make_pendulum_svg_train, pendulum_returns)
+
+from lib.svg.models import (
+    Model,
+    lqr_model,
+    pendulum_observe,
+    pendulum_model,
+    pendulum_initial_state,
+    linear_gaussian_policy,
+    linear_gaussian_policy_params,
+    pendulum_policy,
+    pendulum_policy_init,
+    quadratic_critic,
+    mlp_critic,
+)
+from lib.svg.estimators import (
+    check_unroll_depth,
+    dpmb_reparameterized_objective,
+    dpmb_score_function_surrogate,
+    bpo_objective,
+    svg0_objective,
+    svg_objective,
+    per_sample_gradients,
+    gradients_by_depth,
+)
+from lib.svg.loops import (
+    Rollout,
+    rollout,
+    svg_infinity_objective,
+    SVGConfig,
+    SVGLog,
+    SVGState,
+    svg_infinity,
+    svg_n,
+    make_pendulum_svg_train,
+    pendulum_returns,
+)
 from lib.svg.noise import sample_transition, infer_noise
 from lib.svg.lqr_truth import lqr_q_function, lqr_n_step_objective, lqr_objectives_by_depth, lqr_expected_return
 from lib.svg.dpg import skewed_q, soft_gaussian_closed_form, GaussianFit, fit_soft_gaussian, fit_dpg

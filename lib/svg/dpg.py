@@ -1,5 +1,6 @@
 """DPG as the zero-temperature SAC: the Gaussian that SAC's policy step fits at one state tends to DPG's
 action as the temperature alpha goes to 0."""
+
 from typing import NamedTuple
 
 import jax

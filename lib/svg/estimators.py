@@ -1,6 +1,7 @@
 """One objective per model-based estimator, written for one sample with its noise (s, eps, xi) as
 arguments, so `jax.grad` of it is the estimator; `per_sample_gradients` and `gradients_by_depth`
 batch them."""
+
 import operator
 
 import jax
@@ -112,8 +113,9 @@ def bpo_objective(params, s0, *, policy, model, n, gamma, critic=None, critic_pa
     eps = jnp.zeros((n + 1, action_size), s0.dtype)
     xi = jnp.zeros((n, s0.shape[0]), s0.dtype)
     deterministic = lambda p, o: (policy(p, o)[0], jnp.zeros(action_size, s0.dtype))
-    return _n_step_return(params, s0, eps, xi, policy=deterministic, model=model, gamma=gamma,
-                          critic=critic, critic_params=critic_params)
+    return _n_step_return(
+        params, s0, eps, xi, policy=deterministic, model=model, gamma=gamma, critic=critic, critic_params=critic_params
+    )
 
 
 def svg0_objective(params, obs, eps, *, policy, critic, critic_params):
@@ -133,8 +135,17 @@ def svg_objective(params, s0, eps, xi, *, policy, model, n, gamma, critic=None, 
     _check_gamma(gamma)
     _check_noise_length("eps", eps, n + 1)
     _check_noise_length("xi", xi, n)
-    return _n_step_return(params, s0, eps[:n + 1], xi[:n], policy=policy, model=model, gamma=gamma,
-                          critic=critic, critic_params=critic_params)
+    return _n_step_return(
+        params,
+        s0,
+        eps[: n + 1],
+        xi[:n],
+        policy=policy,
+        model=model,
+        gamma=gamma,
+        critic=critic,
+        critic_params=critic_params,
+    )
 
 
 def per_sample_gradients(objective, params, *batched):
@@ -144,8 +155,10 @@ def per_sample_gradients(objective, params, *batched):
 
 def _depth_gradients(params, s0, eps, xi, model, critic_params, *, policy, critic, gamma):
     def all_depths(p, s, e, x):
-        return _returns_at_every_depth(p, s, e, x, policy=policy, model=model, gamma=gamma,
-                                       critic=critic, critic_params=critic_params)
+        return _returns_at_every_depth(
+            p, s, e, x, policy=policy, model=model, gamma=gamma, critic=critic, critic_params=critic_params
+        )
+
     # Forward mode: one pass carries a tangent per parameter through all N steps at once.
     per_sample = jax.vmap(jax.jacfwd(all_depths), in_axes=(None, 0, 0, 0))(params, s0, eps, xi)
     return jax.tree_util.tree_map(lambda g: jnp.swapaxes(g, 0, 1), per_sample)
@@ -166,5 +179,14 @@ def gradients_by_depth(params, s0, eps, xi, *, policy, model, max_depth, gamma, 
     _check_gamma(gamma)
     _check_noise_length("eps", eps[0], max_depth + 1)
     _check_noise_length("xi", xi[0], max_depth)
-    return _depth_gradients_jit(params, s0, eps[:, :max_depth + 1], xi[:, :max_depth], model, critic_params,
-                                policy=policy, critic=critic, gamma=float(gamma))
+    return _depth_gradients_jit(
+        params,
+        s0,
+        eps[:, : max_depth + 1],
+        xi[:, :max_depth],
+        model,
+        critic_params,
+        policy=policy,
+        critic=critic,
+        gamma=float(gamma),
+    )

@@ -1,5 +1,6 @@
 """The training loops: SVG(inf) (Algorithm 25.1) through the whole model trajectory and SVG(n) with a
 learned critic, each one `lax.scan` that records divergence, and the Pendulum trainer over unroll depths."""
+
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Tuple
 
@@ -18,7 +19,7 @@ from lib.svg.models import mlp_critic, pendulum_initial_state, pendulum_model, p
 
 # ------------------------------------------------------------------ SVG(inf)
 class Rollout(NamedTuple):
-    states: jax.Array   # s_0 .. s_T
+    states: jax.Array  # s_0 .. s_T
     actions: jax.Array  # a_0 .. a_T
     rewards: jax.Array  # r(s_t, a_t), t = 0 .. T
 
@@ -49,21 +50,22 @@ def svg_infinity_objective(params, s0, eps, xi, *, policy, model, gamma):
 class SVGConfig:
     """Hyperparameters of SVG(inf) (Algorithm 25.1), of SVG(n) with a learned critic q, and of the
     Pendulum policy `make_pendulum_svg_train` starts from."""
-    horizon: int = 40                    # T: model steps per sampled trajectory, >= 1
-    batch_size: int = 8                  # N: start states s_0 ~ rho_0 per iteration, >= 1
-    num_iterations: int = 200            # policy updates, >= 1
-    policy_learning_rate: float = 2e-2   # alpha_w, Adam step on the policy, > 0
-    max_grad_norm: float = 1.0           # policy gradients are clipped to this global norm, > 0
-    gamma: float = 0.98                  # discount in [0, 1]
-    checkpoint_every: int = 25           # iterations between stored policy parameters; divides iterations
-    policy_hidden: Tuple[int, ...] = (16,)   # Pendulum policy: hidden widths (tanh) of d(s; w), positive ints
-    initial_action_std: float = 0.5      # Pendulum policy: sigma(s; w) at the start (then learned), > 0
+
+    horizon: int = 40  # T: model steps per sampled trajectory, >= 1
+    batch_size: int = 8  # N: start states s_0 ~ rho_0 per iteration, >= 1
+    num_iterations: int = 200  # policy updates, >= 1
+    policy_learning_rate: float = 2e-2  # alpha_w, Adam step on the policy, > 0
+    max_grad_norm: float = 1.0  # policy gradients are clipped to this global norm, > 0
+    gamma: float = 0.98  # discount in [0, 1]
+    checkpoint_every: int = 25  # iterations between stored policy parameters; divides iterations
+    policy_hidden: Tuple[int, ...] = (16,)  # Pendulum policy: hidden widths (tanh) of d(s; w), positive ints
+    initial_action_std: float = 0.5  # Pendulum policy: sigma(s; w) at the start (then learned), > 0
     # SVG(n) only. The critic's gradient in a is all SVG(0) knows, and its budget decides how far
     # SVG(5) gets on Pendulum in 200 updates: 25 Adam steps per iteration leave it near SVG(0), 50 lift it.
     q_hidden: Tuple[int, ...] = (32, 32)  # hidden widths (ReLU) of q(s, a; theta), positive ints
-    q_learning_rate: float = 3e-3        # Adam step on the critic, > 0
-    num_q_steps: int = 50                # critic regression (Adam) steps per iteration, >= 1
-    tau: float = 0.1                     # target-critic soft-update rate in (0, 1]
+    q_learning_rate: float = 3e-3  # Adam step on the critic, > 0
+    num_q_steps: int = 50  # critic regression (Adam) steps per iteration, >= 1
+    tau: float = 0.1  # target-critic soft-update rate in (0, 1]
 
     def __post_init__(self):
         for name in ("horizon", "batch_size", "num_iterations", "checkpoint_every", "num_q_steps"):
@@ -74,17 +76,20 @@ class SVGConfig:
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("tau", self.tau, 0.0, 1.0, low_open=True)
         if self.num_iterations % self.checkpoint_every:
-            raise ValueError(f"checkpoint_every must divide num_iterations={self.num_iterations}, got {self.checkpoint_every}")
+            raise ValueError(
+                f"checkpoint_every must divide num_iterations={self.num_iterations}, got {self.checkpoint_every}"
+            )
 
 
 class SVGLog(NamedTuple):
-    checkpoints: Any        # policy parameters after every checkpoint_every iterations (leading axis)
-    objective: jax.Array    # the batch objective J(w_n) at each iteration
+    checkpoints: Any  # policy parameters after every checkpoint_every iterations (leading axis)
+    objective: jax.Array  # the batch objective J(w_n) at each iteration
     diverged_at: jax.Array  # the first iteration after which a parameter or J was inf/NaN; -1 if none
 
 
 class SVGState(NamedTuple):
     """The carry of the SVG loops: the policy w, and for SVG(n) the critic theta (None for SVG(inf))."""
+
     policy: Any
     policy_opt_state: Any
     q: Any
@@ -116,7 +121,7 @@ def _run_iterations(iteration, state, config):
 
     state, (policies, objective) = jax.lax.scan(tracked, state, jnp.arange(config.num_iterations))
     every = config.checkpoint_every
-    checkpoints = jax.tree_util.tree_map(lambda p: p[every - 1::every], policies)
+    checkpoints = jax.tree_util.tree_map(lambda p: p[every - 1 :: every], policies)
     return state, SVGLog(checkpoints, objective, state.diverged_at)
 
 
@@ -141,18 +146,19 @@ def svg_infinity(key, params, *, policy, model, initial_state, config):
     action_size = _action_size(policy, params, model, initial_state, key)
 
     def J(w, s0, eps, xi):
-        per_start = jax.vmap(lambda s, e, x: svg_infinity_objective(w, s, e, x, policy=policy, model=model,
-                                                                     gamma=config.gamma))(s0, eps, xi)
+        per_start = jax.vmap(
+            lambda s, e, x: svg_infinity_objective(w, s, e, x, policy=policy, model=model, gamma=config.gamma)
+        )(s0, eps, xi)
         return jnp.mean(per_start)
 
     def iteration(state):
         key, key_start, key_eps, key_xi = jax.random.split(state.key, 4)
-        s0 = jax.vmap(initial_state)(jax.random.split(key_start, N))                      # step 1
-        eps = jax.random.normal(key_eps, (N, T + 1, action_size))                         # step 2
+        s0 = jax.vmap(initial_state)(jax.random.split(key_start, N))  # step 1
+        eps = jax.random.normal(key_eps, (N, T + 1, action_size))  # step 2
         xi = jax.random.normal(key_xi, (N, T + 1, state_size))
-        objective, gradient = jax.value_and_grad(J)(state.policy, s0, eps, xi)            # steps 3-4
+        objective, gradient = jax.value_and_grad(J)(state.policy, s0, eps, xi)  # steps 3-4
         w, opt_state = _ascent_step(optimizer, state.policy, state.policy_opt_state, gradient)  # step 5
-        return state._replace(policy=w, policy_opt_state=opt_state, key=key), objective   # step 6
+        return state._replace(policy=w, policy_opt_state=opt_state, key=key), objective  # step 6
 
     state = SVGState(params, optimizer.init(params), None, None, None, jnp.array(-1, jnp.int32), key)
     state, log = _run_iterations(iteration, state, config)
@@ -195,8 +201,10 @@ def _svg_n_loop(key, params, critic_params, n, *, window, policy, critic, model,
         def from_start(s, e, x, t):  # SVG(n) from s_t, reusing the trajectory's noise from step t on
             e = jax.lax.dynamic_slice_in_dim(e, t, window + 1)
             x = jax.lax.dynamic_slice_in_dim(x, t, window)
-            return _returns_at_every_depth(w, s, e, x, policy=policy, model=model, gamma=gamma,
-                                           critic=critic, critic_params=c)[n]
+            return _returns_at_every_depth(
+                w, s, e, x, policy=policy, model=model, gamma=gamma, critic=critic, critic_params=c
+            )[n]
+
         per_trajectory = jax.vmap(from_start, in_axes=(0, None, None, 0))
         return jnp.mean(jax.vmap(per_trajectory, in_axes=(0, 0, 0, None))(states, eps, xi, jnp.arange(T)))
 
@@ -206,16 +214,25 @@ def _svg_n_loop(key, params, critic_params, n, *, window, policy, critic, model,
         eps = jax.random.normal(key_eps, (N, T + window + 1, action_size))
         xi = jax.random.normal(key_xi, (N, T + window + 1, state_size))
         path = jax.vmap(lambda s, e, x: rollout(state.policy, s, e, x, policy=policy, model=model))(
-            s0, eps[:, :T + 1], xi[:, :T + 1])
+            s0, eps[:, : T + 1], xi[:, : T + 1]
+        )
         c, q_opt_state = _fit_critic(q_optimizer, state.q, state.q_opt_state, state.q_target, path, q=q, config=config)
         # Policy: ascend SVG(n)'s objective averaged over every visited state.
         objective, gradient = jax.value_and_grad(policy_objective)(state.policy, c, path.states[:, :T], eps, xi)
         w, policy_opt_state = _ascent_step(policy_optimizer, state.policy, state.policy_opt_state, gradient)
-        return SVGState(w, policy_opt_state, c, soft_update(state.q_target, c, config.tau), q_opt_state,
-                        state.diverged_at, key), objective
+        return SVGState(
+            w, policy_opt_state, c, soft_update(state.q_target, c, config.tau), q_opt_state, state.diverged_at, key
+        ), objective
 
-    state = SVGState(params, policy_optimizer.init(params), critic_params, critic_params,
-                     q_optimizer.init(critic_params), jnp.array(-1, jnp.int32), key)
+    state = SVGState(
+        params,
+        policy_optimizer.init(params),
+        critic_params,
+        critic_params,
+        q_optimizer.init(critic_params),
+        jnp.array(-1, jnp.int32),
+        key,
+    )
     state, log = _run_iterations(iteration, state, config)
     return state.policy, state.q, log
 
@@ -230,8 +247,18 @@ def svg_n(key, params, critic_params, *, n, policy, critic, model, initial_state
     n = 0 is SVG(0): the critic alone. Returns (params, critic_params, SVGLog).
     """
     n = check_unroll_depth(n)
-    return _svg_n_loop(key, params, critic_params, n, window=n, policy=policy, critic=critic, model=model,
-                       initial_state=initial_state, config=config)
+    return _svg_n_loop(
+        key,
+        params,
+        critic_params,
+        n,
+        window=n,
+        policy=policy,
+        critic=critic,
+        model=model,
+        initial_state=initial_state,
+        config=config,
+    )
 
 
 def make_pendulum_svg_train(depths, config=SVGConfig(), noise_std=0.0):
@@ -254,14 +281,29 @@ def make_pendulum_svg_train(depths, config=SVGConfig(), noise_std=0.0):
         params = pendulum_policy_init(key_policy, config)
         results = {}
         if None in depths:
-            results[None] = svg_infinity(key_infinite, params, policy=pendulum_policy, model=model,
-                                         initial_state=pendulum_initial_state, config=config)
+            results[None] = svg_infinity(
+                key_infinite,
+                params,
+                policy=pendulum_policy,
+                model=model,
+                initial_state=pendulum_initial_state,
+                config=config,
+            )
         if finite:
             critic_params = mlp_init(key_critic, [4, *config.q_hidden, 1])
             # Every finite depth draws the same noise (key_finite): the depths differ only in n.
-            run = lambda n: _svg_n_loop(key_finite, params, critic_params, n, window=max(finite), policy=pendulum_policy,
-                                        critic=mlp_critic, model=model, initial_state=pendulum_initial_state,
-                                        config=config)
+            run = lambda n: _svg_n_loop(
+                key_finite,
+                params,
+                critic_params,
+                n,
+                window=max(finite),
+                policy=pendulum_policy,
+                critic=mlp_critic,
+                model=model,
+                initial_state=pendulum_initial_state,
+                config=config,
+            )
             final, _, log = jax.vmap(run)(jnp.array(finite))
             for i, n in enumerate(finite):
                 results[n] = jax.tree_util.tree_map(lambda x: x[i], (final, log))

@@ -1,11 +1,13 @@
 """The LQR ground truth: the exact q of a linear Gaussian policy, each estimator's objective and the
 expected return in closed form, whose `jax.grad` is the exact gradient the estimators are tested against."""
+
 import functools
 
 import jax
 import jax.numpy as jnp
 
 from lib.lqr import linear_policy_cost_matrix
+from lib.svg.estimators import check_unroll_depth
 
 
 # ------------------------------------------------------------------ LQR ground truth
@@ -17,8 +19,12 @@ def lqr_q_function(lqr, params):
     noise = lqr.noise_cov + lqr.B @ jnp.diag(sigma**2) @ lqr.B.T
     value_constant = (jnp.sum(sigma**2 * jnp.diag(lqr.R)) + lqr.gamma * jnp.trace(P @ noise)) / (1 - lqr.gamma)
     g = lqr.gamma
-    H = jnp.block([[lqr.Q + g * lqr.A.T @ P @ lqr.A, g * lqr.A.T @ P @ lqr.B],
-                   [g * lqr.B.T @ P @ lqr.A, lqr.R + g * lqr.B.T @ P @ lqr.B]])
+    H = jnp.block(
+        [
+            [lqr.Q + g * lqr.A.T @ P @ lqr.A, g * lqr.A.T @ P @ lqr.B],
+            [g * lqr.B.T @ P @ lqr.A, lqr.R + g * lqr.B.T @ P @ lqr.B],
+        ]
+    )
     return H, g * jnp.trace(P @ lqr.noise_cov) + g * value_constant
 
 
@@ -34,9 +40,9 @@ def lqr_n_step_objective(lqr, params, n, start_mean, start_cov, critic_params=No
 
 def lqr_objectives_by_depth(lqr, params, max_depth, start_mean, start_cov, critic_params=None, stochastic=True):
     """[J_0, ..., J_N] of `lqr_n_step_objective` for every depth n = 0..N = max_depth in one pass."""
-    return _lqr_objectives_by_depth(lqr, params, check_unroll_depth(max_depth), start_mean, start_cov,
-                                    critic_params, bool(stochastic))
-from lib.svg.estimators import check_unroll_depth
+    return _lqr_objectives_by_depth(
+        lqr, params, check_unroll_depth(max_depth), start_mean, start_cov, critic_params, bool(stochastic)
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(2, 6))
@@ -52,13 +58,15 @@ def _lqr_objectives_by_depth(lqr, params, max_depth, start_mean, start_cov, crit
     else:
         H, c = critic_params
         state_size = K.shape[1]
-        lift = jnp.concatenate([jnp.eye(state_size), -K])        # z = lift x + [0; sigma eps]
+        lift = jnp.concatenate([jnp.eye(state_size), -K])  # z = lift x + [0; sigma eps]
         action_block = H[state_size:, state_size:]
-        terminal = lambda mean, cov: -(quad(lift.T @ H @ lift, mean, cov) + jnp.sum(sigma2 * jnp.diag(action_block)) + c)
+        terminal = lambda mean, cov: (
+            -(quad(lift.T @ H @ lift, mean, cov) + jnp.sum(sigma2 * jnp.diag(action_block)) + c)
+        )
 
     def step(carry, _):
         mean, cov, discount, total = carry
-        objective = total + discount * terminal(mean, cov)       # J_t: t rewards, then the critic
+        objective = total + discount * terminal(mean, cov)  # J_t: t rewards, then the critic
         total = total - discount * (quad(stage, mean, cov) + jnp.sum(sigma2 * jnp.diag(lqr.R)))
         return (closed @ mean, closed @ cov @ closed.T + noise, discount * lqr.gamma, total), objective
 

@@ -1,5 +1,6 @@
 """What a model-based gradient differentiates through: the reparameterized `Model` (the LQR's and
 Pendulum's), the policies d(s; w) + sigma(s; w) eps and the critics q(s, a; theta)."""
+
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -21,6 +22,7 @@ class Model:
     A pytree: `params` and `noise_scale` are arrays (a new noise level does not recompile), the
     three functions are static. `observe_fn(s)` is what the policy and the critic see of s.
     """
+
     mean_fn: Callable
     reward_fn: Callable
     observe_fn: Callable
@@ -47,8 +49,9 @@ class Model:
         return jnp.sum(-0.5 * z**2 - 0.5 * jnp.log(2 * jnp.pi)) - log_det
 
 
-jax.tree_util.register_dataclass(Model, data_fields=["params", "noise_scale"],
-                                 meta_fields=["mean_fn", "reward_fn", "observe_fn"])
+jax.tree_util.register_dataclass(
+    Model, data_fields=["params", "noise_scale"], meta_fields=["mean_fn", "reward_fn", "observe_fn"]
+)
 
 
 def _identity(s):
@@ -133,8 +136,10 @@ def pendulum_policy(params, obs):
 
 def pendulum_policy_init(key, config):
     """A tanh policy for `pendulum_policy`: hidden widths config.policy_hidden, sigma = config.initial_action_std."""
-    return {"net": mlp_init(key, [3, *config.policy_hidden, 1]),
-            "log_std": jnp.full((1,), math.log(config.initial_action_std))}
+    return {
+        "net": mlp_init(key, [3, *config.policy_hidden, 1]),
+        "log_std": jnp.full((1,), math.log(config.initial_action_std)),
+    }
 
 
 def quadratic_critic(critic_params, obs, a):

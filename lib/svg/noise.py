@@ -1,4 +1,5 @@
 """Noise inference: the (eps, xi) that make `sample_transition` produce an observed transition."""
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -6,6 +7,7 @@ from lib.config import concrete
 
 
 # ------------------------------------------------------------------ noise inference
+
 
 def sample_transition(params, s, eps, xi, *, policy, model):
     """Forward sampling: a = d(s) + sigma(s) eps, s' = mu(s, a) + Sigma xi. Returns (a, s')."""

@@ -34,13 +34,47 @@ The modules follow those parts: `euclidean` (1), `fisher` (2), `optimizers` (3: 
 updates) and `training` (3: `make_train`). Everything is imported here, so `lib.trust_region.X` is the
 name to use.
 """
-from lib.trust_region.euclidean import (rosenbrock, TrustRegionConfig, TrustRegionTrace, quadratic_model,
-                                        model_decrease, cauchy_point, steihaug_cg, trust_region_step,
-                                        trust_region_minimize)
-from lib.trust_region.fisher import (categorical_kl, gaussian_kl, categorical_fisher, gaussian_fisher,
-                                     fisher_quadratic_form, fisher_vector_product, conjugate_gradient)
-from lib.trust_region.optimizers import (PolicyParams, init_policy, distribution, log_prob, policy_kl, entropy, sample,
-                                         ALGORITHMS, PolicyOptimizationConfig, Knobs, make_knobs, Batch, collect_batch,
-                                         natural_gradient_step, npg_update, trpo_update, StepProfile,
-                                         natural_step_profile, ppo_loss, mean_policy_kl)
+
+from lib.trust_region.euclidean import (
+    rosenbrock,
+    TrustRegionConfig,
+    TrustRegionTrace,
+    quadratic_model,
+    model_decrease,
+    cauchy_point,
+    steihaug_cg,
+    trust_region_step,
+    trust_region_minimize,
+)
+from lib.trust_region.fisher import (
+    categorical_kl,
+    gaussian_kl,
+    categorical_fisher,
+    gaussian_fisher,
+    fisher_quadratic_form,
+    fisher_vector_product,
+    conjugate_gradient,
+)
+from lib.trust_region.optimizers import (
+    PolicyParams,
+    init_policy,
+    distribution,
+    log_prob,
+    policy_kl,
+    entropy,
+    sample,
+    ALGORITHMS,
+    PolicyOptimizationConfig,
+    Knobs,
+    make_knobs,
+    Batch,
+    collect_batch,
+    natural_gradient_step,
+    npg_update,
+    trpo_update,
+    StepProfile,
+    natural_step_profile,
+    ppo_loss,
+    mean_policy_kl,
+)
 from lib.trust_region.training import PolicyOptimizationLog, make_train

@@ -1,5 +1,6 @@
 """The trust-region loop in Euclidean space: the quadratic model m_k, its subproblem solved by the Cauchy
 point or Steihaug's truncated conjugate gradient, and the radius update driven by rho_k."""
+
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -31,6 +32,7 @@ class TrustRegionConfig:
     solver: "steihaug" (truncated conjugate gradient on the model, follows negative curvature to
         the boundary) or "cauchy" (the model's minimizer along -g_k inside the region).
     """
+
     eta_1: float = 0.25
     eta_2: float = 0.75
     alpha_1: float = 0.25
@@ -54,12 +56,13 @@ class TrustRegionConfig:
 
 class TrustRegionTrace(NamedTuple):
     """The recorded run: K = num_iterations iterations."""
-    iterates: jax.Array   # [K + 1, n] x_0 ... x_K
-    values: jax.Array     # [K + 1] f(x_k)
-    radii: jax.Array      # [K + 1] Delta_0 ... Delta_K
-    steps: jax.Array      # [K, n] the proposed step p_k (accepted or not)
-    rho: jax.Array        # [K] actual / predicted reduction
-    accepted: jax.Array   # [K] bool
+
+    iterates: jax.Array  # [K + 1, n] x_0 ... x_K
+    values: jax.Array  # [K + 1] f(x_k)
+    radii: jax.Array  # [K + 1] Delta_0 ... Delta_K
+    steps: jax.Array  # [K, n] the proposed step p_k (accepted or not)
+    rho: jax.Array  # [K] actual / predicted reduction
+    accepted: jax.Array  # [K] bool
 
 
 def quadratic_model(f, x):
@@ -141,13 +144,20 @@ def _trust_region_run(f, x0, knobs, num_iterations, solver):
     def iteration(carry, _):
         x, radius = carry
         x_next, radius_next, step, rho, accepted = trust_region_step(
-            f, x, radius, eta_1, eta_2, alpha_1, alpha_2, max_radius, solver)
+            f, x, radius, eta_1, eta_2, alpha_1, alpha_2, max_radius, solver
+        )
         return (x_next, radius_next), (x_next, f(x_next), radius_next, step, rho, accepted)
 
     radius0 = jnp.asarray(initial_radius, x0.dtype)
     _, (xs, fs, radii, steps, rho, accepted) = jax.lax.scan(iteration, (x0, radius0), None, num_iterations)
-    return TrustRegionTrace(jnp.concatenate([x0[None], xs]), jnp.concatenate([f(x0)[None], fs]),
-                            jnp.concatenate([radius0[None], radii]), steps, rho, accepted)
+    return TrustRegionTrace(
+        jnp.concatenate([x0[None], xs]),
+        jnp.concatenate([f(x0)[None], fs]),
+        jnp.concatenate([radius0[None], radii]),
+        steps,
+        rho,
+        accepted,
+    )
 
 
 _trust_region_run_jit = jax.jit(_trust_region_run, static_argnames=("f", "num_iterations", "solver"))
@@ -165,6 +175,7 @@ def trust_region_minimize(f, x0, config=TrustRegionConfig()):
     x0 = jnp.asarray(x0)
     if x0.ndim != 1:
         raise ValueError(f"x0 must be a vector, got shape {x0.shape}")
-    knobs = jnp.asarray([config.eta_1, config.eta_2, config.alpha_1, config.alpha_2,
-                         config.initial_radius, config.max_radius], x0.dtype)
+    knobs = jnp.asarray(
+        [config.eta_1, config.eta_2, config.alpha_1, config.alpha_2, config.initial_radius, config.max_radius], x0.dtype
+    )
     return _trust_region_run_jit(f, x0, knobs, config.num_iterations, config.solver)

@@ -1,5 +1,6 @@
 """The KL divergence as the distance between policies: KL between Gaussian or categorical policies, its
 Fisher form, Fisher-vector products by automatic differentiation, and conjugate gradient."""
+
 import jax
 import jax.numpy as jnp
 
@@ -62,13 +63,16 @@ def conjugate_gradient(matvec, b, num_iterations=10):
     x, refused = _conjugate_gradient(matvec, b, num_iterations)
     refused = concrete(refused)
     if refused is not None and bool(refused):
-        raise ValueError("matvec must be a symmetric positive-definite matrix: conjugate_gradient met a direction d "
-                         "with d^T A d <= 0 (add damping, or use steihaug_cg for an indefinite model)")
+        raise ValueError(
+            "matvec must be a symmetric positive-definite matrix: conjugate_gradient met a direction d "
+            "with d^T A d <= 0 (add damping, or use steihaug_cg for an indefinite model)"
+        )
     return x
 
 
 def _conjugate_gradient(matvec, b, num_iterations):
     """(x, refused): CG's iterate and whether a direction of non-positive curvature stopped it."""
+
     def body(_, carry):
         x, r, d, rr, refused = carry
         ad = matvec(d)

@@ -1,5 +1,6 @@
 """The policies and the three optimizers: the policy and value networks, the config and its run-time
 knobs, a batch with GAE advantages, and the NPG, TRPO and PPO updates."""
+
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -19,9 +20,9 @@ from lib.trust_region.fisher import categorical_kl, conjugate_gradient, fisher_v
 
 
 class PolicyParams(NamedTuple):
-    policy: list         # MLP: observation -> logits (categorical) or mean (Gaussian)
-    log_std: jax.Array   # state-independent log standard deviation (Gaussian only; unused otherwise)
-    value: list          # MLP: observation -> v(s; psi)
+    policy: list  # MLP: observation -> logits (categorical) or mean (Gaussian)
+    log_std: jax.Array  # state-independent log standard deviation (Gaussian only; unused otherwise)
+    value: list  # MLP: observation -> v(s; psi)
 
 
 def init_policy(key, env, policy_hidden=(64, 64), value_hidden=(64, 64), initial_log_std=-0.5):
@@ -90,6 +91,7 @@ class PolicyOptimizationConfig:
     max_grad_norm: global gradient-norm clip for the Adam updates, > 0.
     initial_log_std: the Gaussian policy's starting log standard deviation.
     """
+
     algorithm: str = "ppo"
     total_steps: int = 500_000
     num_envs: int = 32
@@ -117,8 +119,15 @@ class PolicyOptimizationConfig:
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
-        for name in ("total_steps", "num_envs", "rollout_length", "cg_iterations", "backtrack_steps",
-                     "epochs", "num_minibatches"):
+        for name in (
+            "total_steps",
+            "num_envs",
+            "rollout_length",
+            "cg_iterations",
+            "backtrack_steps",
+            "epochs",
+            "num_minibatches",
+        ):
             check_positive_int(name, getattr(self, name))
         check_hidden_widths(self, "policy_hidden", "value_hidden")
         check_range("gamma", self.gamma, 0.0, 1.0)
@@ -132,10 +141,11 @@ class PolicyOptimizationConfig:
         check_range("value_coef", self.value_coef, 0.0)
         check_range("entropy_coef", self.entropy_coef, 0.0)
         check_positive("max_grad_norm", self.max_grad_norm)
-        check_range("initial_log_std", self.initial_log_std)   # any finite value
+        check_range("initial_log_std", self.initial_log_std)  # any finite value
         if self.batch_size % self.num_minibatches:
-            raise ValueError(f"num_minibatches must divide num_envs * rollout_length = {self.batch_size}, "
-                             f"got {self.num_minibatches}")
+            raise ValueError(
+                f"num_minibatches must divide num_envs * rollout_length = {self.batch_size}, got {self.num_minibatches}"
+            )
         check_positive_int("total_steps // (num_envs * rollout_length)", self.num_iterations)
 
     @property
@@ -149,10 +159,11 @@ class PolicyOptimizationConfig:
 
 class Knobs(NamedTuple):
     """The values a slider may change without recompiling (traced arrays inside `train`)."""
+
     kl_bound: jax.Array
     clip_epsilon: jax.Array
     learning_rate: jax.Array
-    algorithm: jax.Array   # index into ALGORITHMS (used by a switchable train)
+    algorithm: jax.Array  # index into ALGORITHMS (used by a switchable train)
 
 
 def make_knobs(config, kl_bound=None, clip_epsilon=None, learning_rate=None, algorithm=None):
@@ -160,26 +171,36 @@ def make_knobs(config, kl_bound=None, clip_epsilon=None, learning_rate=None, alg
     kl_bound = config.kl_bound if kl_bound is None else kl_bound
     clip_epsilon = config.clip_epsilon if clip_epsilon is None else clip_epsilon
     learning_rate = config.learning_rate if learning_rate is None else learning_rate
-    for name, values, check in (("kl_bound", kl_bound, lambda v: check_positive("kl_bound", v)),
-                                ("clip_epsilon", clip_epsilon,
-                                 lambda v: check_range("clip_epsilon", v, 0.0, 1.0, low_open=True, high_open=True)),
-                                ("learning_rate", learning_rate, lambda v: check_positive("learning_rate", v))):
+    for name, values, check in (
+        ("kl_bound", kl_bound, lambda v: check_positive("kl_bound", v)),
+        (
+            "clip_epsilon",
+            clip_epsilon,
+            lambda v: check_range("clip_epsilon", v, 0.0, 1.0, low_open=True, high_open=True),
+        ),
+        ("learning_rate", learning_rate, lambda v: check_positive("learning_rate", v)),
+    ):
         for v in np.ravel(np.asarray(values, dtype=float)).tolist():
             check(v)
     algorithm = config.algorithm if algorithm is None else algorithm
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    return Knobs(jnp.asarray(kl_bound, jnp.float32), jnp.asarray(clip_epsilon, jnp.float32),
-                 jnp.asarray(learning_rate, jnp.float32), jnp.asarray(ALGORITHMS.index(algorithm), jnp.int32))
+    return Knobs(
+        jnp.asarray(kl_bound, jnp.float32),
+        jnp.asarray(clip_epsilon, jnp.float32),
+        jnp.asarray(learning_rate, jnp.float32),
+        jnp.asarray(ALGORITHMS.index(algorithm), jnp.int32),
+    )
 
 
 class Batch(NamedTuple):
     """One iteration's transitions, flattened over time and environments."""
+
     observations: jax.Array
     actions: jax.Array
     log_probs: jax.Array
     advantages: jax.Array
-    returns: jax.Array    # lambda-returns A + v(s): the value network's regression targets
+    returns: jax.Array  # lambda-returns A + v(s): the value network's regression targets
 
 
 def collect_batch(env, params, key, env_states, observations, rollout_length, gamma=0.99, lam=0.95, reward_scale=1.0):
@@ -187,19 +208,27 @@ def collect_batch(env, params, key, env_states, observations, rollout_length, ga
     GAE advantages from the value network, lambda-returns as its targets. Returns
     (env_states, observations, batch, finished_returns[T, N], done[T, N]): done marks the entries of
     finished_returns that are the returns of episodes ending there."""
+
     def sample_action(observation, k):
         return sample(env, distribution(env, params.policy, params.log_std, observation), k)
 
     env_states, observations, rollout, finished = collect_rollout(
-        env, sample_action, key, env_states, observations, rollout_length)
+        env, sample_action, key, env_states, observations, rollout_length
+    )
     rewards = reward_scale * rollout.rewards
     values = state_value(params.value, rollout.observations)
     next_values = state_value(params.value, rollout.next_observations)
-    advantages = gae_advantages(rewards, values, next_values, rollout.terminated.astype(rewards.dtype),
-                                rollout.done, gamma, lam)
+    advantages = gae_advantages(
+        rewards, values, next_values, rollout.terminated.astype(rewards.dtype), rollout.done, gamma, lam
+    )
     flat = lambda x: x.reshape((-1,) + x.shape[2:])
-    batch = Batch(flat(rollout.observations), flat(rollout.actions), flat(rollout.log_probs),
-                  flat(advantages), flat(advantages + values))
+    batch = Batch(
+        flat(rollout.observations),
+        flat(rollout.actions),
+        flat(rollout.log_probs),
+        flat(advantages),
+        flat(advantages + values),
+    )
     return env_states, observations, batch, finished, rollout.done
 
 
@@ -240,14 +269,16 @@ def natural_gradient_step(env, params, batch, kl_bound, cg_iterations=10, cg_dam
 def npg_update(env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1):
     """Natural policy gradient: take the full natural step. Returns (params, mean KL after the step)."""
     theta_k, step, unravel, _, mean_kl, _ = natural_gradient_step(
-        env, params, batch, kl_bound, cg_iterations, cg_damping)
+        env, params, batch, kl_bound, cg_iterations, cg_damping
+    )
     theta = theta_k + step
     policy, log_std = unravel(theta)
     return params._replace(policy=policy, log_std=log_std), mean_kl(theta)
 
 
-def trpo_update(env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1,
-                backtrack_ratio=0.8, backtrack_steps=10):
+def trpo_update(
+    env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1, backtrack_ratio=0.8, backtrack_steps=10
+):
     """TRPO: the natural direction, then a backtracking line search on the exact constraint.
 
     The candidates theta_k + beta^j step (j = 0 .. J-1) are evaluated together; the first whose
@@ -255,7 +286,8 @@ def trpo_update(env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1,
     qualifies, theta_k is kept. Returns (params, mean KL of the accepted policy).
     """
     theta_k, step, unravel, surrogate, mean_kl, _ = natural_gradient_step(
-        env, params, batch, kl_bound, cg_iterations, cg_damping)
+        env, params, batch, kl_bound, cg_iterations, cg_damping
+    )
     fractions = backtrack_ratio ** jnp.arange(backtrack_steps)
     candidates = theta_k[None] + fractions[:, None] * step[None]
     kls = jax.vmap(mean_kl)(candidates)
@@ -268,31 +300,45 @@ def trpo_update(env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1,
 
 class StepProfile(NamedTuple):
     """Quantities along theta_k + t * (natural step), for each fraction t."""
-    kl: jax.Array                # exact mean KL(pi_k || pi_t)
-    fisher_kl: jax.Array         # its Fisher form 1/2 t^2 s^T I s (undamped I)
-    surrogate_gain: jax.Array    # L(theta_t) - L(theta_k), L = mean[ratio A]
-    clipped_gain: jax.Array      # the same for PPO's clipped surrogate at clip_epsilon
-    outside_share: jax.Array     # share of samples whose ratio is outside [1 - eps, 1 + eps] (not all of
-                                 # them clipped: the min keeps r A where it is the lower term)
-    trpo_fraction: jax.Array     # the fraction TRPO's line search accepts (0 if none)
-    trpo_kl: jax.Array           # the exact mean KL at that fraction
+
+    kl: jax.Array  # exact mean KL(pi_k || pi_t)
+    fisher_kl: jax.Array  # its Fisher form 1/2 t^2 s^T I s (undamped I)
+    surrogate_gain: jax.Array  # L(theta_t) - L(theta_k), L = mean[ratio A]
+    clipped_gain: jax.Array  # the same for PPO's clipped surrogate at clip_epsilon
+    outside_share: jax.Array  # share of samples whose ratio is outside [1 - eps, 1 + eps] (not all of
+    # them clipped: the min keeps r A where it is the lower term)
+    trpo_fraction: jax.Array  # the fraction TRPO's line search accepts (0 if none)
+    trpo_kl: jax.Array  # the exact mean KL at that fraction
 
 
-def natural_step_profile(env, params, batch, kl_bound, clip_epsilon, fractions, cg_iterations=10,
-                         cg_damping=0.1, backtrack_ratio=0.8, backtrack_steps=10):
+def natural_step_profile(
+    env,
+    params,
+    batch,
+    kl_bound,
+    clip_epsilon,
+    fractions,
+    cg_iterations=10,
+    cg_damping=0.1,
+    backtrack_ratio=0.8,
+    backtrack_steps=10,
+):
     """What one update sees along the natural direction: exact KL against its Fisher form, the
     surrogate against PPO's clipped surrogate, and where TRPO's line search stops."""
     theta_k, step, unravel, surrogate, mean_kl, _ = natural_gradient_step(
-        env, params, batch, kl_bound, cg_iterations, cg_damping)
+        env, params, batch, kl_bound, cg_iterations, cg_damping
+    )
     advantages = normalize(batch.advantages)
     curvature = step @ fisher_vector_product(mean_kl, theta_k, step)
 
     def at(t):
         policy, log_std = unravel(theta_k + t * step)
-        ratio = jnp.exp(log_prob(env, distribution(env, policy, log_std, batch.observations), batch.actions)
-                        - batch.log_probs)
-        clipped = jnp.mean(jnp.minimum(ratio * advantages,
-                                       jnp.clip(ratio, 1 - clip_epsilon, 1 + clip_epsilon) * advantages))
+        ratio = jnp.exp(
+            log_prob(env, distribution(env, policy, log_std, batch.observations), batch.actions) - batch.log_probs
+        )
+        clipped = jnp.mean(
+            jnp.minimum(ratio * advantages, jnp.clip(ratio, 1 - clip_epsilon, 1 + clip_epsilon) * advantages)
+        )
         outside = jnp.mean(jnp.abs(ratio - 1.0) > clip_epsilon)
         return mean_kl(theta_k + t * step), surrogate(theta_k + t * step), clipped, outside
 
@@ -301,8 +347,15 @@ def natural_step_profile(env, params, batch, kl_bound, clip_epsilon, fractions, 
     tries = backtrack_ratio ** jnp.arange(backtrack_steps)
     try_kl, try_surr, _, _ = jax.vmap(at)(tries)
     ok = jnp.logical_and(try_kl <= kl_bound, try_surr > surr_k)
-    return StepProfile(kl, 0.5 * fractions**2 * curvature, surr - surr_k, clipped - clipped_k, outside,
-                       jnp.where(ok.any(), tries[jnp.argmax(ok)], 0.0), jnp.where(ok.any(), try_kl[jnp.argmax(ok)], 0.0))
+    return StepProfile(
+        kl,
+        0.5 * fractions**2 * curvature,
+        surr - surr_k,
+        clipped - clipped_k,
+        outside,
+        jnp.where(ok.any(), tries[jnp.argmax(ok)], 0.0),
+        jnp.where(ok.any(), try_kl[jnp.argmax(ok)], 0.0),
+    )
 
 
 def ppo_loss(env, params, batch, clip_epsilon, value_coef=0.5, entropy_coef=0.01):
