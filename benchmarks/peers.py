@@ -164,8 +164,8 @@ PAIRS = {
 }
 
 
-def time_peer(name):
-    """Compile and run seconds of one peer run, and its final return (the mean over the evaluation's episodes)."""
+def peer_algo(name):
+    """The rejax algorithm of peer run `name`, evaluating once at the end with EVAL_EPISODES episodes."""
     from rejax import get_algo
     from rejax.evaluate import evaluate
 
@@ -182,8 +182,12 @@ def time_peer(name):
             algo.env_params.max_steps_in_episode,
         )
 
-    algo = algo.replace(eval_callback=evaluate_at_end)
-    (_, (_, returns)), compile_s, run_s = compile_and_run(algo.train, jax.random.PRNGKey(0))
+    return algo.replace(eval_callback=evaluate_at_end)
+
+
+def time_peer(name):
+    """Compile and run seconds of one peer run, and its final return (the mean over the evaluation's episodes)."""
+    (_, (_, returns)), compile_s, run_s = compile_and_run(peer_algo(name).train, jax.random.PRNGKey(0))
     return {
         "peer": name,
         "compile_s": round(compile_s, 2),

@@ -17,7 +17,7 @@ import time
 import jax
 import numpy as np
 
-from benchmarks.peers import EVAL_EPISODES, PEER_RUNS, RUNS
+from benchmarks.peers import EVAL_EPISODES, RUNS, peer_algo
 from benchmarks.timing import compile_and_run
 
 SEED_COUNTS = (1, 8, 32)
@@ -76,23 +76,7 @@ def ours(algorithm, num_seeds):
 
 
 def peer(algorithm, num_seeds):
-    from rejax import get_algo
-    from rejax.evaluate import evaluate
-
-    name, config = PEER_RUNS[ALGORITHMS[algorithm][1]]
-    algo = get_algo(name).create(**config)
-
-    def evaluate_at_end(algo, train_state, key):
-        return evaluate(
-            algo.make_act(train_state),
-            key,
-            algo.env,
-            algo.env_params,
-            EVAL_EPISODES,
-            algo.env_params.max_steps_in_episode,
-        )
-
-    algo = algo.replace(eval_callback=evaluate_at_end)
+    algo = peer_algo(ALGORITHMS[algorithm][1])
     keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
     train = jax.vmap(algo.train) if num_seeds > 1 else lambda keys: algo.train(keys[0])
     (_, (_, returns)), compile_s, run_s = compile_and_run(train, keys)
