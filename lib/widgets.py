@@ -1,7 +1,8 @@
 """Sliders that redraw a figure: live in Jupyter, precomputed on the static site.
 
-`interactive_figure(draw, title=..., alt=..., theta=FloatSlider(...), ...)` returns one object with two
-views of the same sliders and `draw(fig, **values)`:
+`interactive_figure(build, update, title=..., alt=..., theta=FloatSlider(...), ...)` returns one object
+with two views of the same sliders, each drawn by `build(fig)` once and `update(artists, **values)` on
+every move:
 
 - in a running kernel, the ipywidgets view: sliders above a figure, redrawn on every move;
 - for the static site, a `text/html` view: the figure drawn once for each point of a grid over the
@@ -38,13 +39,12 @@ Drawing the frames takes seconds, so only a kernel started with the environment 
 `STATIC_VIEW_VARIABLE` set to 1 draws them: `python -m tools.execute`, which stores the outputs the
 site is built from, sets it; a reader's Jupyter and the nbval tests get the live view alone.
 
-Each view keeps one figure (outside pyplot) and calls `draw` on it for every set of values, so a
-redraw need not build the figure again: the first call finds `fig` empty and builds its axes; later
-calls find them in `fig.axes` and update their artists (`set_data`, `set_text`, limits). A new Axes
-costs tens of milliseconds, mostly its ticks, so updating is what keeps a redraw near 0.1 s. A draw
-that rebuilds calls `fig.clear()` first; one that adds axes to a figure it drew before is an error.
-Keep the work inside `draw` to jitted `lib` calls whose array arguments change but whose shapes do
-not, so a move reuses the compiled code. The figure must depend on the slider values alone (the
+Each view keeps one figure (outside pyplot). `build(fig)` is called on it once: it makes the axes and
+the artists that move, and returns them by name (a dict). `update(artists, **values)` is called with
+that dict for every set of values and changes the artists (`set_data`, `set_text`, titles, limits).
+A new Axes costs tens of milliseconds, mostly its ticks, so updating is what keeps a redraw near
+0.1 s; an update that adds axes is an error. Keep the work inside `update` to jitted `lib` calls
+whose array arguments change but whose shapes do not, so a move reuses the compiled code. The figure must depend on the slider values alone (the
 static view checks it: the initial values drawn again after every other frame must give the same
 image), and the live view keeps the last `LIVE_FRAMES` images, so sliders moved back to values seen
 before show their image at once.
@@ -204,22 +204,27 @@ def frame_keys(grids):
 
 
 class RedrawnFigure:
-    """One figure, outside pyplot, that `draw(fig, **values)` draws again for each set of values."""
+    """One figure, outside pyplot, built once by `build(fig)` and moved by `update(artists, **values)`."""
 
-    def __init__(self, draw, figsize, dpi=None):
-        self._draw = draw
+    def __init__(self, build, update, figsize, dpi=None):
+        self._update = update
         self.figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(self.figure)  # one canvas: its renderer keeps text sizes measured before
+        self.artists = build(self.figure)
+        if not isinstance(self.artists, dict):
+            raise TypeError(
+                f"interactive_figure: build must return a dict of the artists update moves, by name, "
+                f"not {type(self.artists).__name__}"
+            )
 
     def draw(self, values):
-        """The figure drawn for `values`: updated by `draw`, or rebuilt if it called `fig.clear()`."""
+        """The figure with its artists updated for `values`."""
         axes_before = len(self.figure.axes)
-        self._draw(self.figure, **values)
-        if axes_before and len(self.figure.axes) > axes_before:
+        self._update(self.artists, **values)
+        if axes_before and len(self.figure.axes) > axes_before:  # TRANSITIONAL: != once every chapter builds
             raise RuntimeError(
-                f"interactive_figure: draw went from {axes_before} to {len(self.figure.axes)} axes on "
-                "a figure it drew before; each view draws one figure again, so call fig.clear() "
-                "first to rebuild it, or update the artists of the axes it already has"
+                f"interactive_figure: update went from {axes_before} to {len(self.figure.axes)} axes; "
+                "make every axes in build and let update change the artists build returned"
             )
         return self.figure
 
@@ -289,10 +294,10 @@ ONE_AT_A_TIME_NOTE = "Here the sliders move one at a time: moving one returns th
 class InteractiveFigure:
     """Sliders and a figure: the live widget in Jupyter (`widget`), precomputed frames elsewhere."""
 
-    def __init__(self, draw, figsize, title, alt, sliders):
-        self.draw, self.figsize, self.title, self.alt = draw, figsize, title, alt
+    def __init__(self, build, update, figsize, title, alt, sliders):
+        self.build, self.update, self.figsize, self.title, self.alt = build, update, figsize, title, alt
         self.grids = [SliderGrid(name, slider) for name, slider in sliders.items()]
-        live_figure, names = RedrawnFigure(draw, figsize), list(sliders)
+        live_figure, names = RedrawnFigure(build, update, figsize), list(sliders)
 
         @functools.lru_cache(maxsize=LIVE_FRAMES)
         def live_png(values):
@@ -310,12 +315,13 @@ class InteractiveFigure:
 
     def frames(self):
         """Base64 PNGs of the static page by grid index tuple, checked to depend on the values alone."""
-        figure, start = RedrawnFigure(self.draw, self.figsize, dpi=DPI), tuple(grid.start for grid in self.grids)
+        figure = RedrawnFigure(self.build, self.update, self.figsize, dpi=DPI)
+        start = tuple(grid.start for grid in self.grids)
         frames = {key: _frame_png(figure, self.values_at(key)) for key in frame_keys(self.grids)}
         if len(frames) > 1 and _frame_png(figure, self.values_at(start)) != frames[start]:
             raise RuntimeError(
                 "interactive_figure: the initial values, drawn again after the other frames, gave a "
-                "different image; draw must set everything that depends on the values on every call"
+                "different image; update must set everything that depends on the values on every call"
             )
         return frames
 
@@ -357,8 +363,11 @@ class InteractiveFigure:
         return bundle
 
 
-def interactive_figure(draw, figsize=(8, 4), *, title, alt, **sliders):
-    """Sliders above a figure that `draw(fig, **values)` fills: live in Jupyter, precomputed on the site.
+def interactive_figure(build, update=None, figsize=(8, 4), *, title, alt, **sliders):
+    """Sliders above a figure: live in Jupyter, precomputed on the site.
+
+    `build(fig)` makes the figure's axes and artists once per view and returns the ones that move, in a
+    dict by name; `update(artists, **values)` moves them to the sliders' values.
 
     `title` names the figure in each slider's accessible name ("beta (soft values on the chain)");
     `alt` says what every frame shows, for a reader who cannot see it: the axes, the curves, and the
@@ -368,7 +377,16 @@ def interactive_figure(draw, figsize=(8, 4), *, title, alt, **sliders):
         raise ValueError("interactive_figure needs at least one slider keyword argument")
     if not (title.strip() and alt.strip()):
         raise ValueError("interactive_figure needs a title and an alt text that say what the figure shows")
-    return InteractiveFigure(draw, figsize, title, alt, sliders)
+    if update is None:  # TRANSITIONAL: the old interactive_figure(draw, ...) until every chapter is converted
+        draw = build
+
+        def build(fig):
+            return {"fig": fig}
+
+        def update(artists, **values):
+            draw(artists["fig"], **values)
+
+    return InteractiveFigure(build, update, figsize, title, alt, sliders)
 
 
 # A hidden frame of the static view, as `static_html` writes it (the initial frame is the one not hidden).

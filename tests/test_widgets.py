@@ -23,8 +23,15 @@ TITLE, ALT = "a test line", "A line from the origin whose end rises with theta."
 
 
 def figure_of(draw, figsize=(8, 4), **sliders):
-    """`interactive_figure` with a title and an alt text, which every figure must have."""
-    return interactive_figure(draw, figsize, title=TITLE, alt=ALT, **sliders)
+    """`interactive_figure` with a title and an alt text, whose update is `draw(fig, **values)`: the tests
+    of the sliders' grids and frames need a figure, not particular artists."""
+    return interactive_figure(
+        whole_figure, lambda artists, **values: draw(artists["fig"], **values), figsize, title=TITLE, alt=ALT, **sliders
+    )
+
+
+def whole_figure(fig):
+    return {"fig": fig}
 
 
 def test_moving_a_slider_redraws_with_the_new_value_without_recompiling():
@@ -62,36 +69,43 @@ def pixels(png):
 
 
 def test_the_live_image_keeps_text_outside_the_figure():
-    def draw(fig):
+    def build(fig):
         fig.add_subplot().plot([0, 1], [0, 2])
         fig.text(0.5, -0.3, "a label below the figure", ha="center")
+        return {}
 
-    live = pixels(lib_widgets._live_png(RedrawnFigure(draw, (6, 3)), {}))
+    live = pixels(lib_widgets._live_png(RedrawnFigure(build, lambda artists: None, (6, 3)), {}))
     assert live.shape[0] > 3 * Figure().dpi, "the text below the figure was cut off"
 
 
-def build_or_update(fig, theta):
-    """A draw that builds its axes once and then only moves the line and its title."""
-    if not fig.axes:
-        ax = fig.add_subplot()
-        ax.plot([0, 1], [0, 0], label="a line")
-        ax.set(xlim=(0, 1), ylim=(-1, 3), xlabel="x")
-        ax.legend(loc="upper left")
-    ax = fig.axes[0]
-    ax.lines[0].set_ydata([0, theta])
-    ax.set_title(f"theta = {theta:.1f}")
+def build_line(fig):
+    """The axes and the line that `update_line` moves, built once."""
+    ax = fig.add_subplot()
+    (line,) = ax.plot([0, 1], [0, 0], label="a line")
+    ax.set(xlim=(0, 1), ylim=(-1, 3), xlabel="x")
+    ax.legend(loc="upper left")
+    return {"ax": ax, "line": line}
+
+
+def update_line(artists, theta):
+    artists["line"].set_ydata([0, theta])
+    artists["ax"].set_title(f"theta = {theta:.1f}")
+
+
+def line_figure():
+    return RedrawnFigure(build_line, update_line, (5, 3))
 
 
 def test_an_updated_figure_gives_the_image_of_a_figure_built_for_its_values():
-    updated = RedrawnFigure(build_or_update, (5, 3))
+    updated = line_figure()
     for theta in (0.5, 2.0, 1.0):
         updated_image = pixels(lib_widgets._live_png(updated, {"theta": theta}))
-    built_image = pixels(lib_widgets._live_png(RedrawnFigure(build_or_update, (5, 3)), {"theta": 1.0}))
+    built_image = pixels(lib_widgets._live_png(line_figure(), {"theta": 1.0}))
     np.testing.assert_array_equal(updated_image, built_image)
 
 
 def test_the_cropped_image_matches_matplotlibs_tight_bounding_box():
-    fig = RedrawnFigure(build_or_update, (5, 3)).draw({"theta": 1.0})
+    fig = line_figure().draw({"theta": 1.0})
     cropped = lib_widgets._tight_image(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches="tight", pad_inches=lib_widgets.PAD_INCHES)
@@ -100,11 +114,27 @@ def test_the_cropped_image_matches_matplotlibs_tight_bounding_box():
     assert cropped.width < 5 * fig.dpi - 20, "nothing was cropped"
 
 
-def test_a_draw_that_adds_axes_on_each_call_is_told_to_clear_or_update():
+def test_an_update_that_adds_axes_is_told_to_make_them_in_build():
     theta = widgets.FloatSlider(value=1.0, min=0, max=3)
-    figure_of(lambda fig, theta: fig.add_subplot().plot([0, theta]), theta=theta)
-    with pytest.raises(RuntimeError, match=r"from 1 to 2 axes.*fig\.clear\(\)"):
-        theta.value = 2.0
+    with pytest.raises(RuntimeError, match=r"from 1 to 2 axes.*in build"):
+        interactive_figure(
+            lambda fig: {"ax": fig.add_subplot()},
+            lambda artists, theta: artists["ax"].figure.add_subplot(),
+            title=TITLE,
+            alt=ALT,
+            theta=theta,
+        )
+
+
+def test_a_build_that_returns_no_dict_is_told_what_to_return():
+    with pytest.raises(TypeError, match="dict of the artists"):
+        interactive_figure(
+            lambda fig: fig.add_subplot().plot([0, 1]),
+            update_line,
+            title=TITLE,
+            alt=ALT,
+            theta=widgets.FloatSlider(value=1.0, min=0, max=3),
+        )
 
 
 def test_frames_that_depend_on_earlier_values_are_refused(monkeypatch):
@@ -280,9 +310,9 @@ def test_a_view_that_moves_one_slider_at_a_time_says_so(monkeypatch):
 def test_a_figure_without_a_title_or_an_alt_text_is_refused():
     theta = widgets.FloatSlider(value=1.0, min=0.0, max=2.0)
     with pytest.raises(TypeError, match="alt"):
-        interactive_figure(lambda fig, theta: None, title=TITLE, theta=theta)
+        interactive_figure(build_line, update_line, title=TITLE, theta=theta)
     with pytest.raises(ValueError, match="alt text"):
-        interactive_figure(lambda fig, theta: None, title=TITLE, alt=" ", theta=theta)
+        interactive_figure(build_line, update_line, title=TITLE, alt=" ", theta=theta)
 
 
 def test_the_site_build_moves_only_the_hidden_frames_out_of_the_page(monkeypatch):
@@ -345,7 +375,7 @@ def test_without_the_variable_only_the_live_view_is_shown_and_no_frame_is_drawn(
 
 def test_a_figure_drawn_up_to_its_edges_is_cropped_from_one_draw(monkeypatch):
     """Tick labels within the margin of the edge are still inside the figure: no tight-box redraw."""
-    fig = RedrawnFigure(build_or_update, (5, 3)).draw({"theta": 1.0})
+    fig = line_figure().draw({"theta": 1.0})
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.16, top=0.9)  # the title ends 0.07 inch below the top
     monkeypatch.setattr(Figure, "savefig", lambda *args, **kwargs: pytest.fail("fell back to the tight bounding box"))
     image = lib_widgets._tight_image(fig)
