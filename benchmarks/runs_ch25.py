@@ -7,10 +7,10 @@ DEPTHS = (0, 1, 5, None)
 
 
 def _pendulum_svg(iterations, seeds):
-    from lib import svg
+    from lib import envs, svg
 
-    config = svg.SVGConfig(num_iterations=iterations, checkpoint_every=25)  # the chapter's settings otherwise
-    train = jax.vmap(svg.make_pendulum_svg_train(DEPTHS, config))
+    config = svg.SVGConfig(num_iterations=iterations, checkpoint_every=25, depths=DEPTHS)  # the chapter's otherwise
+    train = jax.vmap(svg.make_svg_train(envs.PENDULUM, config))
     evaluate = jax.vmap(jax.vmap(lambda p, k: svg.pendulum_returns(p, k, 20), in_axes=(0, None)), in_axes=(0, None))
 
     def run(keys):

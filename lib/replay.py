@@ -19,6 +19,11 @@ class Transition(NamedTuple):
     terminated: jax.Array  # true only at a real terminal state; time-limit truncation still bootstraps
 
 
+def not_terminal(batch):
+    """1 where a transition's next state may be bootstrapped from, 0 where the episode terminated there."""
+    return 1.0 - batch.terminated.astype(jnp.float32)
+
+
 class ReplayBuffer(NamedTuple):
     data: Transition  # each field has a leading axis of length `capacity`
     position: jax.Array  # where the next transition is written

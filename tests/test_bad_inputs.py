@@ -128,7 +128,16 @@ CASES = {
         lambda: svg.SVGConfig(policy_learning_rate=float("inf")),
         "policy_learning_rate",
     ),
-    "SVG sweep over zero seeds": (lambda: sweep(svg.make_pendulum_svg_train((0,)), 0), "num_seeds"),
+    "SVG sweep over zero seeds": (lambda: sweep(svg.make_svg_train(envs.PENDULUM), 0), "num_seeds"),
+    "SVG without an unroll depth": (lambda: svg.SVGConfig(depths=()), "depths"),
+    "SVG with a negative unroll depth": (lambda: svg.SVGConfig(depths=(-1,)), "n"),
+    "SVG with negative model noise": (lambda: svg.SVGConfig(model_noise_std=-0.1), "model_noise_std"),
+    "SVG on an environment without a model": (lambda: svg.make_svg_train(envs.CARTPOLE), "env"),
+    "NFQCA whose discount is not the LQR's": (
+        lambda: det.make_nfqca_train(double_integrator(gamma=0.9), det.NFQCAConfig(gamma=0.95)),
+        "gamma",
+    ),
+    "NFQCA on an empty batch": (lambda: det.make_nfqca_train(double_integrator(), num_samples=0), "num_samples"),
 }
 
 

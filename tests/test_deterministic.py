@@ -214,13 +214,15 @@ def test_nfqca_recovers_the_riccati_gain_and_q_function():
     (relative, Frobenius) and its critic q* within 0.1 % of q*'s scale on the batch."""
     lqr = double_integrator()
     solution = solve_riccati(lqr)
-    result, gains = det.nfqca_lqr(jax.random.PRNGKey(0), lqr, det.NFQCAConfig())
+    state, log = jax.jit(det.make_nfqca_train(lqr, det.NFQCAConfig()))(jax.random.PRNGKey(0))
+    gains = -log.policy_history
+    assert int(log.diverged_at) == -1
     error = np.linalg.norm(gains[-1] - solution.K) / np.linalg.norm(solution.K)
     assert error < 1e-3, error
     assert np.linalg.norm(gains[0] - solution.K) / np.linalg.norm(solution.K) > 0.5  # it did have to learn
     batch = lqr_base_points(lqr, jax.random.PRNGKey(5), 256)  # fresh points, same shape as the training batch
     exact = jax.vmap(lambda x, u: optimal_q(lqr, solution, x, u))(batch.observation, batch.action)
-    learned = quadratic_q(result.q_params, batch.observation, batch.action)
+    learned = quadratic_q(state.q_params, batch.observation, batch.action)
     assert np.max(np.abs(learned - exact)) < 1e-3 * np.max(np.abs(exact))
 
 

@@ -40,8 +40,8 @@ TRAINERS = {
     "npg": lambda: tr.make_train(CARTPOLE, tr.PolicyOptimizationConfig(algorithm="npg", **SMALL)),
     "ppo gaussian": lambda: tr.make_train(PENDULUM, tr.PolicyOptimizationConfig(**SMALL)),
     "policy gradient": lambda: pg.make_train(CARTPOLE, [pg.PolicyGradientConfig(num_iterations=2)]),
-    "svg": lambda: svg.make_pendulum_svg_train(
-        (0, 1, None), svg.SVGConfig(num_iterations=4, checkpoint_every=2, horizon=5)
+    "svg": lambda: svg.make_svg_train(
+        PENDULUM, svg.SVGConfig(num_iterations=4, checkpoint_every=2, horizon=5, depths=(0, 1, None))
     ),
 }
 
@@ -55,7 +55,7 @@ def test_trainer_uses_no_key_twice(name):
 def test_nfqca_uses_no_key_twice():
     with jax.debug_key_reuse(True):
         config = det.NFQCAConfig(num_iterations=2, num_fit_steps=3, num_policy_steps=3)
-        jax.block_until_ready(det.nfqca_lqr(jax.random.key(0), double_integrator(), config))
+        jax.block_until_ready(det.make_nfqca_train(double_integrator(), config)(jax.random.key(0)))
 
 
 def test_the_checker_catches_a_reused_key():

@@ -79,9 +79,9 @@ def pendulum_svg(num_seeds, runs_per_device):
     from lib import svg
 
     depths = (0, 1, 5, None)
-    config = svg.SVGConfig(horizon=40, batch_size=8, num_iterations=200, checkpoint_every=25)
+    config = svg.SVGConfig(horizon=40, batch_size=8, num_iterations=200, checkpoint_every=25, depths=depths)
     final_params, _ = sweep(
-        svg.make_pendulum_svg_train(depths, config), num_seeds, seed=2, runs_per_device=runs_per_device
+        svg.make_svg_train(envs.PENDULUM, config), num_seeds, seed=2, runs_per_device=runs_per_device
     )
     evaluate = jax.jit(jax.vmap(jax.vmap(svg.pendulum_returns, in_axes=(0, None)), in_axes=(0, None)))
     returns = np.asarray(evaluate(final_params, jax.random.key(3)).mean(axis=-1))  # (seeds, depths)

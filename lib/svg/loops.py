@@ -49,7 +49,7 @@ def svg_infinity_objective(params, s0, eps, xi, *, policy, model, gamma):
 @dataclass(frozen=True)
 class SVGConfig:
     """Hyperparameters of SVG(inf) (Algorithm 25.1), of SVG(n) with a learned critic q, and of the
-    Pendulum policy `make_pendulum_svg_train` starts from."""
+    Pendulum training `make_svg_train` runs: its unroll depths, its model's noise and its policy."""
 
     horizon: int = 40  # T: model steps per sampled trajectory, >= 1
     batch_size: int = 8  # N: start states s_0 ~ rho_0 per iteration, >= 1
@@ -66,6 +66,9 @@ class SVGConfig:
     q_learning_rate: float = 3e-3  # Adam step on the critic, > 0
     num_q_steps: int = 50  # critic regression (Adam) steps per iteration, >= 1
     tau: float = 0.1  # target-critic soft-update rate in (0, 1]
+    # make_svg_train only: the unroll depths trained side by side (None is SVG(inf)) and the model's noise.
+    depths: Tuple[Any, ...] = (0, 1, 5, None)  # each an int n >= 0 or None; at least one
+    model_noise_std: float = 0.0  # standard deviation of the Pendulum model's dynamics noise, >= 0
 
     def __post_init__(self):
         for name in ("horizon", "batch_size", "num_iterations", "checkpoint_every", "num_q_steps"):
@@ -75,6 +78,12 @@ class SVGConfig:
         check_hidden_widths(self, "policy_hidden", "q_hidden")
         check_range("gamma", self.gamma, 0.0, 1.0)
         check_range("tau", self.tau, 0.0, 1.0, low_open=True)
+        check_range("model_noise_std", self.model_noise_std, 0.0)
+        if not self.depths:
+            raise ValueError("depths must name at least one unroll depth n (or None for SVG(inf))")
+        for n in self.depths:
+            if n is not None:
+                check_unroll_depth(n)
         if self.num_iterations % self.checkpoint_every:
             raise ValueError(
                 f"checkpoint_every must divide num_iterations={self.num_iterations}, got {self.checkpoint_every}"
@@ -261,20 +270,20 @@ def svg_n(key, params, critic_params, *, n, policy, critic, model, initial_state
     )
 
 
-def make_pendulum_svg_train(depths, config=SVGConfig(), noise_std=0.0):
-    """train(key) -> (policy params, SVGLog) on the Pendulum model for every n in `depths` at once
+def make_svg_train(env, config=SVGConfig()):
+    """train(key) -> (policy params, SVGLog) on env's model for every n in `config.depths` at once
     (leading axis of the outputs in the order given); n = None is SVG(inf).
 
-    The model is Pendulum-v1's own physics (plus dynamics noise of standard deviation noise_std),
-    so SVG knows the true model. The policy starts from `pendulum_policy_init(key, config)`. All
-    finite depths share one compiled program (vmapped over n), each with its own critic of hidden
-    widths config.q_hidden; None runs Algorithm 25.1 beside them.
+    env must be Pendulum-v1 (`lib.envs.PENDULUM`): the model is its own physics (plus dynamics noise
+    of standard deviation config.model_noise_std), so SVG knows the true model. The policy starts from
+    `pendulum_policy_init(key, config)`. All finite depths share one compiled program (vmapped over
+    n), each with its own critic of hidden widths config.q_hidden; None runs Algorithm 25.1 beside them.
     """
-    depths = tuple(depths)
-    if not depths:
-        raise ValueError("depths must name at least one unroll depth n (or None for SVG(inf))")
-    finite = [check_unroll_depth(n) for n in depths if n is not None]
-    model = pendulum_model(noise_std)
+    if env.name != envs.PENDULUM.name:
+        raise ValueError(f"env must be Pendulum-v1, the environment whose model lib.svg has; got {env.name}")
+    depths = config.depths
+    finite = [n for n in depths if n is not None]
+    model = pendulum_model(config.model_noise_std)
 
     def train(key):
         key_policy, key_critic, key_infinite, key_finite = jax.random.split(key, 4)

@@ -1,23 +1,5 @@
-"""Chapter 21: deterministic policies d(s; w) trained through a critic q(s, a; theta).
+"""DDPG (Algorithm 21.2) and TD3 (Algorithm 21.3) as `OffPolicyAgent`s, and what the two share."""
 
-- `nfqca` (Algorithm 21.1): fitted Q-iteration on a fixed batch B whose maximization over actions is
-  amortized into a policy, fit by ascending q(s, d(s; w); theta). `nfqca_lqr` gives it a problem
-  with a known answer (lib.lqr's quadratic critic features, linear policy and Riccati gain K).
-- `ou_step`, `ou_paths`, `ou_stationary_variance`: Ornstein-Uhlenbeck exploration noise,
-  dN = theta (mu - N) dt + sigma dW, discretized by Euler-Maruyama.
-- `ddpg_update` (Algorithm 21.2) and `make_ddpg_agent`: DDPG as an `OffPolicyAgent` for
-  `lib.offpolicy.make_off_policy_train` (replay, acting and evaluation live there).
-- `td3_target`, `td3_update` (Algorithm 21.3) and `make_td3_agent`: twin critics (`lib.nets`), clipped
-  target noise, delayed policy and target updates.
-- `with_snapshots`, `value_estimates`: the overestimation experiment, the critic's q(s0, d(s0))
-  against the Monte Carlo discounted return of the same greedy policy from the same s0.
-
-Actions of the learned policies are squashed into the environment's box,
-d(s; w) = center + scale * tanh(mlp(s; w)) (`lib.policies.squash_to_box`); every noise scale in the
-configs (OU sigma, TD3's sigma, c and sigma_explore) is in units of `scale`, the half-width of the box.
-"""
-
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -26,8 +8,7 @@ import jax.numpy as jnp
 import optax
 
 from lib.config import check_positive, check_positive_int, check_range
-from lib.evaluation import episode_returns
-from lib.lqr import linear_policy, lqr_base_points, quadratic_features, quadratic_q
+from lib.deterministic.noise import _check_ou, ou_step
 from lib.nets import (
     check_hidden_widths,
     first_q_apply,
@@ -42,152 +23,7 @@ from lib.nets import (
 )
 from lib.offpolicy import OffPolicyAgent
 from lib.policies import box_center_and_half_width, squash_to_box
-
-
-def _not_terminal(batch):
-    return 1.0 - batch.terminated.astype(jnp.float32)
-
-
-# ------------------------------------------------------------------ Ornstein-Uhlenbeck noise
-def _check_ou(theta, sigma, dt, prefix=""):
-    check_positive(f"{prefix}theta", theta)
-    check_range(f"{prefix}sigma", sigma, 0.0)
-    check_positive(f"{prefix}dt", dt)
-    check_range(f"{prefix}theta * {prefix}dt", theta * dt, 0.0, 2.0, low_open=True, high_open=True)
-
-
-def ou_step(noise, key, theta, sigma, dt, mu=0.0):
-    """One Euler-Maruyama step: N <- N + theta (mu - N) dt + sigma sqrt(dt) eps, eps ~ N(0, I)."""
-    eps = jax.random.normal(key, jnp.shape(noise))
-    return noise + theta * (mu - noise) * dt + sigma * jnp.sqrt(dt) * eps
-
-
-@jax.jit
-def _ou_paths(theta, sigma, dt, initial, eps):
-    def step(noise, eps_t):
-        noise = noise + theta * (0.0 - noise) * dt + sigma * jnp.sqrt(dt) * eps_t
-        return noise, noise
-
-    _, path = jax.lax.scan(step, initial * jnp.ones(eps.shape[1]), eps)
-    return jnp.concatenate([initial * jnp.ones((1, eps.shape[1])), path]).T
-
-
-def ou_paths(key, theta, sigma, dt, num_steps, num_paths=1, initial=0.0):
-    """`num_paths` independent OU paths of `num_steps` steps from N_0 = initial: shape [paths, steps + 1].
-
-    Euler-Maruyama is stable for 0 < theta dt < 2; theta, sigma and dt may change between calls
-    without recompiling (they are traced), the shape may not.
-    """
-    _check_ou(float(theta), float(sigma), float(dt))
-    check_positive_int("num_steps", num_steps)
-    check_positive_int("num_paths", num_paths)
-    eps = jax.random.normal(key, (num_steps, num_paths))
-    return _ou_paths(
-        jnp.asarray(theta, jnp.float32),
-        jnp.asarray(sigma, jnp.float32),
-        jnp.asarray(dt, jnp.float32),
-        jnp.asarray(initial, jnp.float32),
-        eps,
-    )
-
-
-def ou_stationary_variance(theta, sigma, dt=None):
-    """Stationary variance of the OU process: sigma^2 / (2 theta) in continuous time (dt=None);
-    sigma^2 / (theta (2 - theta dt)) for its Euler-Maruyama chain, an AR(1) with coefficient
-    1 - theta dt, which tends to the continuous value as dt -> 0."""
-    check_positive("theta", theta)
-    check_range("sigma", sigma, 0.0)
-    if dt is None:
-        return sigma**2 / (2.0 * theta)
-    _check_ou(theta, sigma, dt)
-    return sigma**2 / (theta * (2.0 - theta * dt))
-
-
-# ------------------------------------------------------------------ NFQCA (Algorithm 21.1)
-@dataclass(frozen=True)
-class NFQCAConfig:
-    gamma: float = 0.95  # discount, in [0, 1)
-    num_iterations: int = 60  # outer iterations n of the box, >= 1
-    num_fit_steps: int = 300  # Adam steps of "fit" (critic regression) per iteration, >= 1
-    num_policy_steps: int = 100  # Adam steps of "minimize" (policy) per iteration, >= 1
-    q_learning_rate: float = 0.02  # Adam step size for theta, > 0
-    policy_learning_rate: float = 0.05  # Adam step size for w, > 0
-
-    def __post_init__(self):
-        check_range("gamma", self.gamma, 0.0, 1.0, high_open=True)
-        for name in ("num_iterations", "num_fit_steps", "num_policy_steps"):
-            check_positive_int(name, getattr(self, name))
-        check_positive("q_learning_rate", self.q_learning_rate)
-        check_positive("policy_learning_rate", self.policy_learning_rate)
-
-
-class NFQCAResult(NamedTuple):
-    q_params: Any  # theta_n
-    policy_params: Any  # w_n
-    policy_history: Any  # w_1, ..., w_n stacked on a leading axis (one entry per iteration)
-    fit_loss: jax.Array  # the critic's regression loss at the end of each iteration's fit
-
-
-def nfqca(batch, q_apply, policy_apply, q_params, policy_params, config):
-    """Algorithm 21.1: neural fitted Q-iteration with continuous actions on a fixed batch B.
-
-    batch: Transition arrays (s, a, r, s', terminated) with a leading axis over B;
-    q_apply(theta, s, a) -> q values and policy_apply(w, s) -> actions, both batched over B.
-    "fit" and "minimize" are `num_fit_steps` and `num_policy_steps` Adam steps, warm-started from theta_n
-    and w_n. Compiles whole (one lax.scan over iterations); returns an NFQCAResult.
-    """
-    q_optimizer = optax.adam(config.q_learning_rate)
-    policy_optimizer = optax.adam(config.policy_learning_rate)
-
-    def fit(theta, targets):
-        def loss(theta):
-            return jnp.mean((q_apply(theta, batch.observation, batch.action) - targets) ** 2)
-
-        def step(carry, _):
-            theta, opt_state = carry
-            return gradient_step(q_optimizer, theta, opt_state, jax.grad(loss)(theta)), None
-
-        (theta, _), _ = jax.lax.scan(step, (theta, q_optimizer.init(theta)), None, config.num_fit_steps)
-        return theta, loss(theta)
-
-    def minimize(w, theta):
-        def loss(w):
-            return -jnp.mean(q_apply(theta, batch.observation, policy_apply(w, batch.observation)))
-
-        def step(carry, _):
-            w, opt_state = carry
-            return gradient_step(policy_optimizer, w, opt_state, jax.grad(loss)(w)), None
-
-        (w, _), _ = jax.lax.scan(step, (w, policy_optimizer.init(w)), None, config.num_policy_steps)
-        return w
-
-    def iteration(carry, _):
-        theta, w = carry
-        # 2.2.1-2.2.3: a'_{s'} = d(s'; w_n), targets y = r + gamma q(s', a'_{s'}; theta_n)
-        next_actions = policy_apply(w, batch.next_observation)
-        targets = batch.reward + config.gamma * _not_terminal(batch) * q_apply(
-            theta, batch.next_observation, next_actions
-        )
-        # 2.3: theta_{n+1} = fit(D_q)
-        theta, fit_loss = fit(theta, jax.lax.stop_gradient(targets))
-        # 2.4: w_{n+1} = minimize_w -(1/|B|) sum_s q(s, d(s; w); theta_{n+1})
-        w = minimize(w, theta)
-        return (theta, w), (w, fit_loss)
-
-    (theta, w), (history, fit_loss) = jax.lax.scan(iteration, (q_params, policy_params), None, config.num_iterations)
-    return NFQCAResult(theta, w, history, fit_loss)
-
-
-def nfqca_lqr(key, lqr, config, num_samples=256):
-    """NFQCA on an LQR with quadratic critic features and a linear policy, both started at zero.
-    Returns (NFQCAResult, gains K_n = -w_n with shape [iterations, m, n])."""
-    batch = lqr_base_points(lqr, key, num_samples)
-    n, m = lqr.B.shape
-    theta0 = jnp.zeros(quadratic_features(jnp.zeros(n), jnp.zeros(m)).shape[-1])
-    result = jax.jit(nfqca, static_argnums=(1, 2, 5))(
-        batch, quadratic_q, linear_policy, theta0, jnp.zeros((m, n)), dataclasses.replace(config, gamma=lqr.gamma)
-    )
-    return result, -result.policy_history
+from lib.replay import not_terminal
 
 
 # ------------------------------------------------------------------ what DDPG and TD3 share
@@ -267,7 +103,7 @@ def ddpg_update(env, config, state, batch):
     # 6. y_i = r_i + gamma q(s'_i, d(s'_i; w_target); theta_target)  (no bootstrap past a terminal state)
     next_actions = policy_action(env, state.policy_target, batch.next_observation)
     next_q = q_apply(state.q_target, batch.next_observation, next_actions)
-    y = batch.reward + config.gamma * _not_terminal(batch) * next_q
+    y = batch.reward + config.gamma * not_terminal(batch) * next_q
 
     # 7. theta_{n+1} <- theta_n - alpha_q grad (1/b) sum_i (y_i - q(s_i, a_i; theta))^2
     def q_loss(theta):
@@ -376,7 +212,7 @@ def td3_target(batch, noise, target_policy, target_critics, gamma, noise_clip, a
     smoothed = target_policy(batch.next_observation) + jnp.clip(noise, -noise_clip, noise_clip)
     smoothed = jnp.clip(smoothed, action_low, action_high)
     q_target = jnp.min(target_critics(batch.next_observation, smoothed), axis=0)
-    return batch.reward + gamma * _not_terminal(batch) * q_target
+    return batch.reward + gamma * not_terminal(batch) * q_target
 
 
 def td3_policy_loss(env, q, policy, observation):
@@ -458,84 +294,3 @@ def make_td3_agent(env, config=TD3Config()):
         return td3_update(env, config, state, batch, key)
 
     return OffPolicyAgent(init, act, greedy, update)
-
-
-# ------------------------------------------------------------------ the overestimation experiment
-class Snapshotting(NamedTuple):
-    agent: Any  # the wrapped agent's state
-    policy: Any  # policy parameters after `every`, 2 `every`, ... updates, stacked [count, ...]
-    q: Any  # critic parameters at the same moments
-    updates: jax.Array
-
-
-def with_snapshots(agent, every, count):
-    """Wrap a DDPG or TD3 OffPolicyAgent so that its state also keeps copies of (policy, q)
-    after every `every` updates, `count` times; the learning itself is unchanged."""
-    check_positive_int("every", every)
-    check_positive_int("count", count)
-
-    def init(key):
-        inner = agent.init(key)
-        stack = lambda tree: jax.tree_util.tree_map(lambda x: jnp.zeros((count,) + x.shape, x.dtype), tree)
-        return Snapshotting(inner, stack(inner.policy), stack(inner.q), jnp.array(0, jnp.int32))
-
-    def act(state, obs, key):
-        action, inner = agent.act(state.agent, obs, key)
-        return action, state._replace(agent=inner)
-
-    def greedy(state, obs):
-        return agent.greedy(state.agent, obs)
-
-    def update(state, batch, key):
-        inner, metrics = agent.update(state.agent, batch, key)
-        updates = state.updates + 1
-        index = jnp.minimum(updates // every - 1, count - 1)
-        write = (updates % every == 0) & (updates // every <= count)
-        keep = lambda stack, params: jax.tree_util.tree_map(
-            lambda s, p: s.at[index].set(jnp.where(write, p, s[index])), stack, params
-        )
-        return Snapshotting(inner, keep(state.policy, inner.policy), keep(state.q, inner.q), updates), metrics
-
-    return OffPolicyAgent(init, act, greedy, update)
-
-
-def without_time_limit(env, horizon):
-    """The same task truncated after `horizon` steps instead of env.max_episode_steps (for long
-    Monte Carlo returns that approximate the infinite discounted sum)."""
-    check_positive_int("horizon", horizon)
-
-    def step(state, action):
-        state, obs, reward, terminated, _ = env.step(state, action)
-        return state, obs, reward, terminated, state.time >= horizon
-
-    return dataclasses.replace(env, max_episode_steps=horizon, step=step)
-
-
-def value_estimates(env, policy_params, q_params, q_fn, key, gamma, num_states=16, horizon=1000):
-    """The critic's estimate against the truth for one greedy policy d(s; w).
-
-    Returns (mean_s0 q(s0, d(s0); theta), mean_s0 of the Monte Carlo discounted return of d from s0),
-    over `num_states` start states s0 drawn by env.reset; `horizon` steps (default 1000, so
-    gamma^horizon is negligible for gamma = 0.99). q_fn(q_params, obs, action) -> q values: `lib.nets.q_apply`
-    for DDPG, `lib.nets.first_q_apply` (the critic TD3's policy ascends) for TD3.
-    """
-    check_range("gamma", gamma, 0.0, 1.0, high_open=True)
-    check_positive_int("num_states", num_states)
-    policy = lambda obs: policy_action(env, policy_params, obs)
-    # episode_returns draws episode i's start from env.reset(split(key)[i]); use the same s0 here.
-    _, start_obs = jax.vmap(env.reset)(jax.random.split(key, num_states))
-    q_estimate = jnp.mean(q_fn(q_params, start_obs, policy(start_obs)))
-    returns = episode_returns(without_time_limit(env, horizon), policy, key, num_states, discount=gamma)
-    return q_estimate, jnp.mean(returns)
-
-
-def snapshot_value_estimates(env, snapshots, q_fn, key, gamma, num_states=16, horizon=1000):
-    """`value_estimates` for every snapshot kept by `with_snapshots` (of every seed, when the runs
-    were vmapped): two arrays (q estimate, Monte Carlo return) shaped [seeds..., count]."""
-    first_weights = snapshots.policy[0]["w"]  # a 2-D matrix in one network; extra leading axes are stacked
-    lead = first_weights.ndim - 2
-    shape = first_weights.shape[:lead]
-    flat = lambda tree: jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[lead:]), tree)
-    one = lambda policy, q: value_estimates(env, policy, q, q_fn, key, gamma, num_states, horizon)
-    q, mc = jax.jit(jax.vmap(one))(flat(snapshots.policy), flat(snapshots.q))
-    return q.reshape(shape), mc.reshape(shape)
