@@ -1,7 +1,8 @@
 """Every training run the benchmark measures (`benchmarks/timing.py` times them).
 
 A run is a function returning (fn, args, summarize, notes): `jax.jit(fn)` is compiled for `args`
-and timed apart from the run; `summarize(output)` turns the result into the numbers the report
+and timed apart from the run (a run that trains several seeds or settings is a `lib.sweep.plan`: its
+program and inputs, spread over every device as the chapters run them); `summarize(output)` turns the result into the numbers the report
 shows; `notes` states the network sizes, batch, seeds and evaluation, so that a reader can tell
 what a timing can be compared with. Each chapter's runs live in its module
 `benchmarks/runs_chNN.py`, as a dict `RUNS` from a name to such a function; a module whose runs
@@ -15,17 +16,18 @@ import importlib
 import pkgutil
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 import benchmarks
+from benchmarks.timing import seeds_note
 
 
 def off_policy_loop_random_agent():
     """The floor under chapters 21 and 22: 20k Pendulum steps x 8 seeds of the off-policy loop, no learner."""
     from lib import envs
     from lib.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action
+    from lib.sweep import plan
 
     env = envs.make("Pendulum-v1")
     agent = OffPolicyAgent(
@@ -35,14 +37,14 @@ def off_policy_loop_random_agent():
         update=lambda state, batch, key: (state + jnp.mean(batch.reward), jnp.array(0.0)),
     )
     config = OffPolicyConfig(total_steps=20_000, warmup_steps=1_000, batch_size=256, eval_every=1_000)
-    train = jax.vmap(make_off_policy_train(env, agent, config))
-    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+    planned = plan(make_off_policy_train(env, agent, config), num_seeds=8)
 
     def summarize(output):
-        _, log = output
+        _, log = planned.finish(output)
         return {"final_eval_return_mean": round(float(np.mean(log.eval_returns[:, -1])), 1)}
 
-    return train, (keys,), summarize, "no networks: env stepping, replay, evaluation only; 8 seeds vmapped"
+    notes = f"no networks: env stepping, replay, evaluation only; {seeds_note(8)}"
+    return planned.program, planned.inputs, summarize, notes
 
 
 RUNS = {"offpolicy_loop_random_agent_pendulum_20k_x8": off_policy_loop_random_agent}

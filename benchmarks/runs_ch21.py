@@ -1,14 +1,14 @@
 """Chapter 21's benchmarked runs: DDPG and TD3 on Pendulum-v1, 20,000 environment steps.
 
 Targets: a mean evaluation return of -200 or better within 20,000 steps on at least 7 of 8 seeds
-(the x8 runs, seeds vmapped); the single-seed runs give one run's wall-clock. The peer comparisons
+(the x8 runs); the single-seed runs give one run's wall-clock. The peer comparisons
 use their own matched runs (benchmarks/peers.py), which evaluate once at the end.
 """
 
 import jax
 import numpy as np
 
-from benchmarks.timing import over_seeds, seeds_note
+from benchmarks.timing import seeds_note
 
 STEPS = 20_000
 SNAPSHOT_EVERY = 2_000
@@ -18,6 +18,7 @@ def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
     from lib import deterministic as det
     from lib import envs, nets
     from lib.offpolicy import OffPolicyConfig, make_off_policy_train
+    from lib.sweep import plan
 
     env = envs.make("Pendulum-v1")
     sizes = dict(policy_hidden=hidden, q_hidden=hidden)
@@ -35,10 +36,10 @@ def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
         eval_every=1_000,
         eval_episodes=10,
     )
-    fn = over_seeds(make_off_policy_train(env, agent, loop), num_seeds)
-    args = (jax.random.split(jax.random.PRNGKey(0), num_seeds),)
+    planned = plan(make_off_policy_train(env, agent, loop), num_seeds)
 
     def summarize(output):
+        output = planned.finish(output)
         returns = np.asarray(output[1].eval_returns).reshape(num_seeds, -1)
         reached = returns.max(axis=1) >= -200  # some evaluation within 20k steps at -200 or better
         final = returns[:, -1] >= -200
@@ -64,7 +65,7 @@ def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
         f"{STEPS} env steps (1000 random warm-up), {seeds_note(num_seeds)}, "
         f"greedy evaluation of 10 episodes every 1000 steps included"
     )
-    return fn, args, summarize, notes
+    return planned.program, planned.inputs, summarize, notes
 
 
 def headline(results):

@@ -5,17 +5,17 @@ episodes) within 10,000 to 20,000 environment steps. The single-seed 10k-step ru
 wall-clock; the peer comparisons use their own matched runs (benchmarks/peers.py).
 """
 
-import jax
 import numpy as np
 
-from benchmarks.timing import over_seeds, seeds_note
+from benchmarks.timing import seeds_note
 
 TARGET_RETURN = -200.0
 
 
-def _pendulum_sac(variant, num_seeds, total_steps, batch_size, key_impl="threefry2x32"):
+def _pendulum_sac(variant, num_seeds, total_steps, batch_size):
     from lib import envs, soft
     from lib.offpolicy import OffPolicyConfig, make_off_policy_train
+    from lib.sweep import plan
 
     env = envs.make("Pendulum-v1")
     config = soft.SACConfig(policy_hidden=(64, 64), q_hidden=(64, 64), value_hidden=(64, 64))
@@ -28,11 +28,10 @@ def _pendulum_sac(variant, num_seeds, total_steps, batch_size, key_impl="threefr
         eval_every=1_000,
         eval_episodes=5,
     )
-    train = over_seeds(make_off_policy_train(env, make_agent(env, config), loop), num_seeds)
-    keys = jax.random.split(jax.random.key(0, impl=key_impl), num_seeds)
+    planned = plan(make_off_policy_train(env, make_agent(env, config), loop), num_seeds)
 
     def summarize(output):
-        _, log = output
+        _, log = planned.finish(output)
         steps, returns = np.asarray(log.eval_steps[0]), np.asarray(log.eval_returns)
         reached = returns >= TARGET_RETURN
         first = [int(steps[np.argmax(row)]) if row.any() else None for row in reached]
@@ -57,9 +56,9 @@ def _pendulum_sac(variant, num_seeds, total_steps, batch_size, key_impl="threefr
     notes = (
         f"SAC {kind}; policy/Q{'/V' if variant == 'box' else ''} MLPs 64x64; batch {batch_size}; "
         "1 update per step after 1k random steps; "
-        f"{seeds_note(num_seeds)}; eval every 1k steps, 5 greedy episodes; PRNG {key_impl}"
+        f"{seeds_note(num_seeds)}; eval every 1k steps, 5 greedy episodes"
     )
-    return train, (keys,), summarize, notes
+    return planned.program, planned.inputs, summarize, notes
 
 
 def headline(results):

@@ -5,10 +5,9 @@ CartPole-v1, on every seed. Comparisons with peers run only at matched configura
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.timing import over_seeds, seeds_note
+from benchmarks.timing import seeds_note
 
 TARGET = 475.0
 LAST = 10  # iterations averaged for the final return
@@ -25,19 +24,15 @@ def _gae_run(num_seeds):
     from lib import envs
     from lib import policy_gradient as pg
     from lib.onpolicy import greedy_returns
+    from lib.sweep import plan
 
     env = envs.make("CartPole-v1")
     config = pg.PolicyGradientConfig(estimator="gae")
-    train = over_seeds(pg.make_train(env, config), num_seeds, in_axes=(0, None))
-    # x1 runs the first of the x8 seeds; its numbers still differ from that seed's in x8, since
-    # batching the seeds changes float rounding and training amplifies the difference.
-    keys = jax.random.split(jax.random.PRNGKey(0), 8)[:num_seeds]
+    # The estimator's index is the setting; x1 is the first of the x8 seeds (same key, same result).
+    planned = plan(pg.make_train(env, config), num_seeds, settings=[0], name="policy gradient (gae)")
 
     def summarize(output):
-        from lib.divergence import raise_if_diverged
-
-        state, log = output
-        raise_if_diverged(log.diverged_at, "policy gradient (gae)")
+        state, log = jax.tree_util.tree_map(lambda x: x[0], planned.finish(output))  # the one setting
         final = np.asarray(log.episode_returns)[:, -LAST:].mean(axis=1)
         greedy = jax.jit(jax.vmap(lambda p, k: greedy_returns(env, p, k, 32)))(
             state.policy, jax.random.split(jax.random.PRNGKey(1), num_seeds)
@@ -60,7 +55,7 @@ def _gae_run(num_seeds):
         f"K={config.value_epochs}, J={config.policy_epochs}, {config.num_minibatches} mini-batches; "
         f"final return = mean of the last {LAST} iterations' episodes (stochastic policy)"
     )
-    return train, (keys, 0), summarize, notes
+    return planned.program, planned.inputs, summarize, notes
 
 
 def gae_cartpole_x1():
@@ -77,6 +72,7 @@ def all_estimators_cartpole_x4():
     """Every estimator of the chapter, 4 seeds each, compiled together into one program."""
     from lib import envs
     from lib import policy_gradient as pg
+    from lib.sweep import plan
 
     env = envs.make("CartPole-v1")
     step_sizes = {
@@ -93,14 +89,12 @@ def all_estimators_cartpole_x4():
         pg.PolicyGradientConfig(estimator=name, policy_learning_rate=w, value_learning_rate=theta)
         for name, (w, theta) in step_sizes.items()
     ]
-    train = jax.vmap(pg.make_train(env, configs), in_axes=(0, None))
-    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    # One program: the estimator's index is the setting, traced, not a constant per call.
+    planned = plan(pg.make_train(env, configs), 4, settings=range(len(configs)), name="policy gradient")
 
-    def run_all(keys):  # one program: the estimator index is traced, not a constant per call
-        return jax.lax.map(lambda which: train(keys, which)[1].episode_returns, jnp.arange(len(configs)))
-
-    def summarize(returns):
-        results = {"env_steps": configs[0].num_iterations * configs[0].num_episodes * 500, "seeds": len(keys)}
+    def summarize(output):
+        returns = planned.finish(output)[1].episode_returns  # (estimator, seed, iteration)
+        results = {"env_steps": configs[0].num_iterations * configs[0].num_episodes * 500, "seeds": 4}
         for config, r in zip(configs, returns):
             final = np.asarray(r)[:, -LAST:].mean(axis=1)
             results[config.estimator] = {
@@ -113,10 +107,10 @@ def all_estimators_cartpole_x4():
     notes = (
         "whole_return, reward_to_go, baseline (24.1), value_minibatch (24.2), gae (24.3), td0 (24.4, one "
         "update per step); Adam annealed, 1e-2 for the REINFORCE variants and 24.1, 2e-3/3e-3 for 24.2-24.3, "
-        "1e-3/3e-3 for 24.4; 4 seeds; 150 iterations x 16 episodes; "
+        f"1e-3/3e-3 for 24.4; {seeds_note(4)} each; 150 iterations x 16 episodes; "
         "MLPs 4-64-64-out"
     )
-    return run_all, (keys,), summarize, notes
+    return planned.program, planned.inputs, summarize, notes
 
 
 def headline(results):

@@ -3,22 +3,27 @@
 import jax
 import numpy as np
 
+from benchmarks.timing import seeds_note
+
 DEPTHS = (0, 1, 5, None)
 
 
 def _pendulum_svg(iterations, seeds):
     from lib import envs, svg
+    from lib.sweep import plan
 
     config = svg.SVGConfig(num_iterations=iterations, checkpoint_every=25, depths=DEPTHS)  # the chapter's otherwise
-    train = jax.vmap(svg.make_svg_train(envs.PENDULUM, config))
-    evaluate = jax.vmap(jax.vmap(lambda p, k: svg.pendulum_returns(p, k, 20), in_axes=(0, None)), in_axes=(0, None))
+    train = svg.make_svg_train(envs.PENDULUM, config)
+    evaluate = jax.vmap(lambda p, k: svg.pendulum_returns(p, k, 20), in_axes=(0, None))  # over depths
 
-    def run(keys):
-        final, log = train(keys)
-        return evaluate(final, jax.random.PRNGKey(123)).mean(axis=-1), log.objective  # (seeds, depths)
+    def train_and_evaluate(key):
+        final, log = train(key)
+        return evaluate(final, jax.random.PRNGKey(123)).mean(axis=-1), log  # a return per depth
+
+    planned = plan(train_and_evaluate, seeds, name="SVG on Pendulum")
 
     def summarize(output):
-        final_returns = np.asarray(output[0])
+        final_returns, _ = planned.finish(output)  # (seeds, depths)
         summary = {}
         for i, n in enumerate(DEPTHS):
             name = f"svg_{'inf' if n is None else n}"
@@ -29,16 +34,15 @@ def _pendulum_svg(iterations, seeds):
             }
         return summary
 
-    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     critic = "-".join(map(str, (4, *config.q_hidden, 1)))
     notes = (
         f"policy 3-16-1 tanh MLP (Adam {config.policy_learning_rate:g}), critic {critic} fitted by "
         f"{config.num_q_steps} Adam steps at {config.q_learning_rate:g} per update (finite n), "
         f"T={config.horizon} model steps, N={config.batch_size} start states, "
-        f"{iterations} updates, {seeds} seeds vmapped; finite n share one program (vmapped over n); "
+        f"{iterations} updates, {seeds_note(seeds)}; finite n share one program (vmapped over n); "
         f"final greedy policy evaluated on 20 Pendulum-v1 episodes"
     )
-    return run, (keys,), summarize, notes
+    return planned.program, planned.inputs, summarize, notes
 
 
 RUNS = {

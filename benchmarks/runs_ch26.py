@@ -6,24 +6,24 @@ the same work is timed on the same machine as our default configuration. The `2e
 the gradient work of the default (64x64 networks kept) and still solve every seed.
 """
 
-import jax
 import numpy as np
 
-from benchmarks.timing import over_seeds, seeds_note
+from benchmarks.timing import seeds_note
 
 
 def _train_then_evaluate(env, config, num_seeds):
-    """keys -> (training log, 10 greedy returns per seed): every seed trained, then evaluated."""
+    """The sweep of key -> (10 greedy returns, training log), placed on the devices: every seed trained, then evaluated."""
     from lib import trust_region as tr
     from lib.onpolicy import greedy_returns
+    from lib.sweep import plan
 
     train = tr.make_train(env, config)
 
     def run(key):
         params, log = train(key)
-        return log, greedy_returns(env, params.policy, key, 10)
+        return greedy_returns(env, params.policy, key, 10), log
 
-    return over_seeds(run, num_seeds)
+    return plan(run, num_seeds, name=f"{config.algorithm} training")
 
 
 def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
@@ -32,13 +32,10 @@ def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
 
     env = envs.make("CartPole-v1")
     config = tr.PolicyOptimizationConfig(algorithm=algorithm, total_steps=total_steps, **overrides)
-    run = _train_then_evaluate(env, config, num_seeds)
+    planned = _train_then_evaluate(env, config, num_seeds)
 
     def summarize(output):
-        from lib.divergence import raise_if_diverged
-
-        log, greedy = output
-        raise_if_diverged(log.diverged_at, f"{algorithm} training")
+        greedy, log = planned.finish(output)
         returns = np.asarray(log.episode_returns)
         last = returns[:, -10:].mean(axis=1)
         reached = returns >= 500.0
@@ -60,8 +57,7 @@ def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
         f"lr {config.learning_rate}, policy/value MLP {config.policy_hidden}/{config.value_hidden} tanh; "
         f"greedy eval 10 episodes per seed"
     )
-    keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
-    return run, (keys,), summarize, notes
+    return planned.program, planned.inputs, summarize, notes
 
 
 def ppo_cartpole_one_seed():
@@ -102,13 +98,10 @@ def ppo_pendulum():
         total_steps=1_000_000, reward_scale=0.1, gamma=0.95, learning_rate=1e-3, entropy_coef=0.0, epochs=10
     )
     num_seeds = 4
-    run = _train_then_evaluate(env, config, num_seeds)
+    planned = _train_then_evaluate(env, config, num_seeds)
 
     def summarize(output):
-        from lib.divergence import raise_if_diverged
-
-        log, greedy = output
-        raise_if_diverged(log.diverged_at, "ppo training")
+        greedy, log = planned.finish(output)
         greedy = np.asarray(greedy).mean(axis=1)
         return {
             "env_steps": config.total_steps,
@@ -118,13 +111,12 @@ def ppo_pendulum():
             "seeds_above_minus_200": int((greedy > -200).sum()),
         }
 
-    keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
     return (
-        run,
-        (keys,),
+        planned.program,
+        planned.inputs,
         summarize,
         (
-            f"PPO Gaussian policy, 1M steps x {num_seeds} seeds, 32 envs x 32 steps, "
+            f"PPO Gaussian policy, 1M steps, {seeds_note(num_seeds)}, 32 envs x 32 steps, "
             "MLP (64, 64) tanh, rewards x 0.1, gamma 0.95, 10 epochs"
         ),
     )

@@ -55,14 +55,14 @@ def _our_train(algorithm):
 
 
 def ours(algorithm, num_seeds):
-    from lib.sweep import key_only, place_grid, seed_keys
+    from lib.sweep import plan
 
-    grid = place_grid(key_only(_our_train(algorithm)), seed_keys(0, num_seeds), None)
+    planned = plan(_our_train(algorithm), num_seeds)
     start = time.perf_counter()
-    compiled = grid.program.lower(*grid.inputs).compile()
+    compiled = planned.program.lower(*planned.inputs).compile()
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    final, _ = grid.results(jax.block_until_ready(compiled(*grid.inputs)))
+    final, _ = planned.finish(jax.block_until_ready(compiled(*planned.inputs)))
     run_s = time.perf_counter() - start
     return {
         "side": "ours",

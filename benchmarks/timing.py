@@ -24,19 +24,11 @@ def compile_and_run(fn, *args):
     return output, compile_s, time.perf_counter() - start
 
 
-def over_seeds(fn, num_seeds, in_axes=0):
-    """`fn(key, ...)` as a function of a batch of keys, its outputs stacked over seeds.
-
-    Several seeds are vmapped; a single seed runs unbatched and gets its leading axis afterwards,
-    as a user training one seed would run it (a vmapped axis of width 1 adds seconds of compilation).
-    """
-    if num_seeds > 1:
-        return jax.vmap(fn, in_axes=in_axes)
-    return lambda keys, *rest: jax.tree_util.tree_map(lambda x: x[None], fn(keys[0], *rest))
-
-
 def seeds_note(num_seeds):
-    return "1 seed, not vmapped" if num_seeds == 1 else f"{num_seeds} seeds vmapped"
+    """How a row's seeds ran: through lib.sweep, one run at a time on each of the devices."""
+    devices = jax.device_count()
+    seeds = "1 seed" if num_seeds == 1 else f"{num_seeds} seeds"
+    return f"{seeds} through lib.sweep on {devices} device{'s' if devices > 1 else ''}"
 
 
 def busy_cpu_seconds():

@@ -3,6 +3,8 @@
     runs = sweep(train, num_seeds=8)                                   # leaves: (seed, ...)
     runs = sweep(train, num_seeds=8, settings=[knobs_a, knobs_b])      # leaves: (setting, seed, ...)
     runs = sweep({"DDPG": ddpg_train, "TD3": td3_train}, num_seeds=8)  # a dict of the above, by name
+    planned = plan(train, num_seeds=8)                                 # placed, not run: for timing
+    runs = planned.finish(planned.program(*planned.inputs))            # the same as sweep(train, 8)
 
 A trainer is a pure `train(key)` or `train(key, setting) -> (state, log)`, built by the library from
 `(env, config)`; its log has a `diverged_at` field (-1 while every number stayed finite). Settings are
@@ -66,21 +68,47 @@ def sweep(train, num_seeds, settings=None, *, seed=0, runs_per_device=1):
 
 
 def _sweep_one(name, train, keys, settings, runs_per_device):
+    planned = _plan(name, train, keys, settings, runs_per_device)
+    return planned.finish(planned.program(*planned.inputs))
+
+
+class Plan(NamedTuple):
+    """One trainer's sweep placed on the devices, not yet run: what `sweep` runs, for a caller that times the
+    compilation apart (`program.lower(*inputs).compile()`) or runs it more than once."""
+
+    name: str
+    program: Callable  # jitted: program(*inputs) trains every run of the grid
+    inputs: tuple  # the grid's keys and settings, padded and sharded over the mesh
+    grid: "_Grid"
+    leading: tuple  # (num_seeds,) or (num_settings, num_seeds)
+
+    def finish(self, outputs):
+        """(state, log) of `program(*inputs)` on the host, with leading axes `leading`; raises on divergence."""
+        state, log = jax.tree_util.tree_map(lambda x: x.reshape(self.leading + x.shape[1:]), self.grid.results(outputs))
+        axes = ("seed",) if len(self.leading) == 1 else ("setting", "seed")
+        raise_if_diverged(log.diverged_at, self.name, axes=axes)
+        return state, log
+
+
+def plan(train, num_seeds, settings=None, *, seed=0, runs_per_device=1, name="training"):
+    """`sweep(train, num_seeds, settings, ...)` for one trainer, placed but not run: a `Plan`."""
+    check_positive_int("runs_per_device", runs_per_device)
+    return _plan(name, train, seed_keys(seed, num_seeds), settings, runs_per_device)
+
+
+def _plan(name, train, keys, settings, runs_per_device):
     if not callable(train):
         raise ValueError(f"{name}: train must be a function train(key[, setting]) -> (state, log)")
     if settings is None:
-        stacked, num_settings, run = None, 1, key_only(train)
+        stacked, num_settings, run = None, 1, _key_only(train)
     else:
         (stacked, num_settings), run = _stack_settings(name, settings), train
     num_seeds = keys.shape[0]
     grid_keys = np.tile(keys, (num_settings, 1))  # run r: setting r // num_seeds, seed r % num_seeds
     grid_settings = jax.tree_util.tree_map(lambda x: np.repeat(x, num_seeds, axis=0), stacked)
-    grid = place_grid(run, grid_keys, grid_settings, runs_per_device)
-    state, log = grid.results(grid.program(*grid.inputs))
+    grid = _place_grid(run, grid_keys, grid_settings, runs_per_device)
     leading = (num_seeds,) if settings is None else (num_settings, num_seeds)
-    state, log = jax.tree_util.tree_map(lambda x: x.reshape(leading + x.shape[1:]), (state, log))
-    raise_if_diverged(log.diverged_at, name, axes=("seed",) if settings is None else ("setting", "seed"))
-    return state, log
+    return Plan(name, grid.program, grid.inputs, grid, leading)
 
 
 def _stack_settings(name, settings):
@@ -100,7 +128,7 @@ def _stack_settings(name, settings):
     )
 
 
-class Grid(NamedTuple):
+class _Grid(NamedTuple):
     """A grid placed on the devices: `program(*inputs)` trains every run; `results` brings them to the host."""
 
     program: Callable  # jitted; `program.lower(*inputs).compile()` compiles it ahead of time
@@ -113,8 +141,8 @@ class Grid(NamedTuple):
         return jax.tree_util.tree_map(lambda x: np.asarray(x)[: self.num_runs], gathered)
 
 
-def place_grid(run, keys, settings, runs_per_device=1):
-    """The `Grid` of `run(key, setting)` for every row of `keys` and of the leaves of `settings` (or None),
+def _place_grid(run, keys, settings, runs_per_device=1):
+    """The `_Grid` of `run(key, setting)` for every row of `keys` and of the leaves of `settings` (or None),
     padded with copies of row 0 to a multiple of the devices x runs_per_device, split over every device."""
     devices = jax.devices()
     num_runs = keys.shape[0]
@@ -125,11 +153,11 @@ def place_grid(run, keys, settings, runs_per_device=1):
     sharding = NamedSharding(mesh, PartitionSpec(AXIS))
     place = lambda x: jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])  # noqa: E731
     inputs = jax.tree_util.tree_map(lambda x: place(pad(x)), (keys, settings))
-    return Grid(_compiled_grid(run, mesh, runs_per_device), inputs, num_runs)
+    return _Grid(_compiled_grid(run, mesh, runs_per_device), inputs, num_runs)
 
 
 @functools.lru_cache(maxsize=32)
-def key_only(train):
+def _key_only(train):
     """`train(key)` as a run of the grid, `run(key, setting)`; cached, so the same trainer reuses its program."""
     return lambda key, _: train(key)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import lib
-from lib.sweep import key_only, place_grid, seed_keys, sweep
+from lib.sweep import plan, seed_keys, sweep
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -199,6 +199,14 @@ def test_a_trainer_swept_again_reuses_its_compiled_program():
     single = lambda key: descent(key, 0.1)  # noqa: E731
     first = sweep(single, num_seeds=3, seed=1)
     again = sweep(single, num_seeds=3, seed=2)
-    program = place_grid(key_only(single), seed_keys(0, 3), None).program
+    program = plan(single, 3).program
     assert program._cache_size() == 1  # one compilation served both sweeps
     assert not np.array_equal(first[0], again[0])
+
+
+def test_a_plan_run_and_finished_is_the_sweep():
+    planned = plan(lambda key, rate: descent(key, rate), 3, settings=[0.1, 0.2], seed=4, name="descent")
+    state, log = planned.finish(planned.program.lower(*planned.inputs).compile()(*planned.inputs))
+    swept = sweep(lambda key, rate: descent(key, rate), 3, settings=[0.1, 0.2], seed=4)
+    assert state.shape[:2] == (2, 3)
+    np.testing.assert_array_equal(state, swept[0])
