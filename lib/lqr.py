@@ -8,10 +8,18 @@ gamma. The optimal value is v*(x) = -(x^T P x + c) where P solves the discounted
 the optimal policy is linear, u = -K x with K = gamma (R + gamma B^T P B)^{-1} B^T P A, and
 q*(x, u) = r(x, u) + gamma E[v*(x')]. Chapters 20, 21 and 25 check their answers against these.
 
+Every quadratic here has one sign convention, the one of v*: a value is minus a quadratic form plus a
+constant, q(x, u) = -(z^T H z + c) with z = (x, u) and H positive semidefinite. `optimal_q_matrix`
+gives (H*, c*) of q*; for a linear Gaussian policy u = -K x + sigma eps, `policy_q_matrix` gives the
+(H, c) of its q_K, `policy_expected_return` its exact return and `n_step_objective` /
+`objectives_by_depth` the exact expectation of chapter 25's n-step objectives; `jax.grad` of these
+closed forms is the exact gradient the estimators are tested against.
+
 The pieces their learners share live here too: `lqr_base_points` (a fixed batch of transitions),
 `quadratic_features` / `quadratic_q` (a critic class that holds q* exactly) and `linear_policy`.
 """
 
+import operator
 from functools import partial
 from typing import NamedTuple
 
@@ -171,7 +179,7 @@ def lqr_base_points(problem, key, num_points, state_scale=1.0, action_scale=3.0)
     check_positive_int("num_points", num_points)
     check_positive("state_scale", state_scale)
     check_positive("action_scale", action_scale)
-    noisy = bool(jnp.any(problem.noise_cov != 0))
+    noisy = bool(np.any(np.asarray(problem.noise_cov) != 0))  # NumPy: a trainer calls this inside jit
     return _lqr_transitions(problem, key, num_points, state_scale, action_scale, noisy)
 
 
@@ -206,3 +214,107 @@ def linear_policy_cost_matrix(lqr, gain):
     system = jnp.eye(n * n) - jnp.kron(closed_loop.T, closed_loop.T)
     P = jnp.linalg.solve(system, stage.reshape(-1)).reshape(n, n)
     return jnp.where(closed_loop_radius(lqr, gain) < 1.0, P, jnp.inf)
+
+
+# ------------------------------------------------------------------ the ground truth as matrices
+def optimal_q_matrix(lqr, solution):
+    """(H*, c*) with q*(x, u) = -(z^T H* z + c*), z = (x, u): H* = diag(Q, R) + gamma [A B]^T P [A B]."""
+    AB = jnp.concatenate([lqr.A, lqr.B], axis=1)
+    n, m = lqr.B.shape
+    cost = jnp.zeros((n + m, n + m)).at[:n, :n].set(lqr.Q).at[n:, n:].set(lqr.R)
+    H = cost + lqr.gamma * AB.T @ solution.P @ AB
+    c = lqr.gamma * (jnp.trace(solution.P @ lqr.noise_cov) + solution.constant)
+    return H, c
+
+
+def _policy_noise(lqr, params, stochastic=True):
+    """(K, sigma^2, Sigma + B diag(sigma^2) B^T) of u = -K x + sigma eps: the exploration noise enters the
+    dynamics through B, beside the dynamics noise Sigma (sigma = 0 if not stochastic)."""
+    K = params["gain"]
+    sigma2 = jnp.exp(2 * params["log_std"]) if stochastic else jnp.zeros(K.shape[0])
+    return K, sigma2, lqr.noise_cov + lqr.B @ jnp.diag(sigma2) @ lqr.B.T
+
+
+def _policy_value_constant(lqr, P, sigma2, noise):
+    """c_K with v_K(x) = -(x^T P_K x + c_K): the cost of the action noise and of the state noise, forever."""
+    return (jnp.sum(sigma2 * jnp.diag(lqr.R)) + lqr.gamma * jnp.trace(P @ noise)) / (1 - lqr.gamma)
+
+
+@jax.jit
+def policy_q_matrix(lqr, params):
+    """(H, c) with q_K(x, u) = -(z^T H z + c) for the policy u = -K x + sigma eps, params = {"gain": K,
+    "log_std": log sigma}: H = diag(Q, R) + gamma [A B]^T P_K [A B] (P_K from `linear_policy_cost_matrix`)."""
+    K, sigma2, noise = _policy_noise(lqr, params)
+    P = linear_policy_cost_matrix(lqr, K)
+    AB = jnp.concatenate([lqr.A, lqr.B], axis=1)
+    H = jax.scipy.linalg.block_diag(lqr.Q, lqr.R) + lqr.gamma * AB.T @ P @ AB
+    c = lqr.gamma * (jnp.trace(P @ lqr.noise_cov) + _policy_value_constant(lqr, P, sigma2, noise))
+    return H, c
+
+
+@partial(jax.jit, static_argnames="stochastic")
+def policy_expected_return(lqr, params, start_mean, start_cov, stochastic=True):
+    """Exact E[sum_t gamma^t r] of u = -K x (+ sigma eps) from x_0 ~ N(start_mean, start_cov), via P_K."""
+    K, sigma2, noise = _policy_noise(lqr, params, stochastic)
+    P = linear_policy_cost_matrix(lqr, K)
+    constant = _policy_value_constant(lqr, P, sigma2, noise)
+    return -(start_mean @ P @ start_mean + jnp.trace(P @ start_cov) + constant)
+
+
+def check_unroll_depth(n):
+    """The unroll depth n as an int; ValueError unless it is a non-negative integer."""
+    try:
+        if isinstance(n, bool):
+            raise TypeError
+        depth = operator.index(n)
+    except TypeError:
+        raise ValueError(f"n (the unroll depth) must be a non-negative integer, got {n!r}") from None
+    if depth < 0:
+        raise ValueError(f"n (the unroll depth) must be a non-negative integer, got {n}")
+    return depth
+
+
+def n_step_objective(lqr, params, n, start_mean, start_cov, critic_params=None, stochastic=True):
+    """Exact E[sum_{t<n} gamma^t r(x_t, u_t) + gamma^n q(x_n, u_n)] for u = -K x (+ sigma eps if
+    stochastic) from x_0 ~ N(start_mean, start_cov), with x_{t+1} = A x_t + B u_t + w_t and the
+    quadratic critic q = -(z^T H z + c) of critic_params = (H, c) (dropped if None). A finite sum over
+    the Gaussian state moments m_t, S_t; jax.grad of it is the exact gradient of every estimator.
+    """
+    n = check_unroll_depth(n)
+    return objectives_by_depth(lqr, params, n, start_mean, start_cov, critic_params, stochastic)[n]
+
+
+def objectives_by_depth(lqr, params, max_depth, start_mean, start_cov, critic_params=None, stochastic=True):
+    """[J_0, ..., J_N] of `n_step_objective` for every depth n = 0..N = max_depth in one pass."""
+    return _objectives_by_depth(
+        lqr, params, check_unroll_depth(max_depth), start_mean, start_cov, critic_params, bool(stochastic)
+    )
+
+
+@partial(jax.jit, static_argnums=(2, 6))
+def _objectives_by_depth(lqr, params, max_depth, start_mean, start_cov, critic_params, stochastic):
+    K, sigma2, noise = _policy_noise(lqr, params, stochastic)
+    closed = lqr.A - lqr.B @ K
+    stage = lqr.Q + K.T @ lqr.R @ K
+    quad = lambda M, mean, cov: mean @ M @ mean + jnp.trace(M @ cov)
+    if critic_params is None:
+        terminal = lambda mean, cov: jnp.zeros((), cov.dtype)
+    else:
+        H, c = critic_params
+        state_size = K.shape[1]
+        lift = jnp.concatenate([jnp.eye(state_size), -K])  # z = lift x + [0; sigma eps]
+        action_block = H[state_size:, state_size:]
+        terminal = lambda mean, cov: (
+            -(quad(lift.T @ H @ lift, mean, cov) + jnp.sum(sigma2 * jnp.diag(action_block)) + c)
+        )
+
+    def step(carry, _):
+        mean, cov, discount, total = carry
+        objective = total + discount * terminal(mean, cov)  # J_t: t rewards, then the critic
+        total = total - discount * (quad(stage, mean, cov) + jnp.sum(sigma2 * jnp.diag(lqr.R)))
+        return (closed @ mean, closed @ cov @ closed.T + noise, discount * lqr.gamma, total), objective
+
+    dtype = jnp.result_type(closed, noise)
+    init = (jnp.asarray(start_mean, dtype), jnp.asarray(start_cov, dtype), jnp.ones((), dtype), jnp.zeros((), dtype))
+    (mean, cov, discount, total), objectives = jax.lax.scan(step, init, None, max_depth)
+    return jnp.append(objectives, total + discount * terminal(mean, cov))

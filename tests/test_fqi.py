@@ -47,9 +47,9 @@ def test_quadratic_features_represent_q_star_exactly(problem):
 
     @jax.jit
     def compare(system, solution, base):
-        H, c = fqi.optimal_q_matrix(system, solution)
+        H, c = lqr.optimal_q_matrix(system, solution)  # q* = -(z^T H z + c)
         rows, cols = jnp.triu_indices(3)
-        theta = jnp.concatenate([c[None], jnp.where(rows == cols, H[rows, cols], 2 * H[rows, cols])])
+        theta = -jnp.concatenate([c[None], jnp.where(rows == cols, H[rows, cols], 2 * H[rows, cols])])
         phi = jax.vmap(FEATURES.joint)(base.observation, base.action)
         exact = jax.vmap(lambda x, u: lqr.optimal_q(system, solution, x, u))(base.observation, base.action)
         return H, fqi.quadratic_q_matrix(FEATURES, theta)[0], phi @ theta, exact, fqi.greedy_gain(FEATURES, theta)
@@ -86,7 +86,7 @@ def test_explicit_fqi_converges_to_q_star_and_the_riccati_gain(problem):
     with enable_x64(True):
         result = EXPLICIT(base, FEATURES, config(system.gamma))
         H, c = fqi.quadratic_q_matrix(FEATURES, result.theta)
-        H_star, c_star = fqi.optimal_q_matrix(system, solution)
+        H_star, c_star = lqr.optimal_q_matrix(system, solution)
         np.testing.assert_allclose(H, H_star, rtol=1e-8, atol=1e-8)
         assert abs(float(c - c_star)) < 1e-8
         np.testing.assert_allclose(fqi.greedy_gain(FEATURES, result.theta), solution.K, rtol=1e-8)
@@ -105,8 +105,8 @@ def test_explicit_fqi_is_value_iteration_on_the_riccati_map(problem):
             P = lqr.riccati_step(system, P)
             H, _ = fqi.quadratic_q_matrix(FEATURES, result.thetas[n])
             K = fqi.greedy_gain(FEATURES, result.thetas[n])
-            value = H[:2, :2] - H[:2, 2:] @ K  # max_u z^T H z = x^T (H_xx - H_xu H_uu^-1 H_ux) x
-            np.testing.assert_allclose(-value, P, rtol=1e-9, atol=1e-12)
+            value = H[:2, :2] - H[:2, 2:] @ K  # max_u -z^T H z = -x^T (H_xx - H_xu H_uu^-1 H_ux) x
+            np.testing.assert_allclose(value, P, rtol=1e-9, atol=1e-12)
 
 
 def test_grid_reference_and_gradient_ascent_give_the_same_fixed_point(problem):
@@ -175,14 +175,14 @@ def test_empty_b_opt_keeps_w0_and_evaluates_the_zero_force_policy(problem):
         A_power = np.linalg.matrix_power(A, N - 1)
         S = P0 - gamma ** (N - 1) * A_power.T @ P0 @ A_power
         AB = np.concatenate([A, B], axis=1)
-        expected = -(scipy.linalg.block_diag(Q, R) + gamma * AB.T @ S @ AB)
+        expected = scipy.linalg.block_diag(Q, R) + gamma * AB.T @ S @ AB
         np.testing.assert_allclose(fqi.quadratic_q_matrix(FEATURES, result.theta)[0], expected, rtol=1e-8)
         assert not np.any(np.asarray(result.ws)) and int(result.solver_calls) == 0
         assert np.all(np.asarray(result.deltas_d) == 0.0)
 
 
 def test_ascent_policy_step_is_gradient_ascent_on_the_new_critic(problem):
-    """q = z^T H z with u = w^T x gives grad_w mean_x q = mean_x 2 x (H_ux x + H_uu w^T x)^T, here with
+    """q = -z^T H z with u = w^T x gives grad_w mean_x q = -mean_x 2 x (H_ux x + H_uu w^T x)^T, here with
     H of theta_1 (the new critic) and two steps from w_0 = 0."""
     system, _, base = problem
     with enable_x64(True):
@@ -194,7 +194,7 @@ def test_ascent_policy_step_is_gradient_ascent_on_the_new_critic(problem):
         x = np.asarray(base.next_observation)
         w = np.zeros((2, 1))
         for _ in range(2):
-            w = w + 0.7 * np.mean([2 * np.outer(s, H[2:, :2] @ s + H[2:, 2:] @ w.T @ s) for s in x], axis=0)
+            w = w - 0.7 * np.mean([2 * np.outer(s, H[2:, :2] @ s + H[2:, 2:] @ w.T @ s) for s in x], axis=0)
         np.testing.assert_allclose(result.ws[1], w, rtol=1e-10)
 
 
@@ -316,3 +316,37 @@ def test_a_diverging_loop_says_so_and_names_the_iteration(problem):
         fqi.amortized_fitted_q_iteration(base, FEATURES, wild, 10, 1)
     assert int(EXPLICIT(base, FEATURES, wild).diverged_at) >= 0
     assert int(EXPLICIT(base, FEATURES, config(system.gamma)).diverged_at) == -1
+
+
+# ----------------------------------------------------------------------------- the loops as trainers
+def test_a_trainer_draws_its_base_points_from_its_key_and_runs_the_box_on_them():
+    system, config = lqr.double_integrator(), fqi.FQIConfig(gamma=0.95, max_iterations=20, maximize=SGD)
+    key = jax.random.PRNGKey(4)
+    theta, result = jax.jit(fqi.make_fqi_train(system, config, FEATURES, 50))(key)
+    alone = EXPLICIT(lqr.lqr_base_points(system, key, 50), FEATURES, config)
+    np.testing.assert_array_equal(result.thetas, alone.thetas)
+    np.testing.assert_array_equal(theta, alone.theta)
+
+
+def test_the_amortized_trainer_swept_over_draws_gives_each_draw_its_own_base_points():
+    from lib.sweep import seed_keys, sweep
+
+    pendulum, features = envs.make("Pendulum-v1"), fqi.PendulumFeatures(num_angle=3, num_velocity=3, action_degree=2)
+    adam = fqi.MaximizeConfig("adam", low=-2.0, high=2.0, num_ascent_steps=5, learning_rate=0.2)
+    config = fqi.FQIConfig(gamma=0.9, max_iterations=5, ridge=1e-3, policy_ridge=1e-6, maximize=adam)
+    (thetas, ws), log = sweep(fqi.make_amortized_fqi_train(pendulum, config, features, 40, 10), num_seeds=2, seed=3)
+    on_draw = jax.jit(
+        lambda key: fqi.amortized_fitted_q_iteration(
+            fqi.pendulum_base_points(key, 40), features, config, 10, 0, max_window=0
+        )
+    )
+    for draw, key in enumerate(seed_keys(3, 2)):
+        alone = on_draw(key)
+        np.testing.assert_allclose(thetas[draw], alone.theta, rtol=1e-6)
+        np.testing.assert_allclose(ws[draw], alone.w, rtol=1e-6)
+    assert not np.allclose(thetas[0], thetas[1]), "both draws got the same base points"
+
+
+def test_a_trainer_on_an_environment_without_base_points_is_refused_by_name():
+    with pytest.raises(ValueError, match="env: fitted Q-iteration draws its base points"):
+        fqi.base_points(envs.make("CartPole-v1"), jax.random.PRNGKey(0), 10)

@@ -52,6 +52,42 @@ def test_optimal_action_maximizes_q(system):
         np.testing.assert_allclose(jnp.max(q_values), lqr.optimal_value(problem, solution, x), rtol=1e-6)
 
 
+def test_the_q_matrices_share_v_stars_sign_convention(system):
+    """-(z^T H z + c) is q* for optimal_q_matrix, and for policy_q_matrix at the Riccati gain with sigma -> 0;
+    both H are positive definite, as P is."""
+    problem, solution = system
+    with enable_x64(True):
+        H, c = lqr.optimal_q_matrix(problem, solution)
+        params = {"gain": solution.K, "log_std": jnp.full((1,), -30.0)}
+        H_policy, c_policy = lqr.policy_q_matrix(problem, params)
+        for x, u in zip(
+            jax.random.normal(jax.random.PRNGKey(3), (5, 2)), jax.random.normal(jax.random.PRNGKey(4), (5, 1))
+        ):
+            z = jnp.concatenate([x, u])
+            np.testing.assert_allclose(-(z @ H @ z + c), lqr.optimal_q(problem, solution, x, u), rtol=1e-10)
+        np.testing.assert_allclose(H_policy, H, rtol=1e-8)
+        np.testing.assert_allclose(c_policy, c, rtol=1e-8)
+        assert np.all(np.linalg.eigvalsh(np.asarray(H)) > 0)
+
+
+def test_the_policy_q_matrix_satisfies_the_policys_bellman_equation(system):
+    """q_K(x, u) = r(x, u) + gamma E[q_K(x', -K x' + sigma eps)] for a noisy non-optimal policy: the mean of a
+    quadratic over the dynamics noise w and the action noise eps is the quadratic at the mean plus traces."""
+    problem, _ = system
+    with enable_x64(True):
+        K, sigma = jnp.array([[1.0, 1.5]]), 0.3
+        H, c = lqr.policy_q_matrix(problem, {"gain": K, "log_std": jnp.log(jnp.array([sigma]))})
+        lift = jnp.concatenate([jnp.eye(2), -K])  # z' = lift x' + (0, sigma eps)
+        q = lambda z: -(z @ H @ z + c)
+        for x, u in zip(
+            jax.random.normal(jax.random.PRNGKey(5), (5, 2)), jax.random.normal(jax.random.PRNGKey(6), (5, 1))
+        ):
+            mean_next = problem.A @ x + problem.B @ u
+            noise = jnp.trace(lift.T @ H @ lift @ problem.noise_cov) + sigma**2 * H[2, 2]
+            target = lqr.reward(problem, x, u) + problem.gamma * (q(lift @ mean_next) - noise)
+            np.testing.assert_allclose(q(jnp.concatenate([x, u])), target, rtol=1e-9)
+
+
 def test_no_gain_beats_the_riccati_gain(system):
     problem, solution = system
     with enable_x64(True):

@@ -1,11 +1,12 @@
 """Chapter 25 estimators against the LQR's exact answers.
 
 For a linear policy u = -K x + sigma eps on the LQR, started from x_0 ~ N(m0, S0), every
-objective below has a closed form in the Gaussian state moments (`lqr_n_step_objective`,
-`lqr_expected_return`); jax.grad of it in float64 is the exact gradient. Monte Carlo
+objective below has a closed form in the Gaussian state moments (`lib.lqr.n_step_objective`,
+`lib.lqr.policy_expected_return`); jax.grad of it in float64 is the exact gradient. Monte Carlo
 estimators must match it within Z standard errors of their sample mean at a fixed seed.
 """
 
+import dataclasses
 import functools
 
 import jax
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from lib import lqr as lqr_lib
-from lib import svg
+from lib import envs, svg
 from lib.sweep import sweep
 
 Z = 4.0  # tolerance in standard errors
@@ -30,7 +31,7 @@ def make_problem(dtype=jnp.float32, noise_std=0.1):
     params = jax.tree_util.tree_map(
         lambda x: jnp.asarray(x, dtype), svg.linear_gaussian_policy_params([[1.0, 1.5]], 0.3)
     )
-    return lqr, params, svg.lqr_q_function(lqr, params)
+    return lqr, params, lqr_lib.policy_q_matrix(lqr, params)
 
 
 def exact_gradient(objective):
@@ -82,7 +83,7 @@ def dpmb_gradients():
 
 @pytest.mark.parametrize("name", ["reparameterized", "score_function"])
 def test_deterministic_model_based_estimators_are_unbiased_for_the_one_step_objective(dpmb_gradients, name):
-    exact = exact_gradient(lambda l, p, c, m, S: svg.lqr_n_step_objective(l, p, 1, m, S, c, stochastic=False))
+    exact = exact_gradient(lambda l, p, c, m, S: lqr_lib.n_step_objective(l, p, 1, m, S, c, stochastic=False))
     assert_unbiased(dpmb_gradients[name], exact, leaves=("gain",))
     assert np.all(np.asarray(dpmb_gradients[name]["log_std"]) == 0.0)  # a deterministic policy ignores sigma
 
@@ -130,7 +131,7 @@ def test_svg_n_estimator_is_unbiased_for_its_n_step_objective_at_every_depth():
     with jax.enable_x64(True):
         lqr64, params64, critic64 = make_problem(jnp.float64)
         exact = jax.jacfwd(
-            lambda p: svg.lqr_objectives_by_depth(
+            lambda p: lqr_lib.objectives_by_depth(
                 lqr64, p, N, jnp.asarray(START_MEAN), jnp.asarray(START_COV), critic64
             )
         )(params64)
@@ -154,7 +155,7 @@ def test_svg_infinity_objective_is_unbiased_for_the_truncated_return():
         jax.random.normal(keys[1], (M, T + 1, 1)),
         jax.random.normal(keys[2], (M, T + 1, 2)),
     )
-    exact = exact_gradient(lambda l, p, c, m, S: svg.lqr_n_step_objective(l, p, T + 1, m, S))
+    exact = exact_gradient(lambda l, p, c, m, S: lqr_lib.n_step_objective(l, p, T + 1, m, S))
     assert_unbiased(grads, exact)
 
 
@@ -171,7 +172,7 @@ def test_bpo_gradient_equals_grad_of_closed_form_n_step_cost(n, with_critic):
             )
         )(params)
         exact = jax.grad(
-            lambda p: svg.lqr_n_step_objective(
+            lambda p: lqr_lib.n_step_objective(
                 lqr, p, n, x0, jnp.zeros((2, 2)), critic if with_critic else None, stochastic=False
             )
         )(params)
@@ -182,20 +183,20 @@ def test_n_step_objective_with_the_policys_own_critic_equals_its_infinite_horizo
     with jax.enable_x64(True):
         lqr, params, critic = make_problem(jnp.float64)
         m0, S0 = jnp.asarray(START_MEAN), jnp.asarray(START_COV)
-        value = svg.lqr_expected_return(lqr, params, m0, S0)
+        value = lqr_lib.policy_expected_return(lqr, params, m0, S0)
         for n in (0, 1, 5, 30):
-            assert float(svg.lqr_n_step_objective(lqr, params, n, m0, S0, critic)) == pytest.approx(
+            assert float(lqr_lib.n_step_objective(lqr, params, n, m0, S0, critic)) == pytest.approx(
                 float(value), rel=1e-10
             )
         # with no critic the n-step return tends to the value as n grows
-        assert float(svg.lqr_n_step_objective(lqr, params, 600, m0, S0)) == pytest.approx(float(value), rel=1e-8)
+        assert float(lqr_lib.n_step_objective(lqr, params, 600, m0, S0)) == pytest.approx(float(value), rel=1e-8)
 
 
 def test_optimal_gain_is_a_stationary_point_of_the_exact_return():
     with jax.enable_x64(True):
         lqr, _, _ = make_problem(jnp.float64)
         params = {"gain": lqr_lib.solve_riccati(lqr).K, "log_std": jnp.log(jnp.array([0.3]))}
-        gradient = jax.grad(svg.lqr_expected_return, argnums=1)(
+        gradient = jax.grad(lqr_lib.policy_expected_return, argnums=1)(
             lqr, params, jnp.asarray(START_MEAN), jnp.asarray(START_COV)
         )
         np.testing.assert_allclose(gradient["gain"], 0.0, atol=1e-7)
@@ -331,7 +332,7 @@ def test_svg_infinity_on_the_lqr_raises_the_exact_return():
             config=config,
         )
     )(jax.random.key(5))
-    value = lambda p: float(svg.lqr_expected_return(lqr, p, jnp.asarray(START_MEAN), 0.25 * jnp.eye(2)))
+    value = lambda p: float(lqr_lib.policy_expected_return(lqr, p, jnp.asarray(START_MEAN), 0.25 * jnp.eye(2)))
     optimum = lqr_lib.solve_riccati(lqr).K
     assert value(final) > value(params) + 1.0
     assert np.linalg.norm(final["gain"] - optimum) < np.linalg.norm(params["gain"] - optimum)
@@ -370,7 +371,10 @@ def test_pendulum_svg_training_that_diverges_raises_naming_the_iteration():
         q_learning_rate=1e30,
     )
     with pytest.raises(RuntimeError, match=r"SVG training on Pendulum diverged.*at step \d"):
-        sweep({"SVG training on Pendulum": svg.make_pendulum_svg_train((1,), config)}, num_seeds=1)
+        sweep(
+            {"SVG training on Pendulum": svg.make_svg_train(envs.PENDULUM, dataclasses.replace(config, depths=(1,)))},
+            num_seeds=1,
+        )
 
 
 def test_soft_gaussian_fit_matches_closed_form_and_collapses_to_dpg():

@@ -18,15 +18,16 @@ iterations have run. Histories are recorded in fixed-size arrays so that the err
 answer can be measured per iteration afterwards.
 
 The LQR's base points and quadratic features live in `lib.lqr` (`lqr_base_points`, `quadratic_features`);
-`quadratic_q_matrix`, `greedy_gain` and `optimal_q_matrix` read the ground truth of chapter 20 in the features'
-coordinates; `pendulum_base_points`, `PendulumFeatures` and the two Pendulum policies show the same code on a
-nonlinear task. Both loops track whether theta, w and delta stayed finite (`diverged_at`, -1 if they did) and
+`quadratic_q_matrix` and `greedy_gain` read a learned theta as the matrices of the ground truth of chapter 20
+(`lib.lqr.optimal_q_matrix`, one sign convention: q = -(z^T H z + c)); `pendulum_base_points`,
+`PendulumFeatures` and the two Pendulum policies show the same code on a nonlinear task. Both loops track whether theta, w and delta stayed finite (`diverged_at`, -1 if they did) and
 raise when called with concrete values; under jit or vmap the caller passes the field to
 `lib.divergence.raise_if_diverged`.
 
 The modules, each built on the ones before: `maximizer` (the two configs and `maximize`), `explicit`
-(Algorithm 20.1 and the fit both loops share), `amortized` (Algorithm 20.2), `lqr_truth` (the quadratic
-features, the LQR's answer in their coordinates and the error measures) and `pendulum`. Everything is
+(Algorithm 20.1 and the fit both loops share), `amortized` (Algorithm 20.2), `quadratic` (the quadratic
+features, a theta read as the LQR's matrices and the error measures), `pendulum`, and `trainers` (both
+loops as `lib.sweep` trainers that draw B from their key). Everything is
 imported here, so `lib.fqi.X` is the name to use.
 """
 
@@ -43,13 +44,12 @@ from lib.fqi.maximizer import (
 )
 from lib.fqi.explicit import FQIResult, fitted_q_iteration
 from lib.fqi.amortized import AmortizedFQIResult, window_mask, amortized_fitted_q_iteration
-from lib.fqi.lqr_truth import (
+from lib.fqi.quadratic import (
     QuadraticFeatures,
     q_errors,
     action_errors,
     quadratic_q_matrix,
     greedy_gain,
-    optimal_q_matrix,
 )
 from lib.fqi.pendulum import (
     PendulumFeatures,
@@ -58,3 +58,4 @@ from lib.fqi.pendulum import (
     pendulum_greedy_policy,
     pendulum_amortized_policy,
 )
+from lib.fqi.trainers import base_points, make_fqi_train, make_amortized_fqi_train

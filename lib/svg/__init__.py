@@ -22,8 +22,9 @@ sample; `per_sample_gradients` vmaps `jax.grad` over a batch.
     SVG(inf), whole trajectory       svg_infinity_objective, svg_infinity (Algorithm 25.1)
 
 On the LQR (`lqr_model`) with a linear policy u = -K x + sigma eps and a Gaussian start
-distribution, each objective's expectation has a closed form (`lqr_n_step_objective`,
-`lqr_expected_return`): jax.grad of it is the exact gradient every estimator is tested against.
+distribution, each objective's expectation has a closed form (`lib.lqr.n_step_objective`,
+`lib.lqr.policy_expected_return`, with the exact critic `lib.lqr.policy_q_matrix`): jax.grad of it is the
+exact gradient every estimator is tested against.
 
 The training loops (`svg_infinity`, `svg_n`) record in their log's `diverged_at` the first iteration
 whose parameters or objective stopped being finite; `lib.sweep.sweep` raises on it.
@@ -33,7 +34,7 @@ policy step at one state (`fit_soft_gaussian`), which tends to DPG's action (`fi
 temperature alpha goes to 0.
 
 The modules, each built on the ones before: `models` (models, policies, critics), `estimators`,
-`loops` (SVG(inf), SVG(n)), `noise` (noise inference), `lqr_truth` (the closed forms) and `dpg`.
+`loops` (SVG(inf), SVG(n)), `noise` (noise inference) and `dpg`.
 Everything is imported here, so `lib.svg.X` is the name to use.
 """
 
@@ -69,9 +70,8 @@ from lib.svg.loops import (
     SVGState,
     svg_infinity,
     svg_n,
-    make_pendulum_svg_train,
+    make_svg_train,
     pendulum_returns,
 )
 from lib.svg.noise import sample_transition, infer_noise
-from lib.svg.lqr_truth import lqr_q_function, lqr_n_step_objective, lqr_objectives_by_depth, lqr_expected_return
 from lib.svg.dpg import skewed_q, soft_gaussian_closed_form, GaussianFit, fit_soft_gaussian, fit_dpg

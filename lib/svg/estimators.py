@@ -2,28 +2,14 @@
 arguments, so `jax.grad` of it is the estimator; `per_sample_gradients` and `gradients_by_depth`
 batch them."""
 
-import operator
-
 import jax
 import jax.numpy as jnp
 
 from lib.config import check_range, concrete
+from lib.lqr import check_unroll_depth
 
 
 # ------------------------------------------------------------------ arguments
-def check_unroll_depth(n):
-    """The unroll depth n as an int; ValueError unless it is a non-negative integer."""
-    try:
-        if isinstance(n, bool):
-            raise TypeError
-        depth = operator.index(n)
-    except TypeError:
-        raise ValueError(f"n (the unroll depth) must be a non-negative integer, got {n!r}") from None
-    if depth < 0:
-        raise ValueError(f"n (the unroll depth) must be a non-negative integer, got {n}")
-    return depth
-
-
 def _check_noise_length(name, noise, needed):
     if noise.shape[0] < needed:
         raise ValueError(f"{name} must have at least {needed} rows (one per step), got {noise.shape[0]}")

@@ -1,6 +1,6 @@
-"""The LQR in the features' coordinates: `QuadraticFeatures`, the class of its q*; the ground truth of
-chapter 20 read in those coordinates (`quadratic_q_matrix`, `greedy_gain`, `optimal_q_matrix`); and the
-errors of a run measured against an exact answer (`q_errors`, `action_errors`)."""
+"""The LQR in the features' coordinates: `QuadraticFeatures`, the class of its q*; a learned theta read
+as the matrices of `lib.lqr` (`quadratic_q_matrix`, compared with `lib.lqr.optimal_q_matrix`, and
+`greedy_gain`); and the errors of a run measured against an exact answer (`q_errors`, `action_errors`)."""
 
 from dataclasses import dataclass
 
@@ -54,27 +54,18 @@ def action_errors(actions, reference):
     return jnp.sqrt(jnp.mean(jnp.sum((actions - reference) ** 2, axis=-1), axis=-1))
 
 
-# --------------------------------------------------------------------------------- LQR helpers
+# --------------------------------------------------------------------- theta as LQR matrices
 def quadratic_q_matrix(features, theta):
-    """(H, c) with q(x, u; theta) = z^T H z + c, z = (x, u), for QuadraticFeatures."""
+    """(H, c) with q(x, u; theta) = -(z^T H z + c), z = (x, u), for QuadraticFeatures: the sign
+    convention of `lib.lqr`, where the optimal_q_matrix H* is positive semidefinite."""
     d = features.state_size + features.action_size
     rows, cols = jnp.triu_indices(d)
     upper = jnp.zeros((d, d), theta.dtype).at[rows, cols].set(theta[1:])
-    return 0.5 * (upper + upper.T), theta[0]
+    return -0.5 * (upper + upper.T), -theta[0]
 
 
 def greedy_gain(features, theta):
-    """K_n with argmax_u q(x, u; theta_n) = -K_n x, from the blocks of H: K_n = H_uu^{-1} H_ux."""
+    """K_n with argmax_u q(x, u; theta_n) = -K_n x, from the blocks of H: K_n = H_uu^{-1} H_ux (q concave in u)."""
     H, _ = quadratic_q_matrix(features, theta)
     n = features.state_size
     return jnp.linalg.solve(H[n:, n:], H[n:, :n])
-
-
-def optimal_q_matrix(problem, solution):
-    """(H*, c*) with q*(x, u) = z^T H* z + c*: the Riccati answer in the features' coordinates."""
-    AB = jnp.concatenate([problem.A, problem.B], axis=1)
-    n, m = problem.B.shape
-    cost = jnp.zeros((n + m, n + m)).at[:n, :n].set(problem.Q).at[n:, n:].set(problem.R)
-    H = -(cost + problem.gamma * AB.T @ solution.P @ AB)
-    c = -problem.gamma * (jnp.trace(solution.P @ problem.noise_cov) + solution.constant)
-    return H, c
