@@ -8,7 +8,7 @@ The modules stand in layers, lowest first. A module imports only from its own la
 
     core       config, divergence, sweep
     problems   envs, gym_adapter, mdp, lqr: the tasks and their exact answers
-    parts      nets, policies, replay, evaluation, samplers
+    parts      nets, policies, replay, evaluation, samplers, boltzmann_fit (the Gaussian fit of chapters 22 and 25)
     loops      offpolicy, onpolicy: the training loops the chapters share
     chapters   fqi (20), deterministic (21), soft (22), estimators (23), policy_gradient (24), svg (25),
                trust_region (26)

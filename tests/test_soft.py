@@ -173,26 +173,6 @@ def test_kl_of_a_gaussian_mostly_outside_the_plot_range_is_positive():
     assert abs(kl - 5.529) < 1e-2, kl
 
 
-def test_reparameterized_fit_reaches_the_minimum_kl_over_gaussians():
-    grid = jnp.linspace(-6.0, 6.0, 4001)
-    temperature = 2.0  # warm: one wide Gaussian covers both modes, a single basin
-    path, _ = soft.fit_gaussian_to_boltzmann(
-        soft.multimodal_q,
-        jax.random.PRNGKey(5),
-        temperature,
-        mean=-2.0,
-        log_std=-1.0,
-        num_adam_steps=600,
-        num_samples=128,
-    )
-    fitted = float(soft.kl_gaussian_to_boltzmann(path[-1, 0], path[-1, 1], soft.multimodal_q, temperature, grid))
-    means, log_stds = jnp.meshgrid(jnp.linspace(-2, 2, 81), jnp.linspace(-1.5, 1.5, 61))
-    kl_grid = jax.vmap(lambda m, s: soft.kl_gaussian_to_boltzmann(m, s, soft.multimodal_q, temperature, grid))(
-        means.ravel(), log_stds.ravel()
-    )
-    assert fitted <= float(kl_grid.min()) + 5e-3, (fitted, float(kl_grid.min()))
-
-
 def test_sac_policy_uses_the_tanh_gaussian_density_on_the_action_bounds():
     """The common variant's log d(a|s) is the change-of-variables density on [-2, 2] and integrates to 1."""
     env = envs.make("Pendulum-v1")
@@ -367,7 +347,6 @@ def test_temperature_must_be_positive(bad, mdp32):
         lambda: soft.boltzmann_policy(mdp.rewards, bad),
         lambda: soft.soft_maximum(mdp.rewards, bad),
         lambda: soft.soft_fitted_q_iteration(mdp, jax.random.PRNGKey(0), bad),
-        lambda: soft.fit_gaussian_to_boltzmann(soft.multimodal_q, jax.random.PRNGKey(0), bad),
         lambda: soft.soft_value_gap_bound(bad, 5, 0.9),
         lambda: soft.SACConfig(temperature=bad),
         lambda: soft.make_sac_agent(env, temperature=bad),

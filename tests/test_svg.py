@@ -375,16 +375,3 @@ def test_pendulum_svg_training_that_diverges_raises_naming_the_iteration():
             {"SVG training on Pendulum": svg.make_svg_train(envs.PENDULUM, dataclasses.replace(config, depths=(1,)))},
             num_seeds=1,
         )
-
-
-def test_soft_gaussian_fit_matches_closed_form_and_collapses_to_dpg():
-    nodes, weights = np.polynomial.hermite_e.hermegauss(40)
-    nodes, weights = jnp.asarray(nodes, jnp.float32), jnp.asarray(weights / np.sqrt(2 * np.pi), jnp.float32)
-    for alpha in (1.0, 0.1, 0.01):
-        fit = svg.fit_soft_gaussian(svg.skewed_q, alpha, nodes, weights, num_adam_steps=3000)
-        mean, std = svg.soft_gaussian_closed_form(alpha)
-        assert float(fit.mean) == pytest.approx(float(mean), abs=2e-3)
-        assert float(fit.std) == pytest.approx(float(std), rel=2e-2)
-    assert float(svg.fit_dpg(svg.skewed_q)) == pytest.approx(np.log(2.0), abs=1e-3)
-    with pytest.raises(ValueError, match="alpha"):
-        svg.fit_soft_gaussian(svg.skewed_q, -0.1, nodes, weights)

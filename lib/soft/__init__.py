@@ -17,7 +17,8 @@ a target entropy). Both plug into `lib.offpolicy.make_off_policy_train` through 
 and `make_sac_tanh_agent`.
 
 The modules: `smooth_bellman` (the finite MDP's exact answers and `check_temperature`), `fitted_q` (soft
-fitted Q-iteration), `gaussian_fit` (the Boltzmann densities and the Gaussian fit to them), `sac_shared`
+fitted Q-iteration), `gaussian_fit` (the Boltzmann densities and the exact KL of a Gaussian fit to them; the fit is
+`lib.boltzmann_fit`), `sac_shared`
 (`SACConfig` and what both SAC variants use), `sac_box` (Algorithm 22.1) and `sac_tanh` (the common
 variant). Everything is imported here, so `lib.soft.X` is the name to use; that includes `_policy_head` and
 `_tanh_sample`, which the tests call.
@@ -41,8 +42,6 @@ from lib.soft.gaussian_fit import (
     boltzmann_log_normalizer,
     boltzmann_density,
     kl_gaussian_to_boltzmann,
-    reparameterized_kl_loss,
-    fit_gaussian_to_boltzmann,
 )
 from lib.soft.sac_shared import (
     SACConfig,

@@ -29,9 +29,9 @@ exact gradient every estimator is tested against.
 The training loops (`svg_infinity`, `svg_n`) record in their log's `diverged_at` the first iteration
 whose parameters or objective stopped being finite; `lib.sweep.sweep` raises on it.
 
-Also here: noise inference (`infer_noise`, the inverse of `sample_transition`), and SAC's Gaussian
-policy step at one state (`fit_soft_gaussian`), which tends to DPG's action (`fit_dpg`) as the
-temperature alpha goes to 0.
+Also here: noise inference (`infer_noise`, the inverse of `sample_transition`), and DPG's action at one
+state (`fit_dpg`), which SAC's Gaussian policy step (`lib.boltzmann_fit.fit_gaussian_to_boltzmann`) tends to
+as the temperature alpha goes to 0 (`skewed_q`, `soft_gaussian_closed_form`).
 
 The modules, each built on the ones before: `models` (models, policies, critics), `estimators`,
 `loops` (SVG(inf), SVG(n)), `noise` (noise inference) and `dpg`.
@@ -74,4 +74,4 @@ from lib.svg.loops import (
     pendulum_returns,
 )
 from lib.svg.noise import sample_transition, infer_noise
-from lib.svg.dpg import skewed_q, soft_gaussian_closed_form, GaussianFit, fit_soft_gaussian, fit_dpg
+from lib.svg.dpg import skewed_q, soft_gaussian_closed_form, fit_dpg
