@@ -40,6 +40,38 @@ def test_trust_region_loop_invariants_monotone_values_and_radius_rule():
     assert np.all(np.linalg.norm(trace.steps, axis=1) <= radii[:-1] * (1 + 1e-9))
 
 
+def _gaussian_cross_entropy(theta):
+    """E[-log N(x; mu, sigma^2)] for x ~ N(2, 1.5^2), theta = (mu, log sigma): minimized at (2, log 1.5)."""
+    return theta[1] + (1.5**2 + (2.0 - theta[0]) ** 2) / (2 * jnp.exp(2 * theta[1]))
+
+
+def _gaussian_fisher_at(theta):
+    return tr.gaussian_fisher(theta[1:])
+
+
+@pytest.mark.parametrize("solver", ["cauchy", "steihaug"])
+def test_kl_ball_trust_region_fits_a_gaussian_with_natural_gradient_cauchy_steps_on_the_ellipses(solver):
+    config = tr.TrustRegionConfig(num_iterations=40, solver=solver)
+    with jax.enable_x64(True):
+        trace = tr.trust_region_minimize(
+            _gaussian_cross_entropy, jnp.array([-3.0, np.log(0.2)]), config, fisher=_gaussian_fisher_at
+        )
+    xs, steps, radii = (np.asarray(a) for a in (trace.iterates, trace.steps, trace.radii))
+    np.testing.assert_allclose(xs[-1], [2.0, np.log(1.5)], atol=1e-8)
+    sigma2 = np.exp(2 * xs[:-1, 1])
+    fisher_form = 0.5 * (steps[:, 0] ** 2 / sigma2 + 2 * steps[:, 1] ** 2)  # 1/2 p^T diag(1/sigma^2, 2) p
+    assert np.all(fisher_form <= radii[:-1] * (1 + 1e-9))
+    assert (
+        np.sum(np.isclose(fisher_form, radii[:-1], rtol=1e-9, atol=0.0)) >= 3
+    )  # some steps end on the KL ball's boundary
+    if solver == "cauchy":  # the model's minimizer along -I^-1 g: a natural-gradient step
+        gradient = np.asarray(jax.vmap(jax.grad(_gaussian_cross_entropy))(jnp.asarray(xs[:-1])))
+        natural = -np.stack([sigma2 * gradient[:, 0], gradient[:, 1] / 2], axis=1)
+        moving = np.linalg.norm(steps, axis=1) > 1e-6  # shorter ones are at rounding level
+        cosine = np.sum(steps * natural, axis=1) / (np.linalg.norm(steps, axis=1) * np.linalg.norm(natural, axis=1))
+        assert moving.sum() >= 10 and np.all(cosine[moving] > 1 - 1e-9)
+
+
 def test_steihaug_step_is_the_newton_step_when_it_fits_and_the_boundary_otherwise():
     with jax.enable_x64(True):
         hessian = jnp.array([[3.0, 1.0], [1.0, 2.0]])

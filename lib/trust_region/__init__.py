@@ -8,7 +8,9 @@ Three layers, each built on the one before.
    and compare the actual reduction with the predicted one,
    rho_k = (f(x_k) - f(x_k + p)) / (m_k(0) - m_k(p)).
    The step is accepted when rho_k >= eta_1; the radius shrinks by alpha_1 when rho_k < eta_1,
-   stays when eta_1 <= rho_k < eta_2 and grows by alpha_2 when rho_k >= eta_2.
+   stays when eta_1 <= rho_k < eta_2 and grows by alpha_2 when rho_k >= eta_2. The same loop runs
+   with a KL ball 1/2 p^T I(x_k) p <= Delta_k, the book's second subproblem, when x parametrizes a
+   distribution (`trust_region_minimize(..., fisher=...)`).
 
 2. The same idea with the KL divergence as the distance between policies: KL between Gaussian or
    categorical policies, its second-order (Fisher) form 1/2 d^T I(theta_k) d, Fisher-vector products
@@ -18,8 +20,9 @@ Three layers, each built on the one before.
 3. Three policy optimizers built from those pieces and trained end to end with one jitted
    `train(key, knobs)` (a `lax.scan` over iterations of rollout + update, vmappable over seeds
    and over a grid of knobs):
-   - natural policy gradient (NPG): the step sqrt(2 delta / g^T I^-1 g) I^-1 g that exactly
-     satisfies the Fisher form of the KL bound;
+   - natural policy gradient (NPG), KL-normalized (Kakade's has a fixed step size): the step
+     sqrt(2 delta / x^T I_d x) x, x = I_d^-1 g by conjugate gradient, whose damped Fisher form
+     1/2 step^T I_d step equals delta, I_d = I + cg_damping * Id (the undamped form comes out smaller);
    - TRPO: the same direction, shrunk by a backtracking line search until the exact mean KL is
      <= delta and the surrogate objective improves;
    - PPO: no constraint, a clipped probability ratio in a first-order objective optimized with

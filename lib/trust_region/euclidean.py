@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg
 
 from lib.config import check_positive, check_positive_int, check_range
 
@@ -123,11 +124,32 @@ def steihaug_cg(gradient, hessian, radius, tolerance=1e-10):
     return jax.lax.while_loop(cond, body, init)[1]
 
 
-def trust_region_step(f, x, radius, eta_1, eta_2, alpha_1, alpha_2, max_radius, solver="steihaug"):
-    """One iteration: model, step, rho_k, acceptance, radius update. Returns (x, radius, p, rho, accepted)."""
+def _solve_in_kl_ball(solve, gradient, hessian, fisher, kl_bound):
+    """The subproblem's step in the KL ball 1/2 p^T I p <= Delta (I = L L^T, Cholesky), by `solve`.
+
+    In the coordinates q = L^T p the ball is the Euclidean ball ||q|| <= sqrt(2 Delta) and the model
+    has gradient L^-1 g and Hessian L^-1 B L^-T; the solver's q maps back to p = L^-T q.
+    """
+    lower = jnp.linalg.cholesky(fisher)
+    to_q = lambda m: jax.scipy.linalg.solve_triangular(lower, m, lower=True)  # L^-1 m
+    scaled_hessian = to_q(to_q(hessian).T).T  # L^-1 B L^-T (B symmetric)
+    q = solve(to_q(gradient), scaled_hessian, jnp.sqrt(2.0 * kl_bound))
+    return jax.scipy.linalg.solve_triangular(lower.T, q, lower=False)
+
+
+def trust_region_step(f, x, radius, eta_1, eta_2, alpha_1, alpha_2, max_radius, solver="steihaug", fisher=None):
+    """One iteration: model, step, rho_k, acceptance, radius update. Returns (x, radius, p, rho, accepted).
+
+    With `fisher` (a function x -> the Fisher matrix I(x), positive definite) the region is the KL ball
+    of the book's second subproblem in its Fisher form, 1/2 p^T I(x_k) p <= Delta_k, and `radius` is
+    that KL bound Delta_k; without it, the Euclidean ball ||p|| <= Delta_k.
+    """
     value, gradient, hessian = quadratic_model(f, x)
     solve = steihaug_cg if solver == "steihaug" else cauchy_point
-    step = solve(gradient, hessian, radius)
+    if fisher is None:
+        step = solve(gradient, hessian, radius)
+    else:
+        step = _solve_in_kl_ball(solve, gradient, hessian, fisher(x), radius)
     predicted = model_decrease(gradient, hessian, step)
     actual = value - f(x + step)
     # p = 0 (a stationary point) predicts and achieves nothing: count it as a perfect prediction.
@@ -138,13 +160,13 @@ def trust_region_step(f, x, radius, eta_1, eta_2, alpha_1, alpha_2, max_radius, 
     return x, jnp.minimum(radius, max_radius), step, rho, accepted
 
 
-def _trust_region_run(f, x0, knobs, num_iterations, solver):
+def _trust_region_run(f, x0, knobs, num_iterations, solver, fisher):
     eta_1, eta_2, alpha_1, alpha_2, initial_radius, max_radius = knobs
 
     def iteration(carry, _):
         x, radius = carry
         x_next, radius_next, step, rho, accepted = trust_region_step(
-            f, x, radius, eta_1, eta_2, alpha_1, alpha_2, max_radius, solver
+            f, x, radius, eta_1, eta_2, alpha_1, alpha_2, max_radius, solver, fisher
         )
         return (x_next, radius_next), (x_next, f(x_next), radius_next, step, rho, accepted)
 
@@ -160,15 +182,19 @@ def _trust_region_run(f, x0, knobs, num_iterations, solver):
     )
 
 
-_trust_region_run_jit = jax.jit(_trust_region_run, static_argnames=("f", "num_iterations", "solver"))
+_trust_region_run_jit = jax.jit(_trust_region_run, static_argnames=("f", "num_iterations", "solver", "fisher"))
 
 
-def trust_region_minimize(f, x0, config=TrustRegionConfig()):
+def trust_region_minimize(f, x0, config=TrustRegionConfig(), fisher=None):
     """Minimize f from x0 with the trust-region loop; returns the whole TrustRegionTrace.
 
+    With `fisher` (a module-level function x -> I(x), the Fisher matrix of the distribution that x
+    parametrizes) the regions are KL balls 1/2 p^T I(x_k) p <= Delta_k, and the config's radii
+    (initial_radius, max_radius) and the trace's `radii` are KL bounds in nats.
+
     The thresholds, factors and radii enter the compiled loop as array values, so a new config with
-    the same num_iterations and solver (a slider move) reuses the compiled code. `f` must be a
-    hashable function (a module-level def), as it is a static argument.
+    the same num_iterations and solver (a slider move) reuses the compiled code. `f` and
+    `fisher` must be hashable functions (module-level defs), as they are static arguments.
     """
     if not isinstance(config, TrustRegionConfig):
         raise ValueError("config must be a TrustRegionConfig")
@@ -178,4 +204,4 @@ def trust_region_minimize(f, x0, config=TrustRegionConfig()):
     knobs = jnp.asarray(
         [config.eta_1, config.eta_2, config.alpha_1, config.alpha_2, config.initial_radius, config.max_radius], x0.dtype
     )
-    return _trust_region_run_jit(f, x0, knobs, config.num_iterations, config.solver)
+    return _trust_region_run_jit(f, x0, knobs, config.num_iterations, config.solver, fisher)

@@ -238,11 +238,12 @@ def _flat_policy(params):
 
 
 def natural_gradient_step(env, params, batch, kl_bound, cg_iterations=10, cg_damping=0.1):
-    """The natural policy gradient step that exactly fills the Fisher form of the KL bound.
+    """The KL-normalized natural policy gradient step: it fills the damped Fisher form of the KL bound.
 
     g = grad of the surrogate L(theta) = mean[ratio(theta) A] at theta_k (the policy gradient);
-    x = I(theta_k)^-1 g by conjugate gradient with Fisher-vector products; the step
-    sqrt(2 delta / x^T I x) x satisfies 1/2 step^T I step = delta. Returns
+    x = I_d^-1 g by `cg_iterations` steps of conjugate gradient with Fisher-vector products of the damped
+    matrix I_d = I(theta_k) + cg_damping * Id; the step sqrt(2 delta / x^T I_d x) x satisfies
+    1/2 step^T I_d step = delta, so the undamped 1/2 step^T I step is at most delta. Returns
     (theta_k as a vector, full step, unravel, surrogate, mean_kl, predicted improvement g^T step).
     """
     theta_k, unravel = _flat_policy(params)
