@@ -9,6 +9,7 @@ checked when they are concrete (ValueError naming the parameter); inside `jax.gr
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 
 from lib.config import check_positive, concrete
@@ -31,6 +32,32 @@ def _check_interval(a, b):
 def uniform_noise(key, shape=()):
     """u ~ Uniform(tiny, 1): never exactly 0, so log(u) and log(-log(u)) stay finite."""
     return jax.random.uniform(key, shape, minval=jnp.finfo(jnp.float32).tiny, maxval=1.0)
+
+
+# --- Multivariate normal x = mu + L eps (change of variables) -----------------------------------
+
+
+def multivariate_normal_from_noise(eps, mu, scale_tril):
+    """x = mu + L eps with eps ~ N(0, I): a sample of N(mu, L L^T), differentiable in mu and L.
+
+    `scale_tril` is L, the lower-triangular Cholesky factor of the covariance Sigma = L L^T (the
+    book's Sigma^{1/2}); `eps` holds standard normals in its last axis. Only L's lower triangle
+    is used, so a gradient with respect to L is zero above the diagonal.
+    """
+    return mu + eps @ jnp.tril(scale_tril).T
+
+
+def multivariate_normal_log_density(x, mu, scale_tril):
+    """log p(x) by the change of variables: log q(eps) - log |det L|, eps = L^{-1} (x - mu), q = N(0, I).
+
+    The density of `multivariate_normal_from_noise`'s output: the sampler's inverse maps x back to
+    its noise, and the Jacobian determinant of x = mu + L eps is det L, the product of L's diagonal.
+    """
+    scale_tril = jnp.tril(scale_tril)
+    _check_positive("the diagonal of scale_tril", jnp.diagonal(scale_tril))
+    eps = solve_triangular(scale_tril, jnp.moveaxis(x - mu, -1, 0), lower=True)
+    log_q = -0.5 * jnp.sum(eps**2, axis=0) - 0.5 * eps.shape[0] * jnp.log(2.0 * jnp.pi)
+    return log_q - jnp.sum(jnp.log(jnp.diagonal(scale_tril)))
 
 
 # --- Truncated normal on [a, b] (inverse CDF) -------------------------------------------------

@@ -193,10 +193,41 @@ def test_gumbel_softmax_gradient_is_unbiased_for_the_relaxed_mean():
     assert abs(exact - 0.21) > 0.05  # the relaxed gradient is not d pi_0 / d l: the test tells them apart
 
 
+MVN_MU, MVN_L = jnp.array([1.0, -0.5, 0.3]), jnp.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [-0.4, 0.2, 1.5]])
+
+
+def test_multivariate_normal_density_is_the_normal_with_covariance_l_l_transpose():
+    x = smp.multivariate_normal_from_noise(jax.random.normal(jax.random.key(9), (50, 3)), MVN_MU, MVN_L)
+    exact = stats.multivariate_normal(np.asarray(MVN_MU), np.asarray(MVN_L @ MVN_L.T)).logpdf(np.asarray(x))
+    np.testing.assert_allclose(smp.multivariate_normal_log_density(x, MVN_MU, MVN_L), exact, rtol=1e-5, atol=1e-5)
+
+
+def test_multivariate_normal_samples_have_covariance_l_l_transpose():
+    x = np.asarray(smp.multivariate_normal_from_noise(jax.random.normal(jax.random.key(10), (N, 3)), MVN_MU, MVN_L))
+    np.testing.assert_allclose(x.mean(0), MVN_MU, atol=0.05)
+    np.testing.assert_allclose(np.cov(x.T), MVN_L @ MVN_L.T, atol=0.06)  # entries' SE below 0.02
+
+
+def test_multivariate_normal_pathwise_gradient_of_a_quadratic_is_2_a_mu_and_2_a_l():
+    """E[x^T A x] = mu^T A mu + tr(A L L^T) for symmetric A: gradients 2 A mu and the lower triangle of 2 A L."""
+    a = jnp.array([[1.0, 0.5, 0.0], [0.5, 2.0, -0.3], [0.0, -0.3, 0.7]])
+    eps = jax.random.normal(jax.random.key(11), (3,))
+
+    def quadratic(mu, scale_tril):
+        x = smp.multivariate_normal_from_noise(eps, mu, scale_tril)
+        return x @ a @ x
+
+    grad_mu, grad_l = jax.grad(quadratic, argnums=(0, 1))(MVN_MU, MVN_L)
+    x = MVN_MU + MVN_L @ eps  # one sample: the gradients are 2 A x and the lower triangle of 2 A x eps^T
+    np.testing.assert_allclose(grad_mu, 2 * a @ x, rtol=1e-5)
+    np.testing.assert_allclose(grad_l, jnp.tril(2 * jnp.outer(a @ x, eps)), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "call, name",
     [
         (lambda: smp.sample_truncated_normal(jax.random.key(0), 0.0, 0.0, -1.0, 1.0), "sigma"),
+        (lambda: smp.multivariate_normal_log_density(jnp.zeros(2), jnp.zeros(2), -jnp.eye(2)), "scale_tril"),
         (lambda: smp.sample_truncated_normal(jax.random.key(0), 0.0, -1.0, -1.0, 1.0), "sigma"),
         (lambda: smp.sample_truncated_normal(jax.random.key(0), 0.0, 1.0, 1.0, 1.0), "a must be < b"),
         (lambda: smp.truncated_normal_log_density(0.0, 0.0, 1.0, 2.0, -1.0), "a must be < b"),
