@@ -17,7 +17,7 @@ import optax
 
 from lib.config import check_positive, check_range, concrete
 from lib.nets import gradient_step
-from lib.policies import gaussian_log_prob
+from lib.distributions import gaussian_log_prob
 
 
 def sampled_noise(key, num_adam_steps, num_samples):

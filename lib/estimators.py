@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lib.config import check_positive_int, check_range
+from lib.distributions import gaussian_log_prob
 
 MAX_SAMPLES = 1000  # the book's N; the experiment draws this many and keeps the first N
 
@@ -55,7 +56,7 @@ def true_gradient(theta):
 
 def gaussian_log_density(x, theta):
     """log p(x; theta) for p = N(theta, 1); its theta-derivative is the score x - theta."""
-    return -0.5 * (x - theta) ** 2 - 0.5 * jnp.log(2.0 * jnp.pi)
+    return gaussian_log_prob(jnp.expand_dims(theta, -1), jnp.zeros(1), jnp.expand_dims(x, -1))
 
 
 def _average(values, weights):

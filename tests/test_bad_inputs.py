@@ -12,7 +12,7 @@ import pytest
 from lib import deterministic as det
 from lib import envs
 from lib import mdp as mdps
-from lib import nets, onpolicy, policies, replay
+from lib import distributions, nets, onpolicy, replay
 from lib import soft, svg
 from lib import policy_gradient as pg
 from lib import trust_region as tr
@@ -68,8 +68,8 @@ CASES = {
         "num_minibatches",
     ),
     "negative MLP width": (lambda: nets.mlp_init(jax.random.key(0), [3, -4, 1]), "sizes"),
-    "categorical action 5 of 2": (lambda: policies.categorical_log_prob(jnp.zeros(2), jnp.array(5)), "action"),
-    "categorical action -1": (lambda: policies.categorical_log_prob(jnp.zeros(2), jnp.array(-1)), "action"),
+    "categorical action 5 of 2": (lambda: distributions.categorical_log_prob(jnp.zeros(2), jnp.array(5)), "action"),
+    "categorical action -1": (lambda: distributions.categorical_log_prob(jnp.zeros(2), jnp.array(-1)), "action"),
     "hard-update period 0": (
         lambda: nets.periodic_hard_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 3, 0),
         "period",
@@ -83,7 +83,7 @@ CASES = {
         "buffer",
     ),
     "swapped action bounds": (
-        lambda: policies.tanh_gaussian_sample(jax.random.key(0), jnp.zeros(1), jnp.zeros(1), 2.0, -2.0),
+        lambda: distributions.tanh_gaussian_sample(jax.random.key(0), jnp.zeros(1), jnp.zeros(1), 2.0, -2.0),
         "low < high",
     ),
     "TD3 width given as a float": (lambda: det.TD3Config(q_hidden=[64, 32.0]), "q_hidden"),

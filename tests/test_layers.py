@@ -15,7 +15,7 @@ BENCHMARKS = ROOT / "benchmarks"
 LAYERS = {
     "core": ["config", "divergence", "sweep"],
     "problems": ["envs", "gym_adapter", "mdp", "lqr"],
-    "parts": ["nets", "policies", "replay", "evaluation", "samplers", "boltzmann_fit"],
+    "parts": ["nets", "policies", "distributions", "replay", "evaluation", "samplers", "boltzmann_fit"],
     "loops": ["offpolicy", "onpolicy"],
     "chapters": ["fqi", "deterministic", "soft", "estimators", "policy_gradient", "svg", "trust_region"],
     "notebook": ["checks", "plotting", "widgets", "exercises", "catalog"],

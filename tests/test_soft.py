@@ -1,7 +1,7 @@
 """Chapter 22: the smooth Bellman operator against exact answers, the Gaussian fit, and SAC's mechanics.
 
 The tanh-Gaussian density itself (normalization, change of variables, sampling law) is tested in
-tests/test_policies.py; here we test that SAC's policy head uses it with the environment's bounds.
+tests/test_distributions.py; here we test that SAC's policy head uses it with the environment's bounds.
 """
 
 import jax
@@ -11,7 +11,7 @@ import pytest
 import scipy.stats
 from jax import enable_x64
 
-from lib import envs, nets, policies, soft
+from lib import distributions, envs, nets, soft
 from lib.mdp import greedy_policy, q_from_v, random_mdp, value_iteration
 from lib.replay import Transition
 
@@ -145,7 +145,7 @@ def test_reparameterized_loss_is_the_kl_up_to_log_partition():
     eps = jax.random.normal(jax.random.PRNGKey(4), (200_000,))
     actions = mean + np.exp(log_std) * eps
     per_sample = np.asarray(
-        policies.gaussian_log_prob(mean, log_std, actions[:, None]) - soft.multimodal_q(actions) / temperature,
+        distributions.gaussian_log_prob(mean, log_std, actions[:, None]) - soft.multimodal_q(actions) / temperature,
         np.float64,
     )
     log_z = float(jax.nn.logsumexp(soft.multimodal_q(grid) / temperature) + jnp.log(grid[1] - grid[0]))
@@ -195,7 +195,7 @@ def test_sac_policy_uses_the_tanh_gaussian_density_on_the_action_bounds():
     with enable_x64(True):
         actions = jnp.linspace(-2.0, 2.0, 100_001)[1:-1, None]
         density = jnp.exp(
-            policies.tanh_gaussian_log_prob(
+            distributions.tanh_gaussian_log_prob(
                 mean.astype(jnp.float64), log_std.astype(jnp.float64), actions, env.action_low, env.action_high
             )
         )

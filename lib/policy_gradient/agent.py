@@ -18,7 +18,7 @@ from lib.onpolicy import (
     state_value,
     with_learning_rate,
 )
-from lib.policies import categorical_log_prob
+from lib.distributions import categorical_log_prob
 
 
 # =============================================================== CartPole: networks and state

@@ -13,7 +13,7 @@ from lib.onpolicy import (
     normalize,
     state_value,
 )
-from lib.policies import categorical_log_prob
+from lib.distributions import categorical_log_prob
 from lib.policy_gradient.agent import (
     AgentState,
     _flatten,

@@ -5,6 +5,7 @@ loss) is `lib.boltzmann_fit.fit_gaussian_to_boltzmann`, which chapter 25 uses to
 import jax
 import jax.numpy as jnp
 
+from lib.distributions import gaussian_entropy
 from lib.soft.smooth_bellman import check_temperature
 
 
@@ -46,5 +47,5 @@ def kl_gaussian_to_boltzmann(mean, log_std, q_fn, temperature, grid):
     actions = mean + jnp.exp(log_std) * _STANDARD_NODES
     weights = jax.scipy.stats.norm.pdf(_STANDARD_NODES)
     expected_q = jnp.trapezoid(weights * q_fn(actions), _STANDARD_NODES)
-    entropy = 0.5 * jnp.log(2 * jnp.pi * jnp.e) + log_std
+    entropy = gaussian_entropy(jnp.expand_dims(log_std, -1))
     return -entropy - expected_q / temperature + boltzmann_log_normalizer(q_fn, temperature, grid)

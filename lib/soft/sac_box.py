@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 from lib.nets import first_q_apply, gradient_step, mlp_apply, mlp_init, soft_update, twin_mlp_init, twin_squared_error
 from lib.offpolicy import OffPolicyAgent
-from lib.policies import gaussian_log_prob, gaussian_sample, squash_to_box
+from lib.distributions import gaussian_log_prob, gaussian_sample
+from lib.policies import squash_to_box
 from lib.soft.sac_shared import SACConfig, _networks, _policy_head, sac_optimizers, sac_policy_loss, sac_value_target
 from lib.soft.smooth_bellman import check_temperature
 

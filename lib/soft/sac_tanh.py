@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 from lib.nets import gradient_step, mlp_init, soft_update, twin_mlp_init, twin_q_apply, twin_squared_error
 from lib.offpolicy import OffPolicyAgent
-from lib.policies import tanh_gaussian_mode, tanh_gaussian_sample
+from lib.distributions import tanh_gaussian_sample
+from lib.policies import tanh_gaussian_mode
 from lib.soft.sac_shared import SACConfig, _networks, _policy_head, sac_optimizers, sac_policy_loss, sac_value_target
 from lib.soft.smooth_bellman import check_temperature
 
@@ -61,7 +62,7 @@ def sac_tanh_update(env, config, state, batch, key):
     """SAC as most code runs it: tanh-squashed Gaussian actions, target Q-networks, learned temperature.
 
     Differences from the book's box (`sac_update`): actions are a = squash(u), u ~ N(mu, sigma^2), whose
-    log-density includes the change-of-variables term -sum log(1 - tanh(u)^2) (lib.policies); there is no
+    log-density includes the change-of-variables term -sum log(1 - tanh(u)^2) (lib.distributions); there is no
     value network: the target is y = r + gamma (min_j q-bar^j(s', a') - alpha log d(a'|s')) with a' ~ d(.|s')
     and Polyak-averaged Q targets; the policy minimizes alpha log d - min_j q^j; and when
     state.learn_temperature is set (from config.learn_temperature), log alpha descends

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from lib import envs
 from lib.config import check_positive, check_range
+from lib.distributions import gaussian_log_prob
 from lib.lqr import linear_policy
 from lib.nets import mlp_apply, mlp_init
 
@@ -46,7 +47,7 @@ class Model:
         """log p(s' | s, a) = log N(s'; mu(s, a), Sigma Sigma^T); Sigma must be invertible."""
         z = jnp.linalg.solve(self.noise_scale, s_next - self.mean(s, a))
         _, log_det = jnp.linalg.slogdet(self.noise_scale)
-        return jnp.sum(-0.5 * z**2 - 0.5 * jnp.log(2 * jnp.pi)) - log_det
+        return gaussian_log_prob(jnp.zeros_like(z), jnp.zeros_like(z), z) - log_det  # N(z; 0, I) - log|det Sigma|
 
 
 jax.tree_util.register_dataclass(

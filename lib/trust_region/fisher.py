@@ -1,26 +1,15 @@
-"""The KL divergence as the distance between policies: KL between Gaussian or categorical policies, its
-Fisher form, Fisher-vector products by automatic differentiation, and conjugate gradient."""
+"""The KL divergence as the distance between policies: KL between Gaussian or categorical policies
+(`lib.distributions.gaussian_kl`, `categorical_kl`, re-exported by `lib.trust_region`), its Fisher form,
+Fisher-vector products by automatic differentiation, and conjugate gradient."""
 
 import jax
 import jax.numpy as jnp
 
 from lib.config import check_positive_int, check_range, concrete
+from lib.distributions import categorical_kl, gaussian_kl  # noqa: F401 (re-exported as lib.trust_region.*_kl)
 
 
 # ================================================================ 2. KL, Fisher, conjugate gradient
-
-
-def categorical_kl(logits_p, logits_q):
-    """KL(p || q) = sum_a p(a) log(p(a) / q(a)) between two categoricals given by logits (last axis)."""
-    log_p, log_q = jax.nn.log_softmax(logits_p), jax.nn.log_softmax(logits_q)
-    return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
-
-
-def gaussian_kl(mean_p, log_std_p, mean_q, log_std_q):
-    """KL(N(mu_p, sigma_p^2) || N(mu_q, sigma_q^2)) for diagonal Gaussians, summed over the last axis."""
-    var_p, var_q = jnp.exp(2.0 * log_std_p), jnp.exp(2.0 * log_std_q)
-    per_dim = log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2.0 * var_q) - 0.5
-    return jnp.sum(per_dim, axis=-1)
 
 
 def categorical_fisher(logits):

@@ -12,8 +12,17 @@ from jax.flatten_util import ravel_pytree
 from lib.config import check_positive, check_positive_int, check_range
 from lib.nets import check_hidden_widths
 from lib.onpolicy import collect_rollout, gae_advantages, init_policy_and_value, normalize, policy_output, state_value
-from lib.policies import categorical_entropy, categorical_log_prob, gaussian_log_prob, gaussian_sample
-from lib.trust_region.fisher import categorical_kl, conjugate_gradient, fisher_vector_product, gaussian_kl
+from lib.distributions import (
+    categorical_entropy,
+    categorical_kl,
+    categorical_log_prob,
+    categorical_sample,
+    gaussian_entropy,
+    gaussian_kl,
+    gaussian_log_prob,
+    gaussian_sample,
+)
+from lib.trust_region.fisher import conjugate_gradient, fisher_vector_product
 
 
 # ================================================================ 3. policies and the three optimizers
@@ -52,13 +61,13 @@ def entropy(env, dist):
     """Entropy of the policy at each state."""
     if env.discrete:
         return categorical_entropy(dist)
-    return jnp.sum(dist[1] + 0.5 * (1.0 + jnp.log(2.0 * jnp.pi)), axis=-1)
+    return gaussian_entropy(dist[1])
 
 
 def sample(env, dist, key):
     """A sampled action and its log-probability (Gaussian actions are clipped by the environment)."""
     if env.discrete:
-        action = jax.random.categorical(key, dist)
+        action = categorical_sample(key, dist)
     else:
         action = gaussian_sample(key, *dist)
     return action, log_prob(env, dist, action)
