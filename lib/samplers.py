@@ -13,6 +13,7 @@ from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import log_ndtr, ndtr, ndtri
 
 from lib.config import check_positive, concrete
+from lib.distributions import gaussian_log_prob
 
 
 def _check_positive(name, value):
@@ -100,14 +101,14 @@ def truncated_normal_log_density(x, mu, sigma, a, b):
 
 @jax.jit
 def _truncated_normal_log_density(x, mu, sigma, a, b):
-    z = (x - mu) / sigma
     alpha, beta = (a - mu) / sigma, (b - mu) / sigma
     # The mass Phi(beta) - Phi(alpha), in log space and mirrored into the left tail as the sampler
     # does: in the right tail both CDFs round to 1 in float32 and their difference to 0.
     flip = alpha > 0
     log_lo, log_hi = log_ndtr(jnp.where(flip, -beta, alpha)), log_ndtr(jnp.where(flip, -alpha, beta))
     log_mass = log_hi + jnp.log1p(-jnp.exp(log_lo - log_hi))
-    log_p = -0.5 * z**2 - 0.5 * jnp.log(2.0 * jnp.pi) - jnp.log(sigma) - log_mass
+    normal = gaussian_log_prob(jnp.expand_dims(mu, -1), jnp.expand_dims(jnp.log(sigma), -1), jnp.expand_dims(x, -1))
+    log_p = normal - log_mass
     return jnp.where((x >= a) & (x <= b), log_p, -jnp.inf)
 
 
