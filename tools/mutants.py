@@ -346,7 +346,8 @@ def render(report, before=None):
         "check raises or a stored output changes). The bugs, with the exact change each one makes, are",
         "listed in `tools/mutant_table.py`: read them as a list of mistakes to avoid. Targets: every bug",
         f"caught by the unit tests, and at least {TARGET_PAGE:.0%} of them by the page of their chapter.",
-        "`tests/test_mutants.py` keeps one bug per box in CI: the unit test named there must fail under it.",
+        "`tests/test_mutants.py` keeps one bug per box in CI (each box where a unit test catches one): the",
+        "unit test named there must fail under it.",
         "",
         f"Written by `python -m tools.mutants` from `checking/report.json`, never by hand: measured at commit "
         f"`{report.get('commit', '?')[:12]}`, {report.get('measured_at', '?')}"
