@@ -26,7 +26,7 @@ distribution, each objective's expectation has a closed form (`lib.lqr.n_step_ob
 `lib.lqr.policy_expected_return`, with the exact critic `lib.lqr.policy_q_matrix`): jax.grad of it is the
 exact gradient every estimator is tested against.
 
-The training loops (`svg_infinity`, `svg_n`) record in their log's `diverged_at` the first iteration
+The training loops (`svg_infinity`, and SVG(n)'s inside `make_svg_train`) record in their log's `diverged_at` the first iteration
 whose parameters or objective stopped being finite; `lib.sweep.sweep` raises on it.
 
 Also here: noise inference (`infer_noise`, the inverse of `sample_transition`), and DPG's action at one
@@ -62,14 +62,13 @@ from lib.svg.estimators import (
     gradients_by_depth,
 )
 from lib.svg.loops import (
-    Rollout,
+    Trajectory,
     rollout,
     svg_infinity_objective,
     SVGConfig,
     SVGLog,
     SVGState,
     svg_infinity,
-    svg_n,
     make_svg_train,
     pendulum_returns,
 )

@@ -18,7 +18,7 @@ from lib.svg.models import mlp_critic, pendulum_initial_state, pendulum_model, p
 
 
 # ------------------------------------------------------------------ SVG(inf)
-class Rollout(NamedTuple):
+class Trajectory(NamedTuple):
     states: jax.Array  # s_0 .. s_T
     actions: jax.Array  # a_0 .. a_T
     rewards: jax.Array  # r(s_t, a_t), t = 0 .. T
@@ -36,7 +36,7 @@ def rollout(params, s0, eps, xi, *, policy, model):
         return model.step(s, a, x), (s, a, model.reward(s, a))
 
     _, (states, actions, rewards) = jax.lax.scan(step, s0, (eps, xi))
-    return Rollout(states, actions, rewards)
+    return Trajectory(states, actions, rewards)
 
 
 def svg_infinity_objective(params, s0, eps, xi, *, policy, model, gamma):
@@ -199,7 +199,15 @@ def _fit_critic(q_optimizer, c, opt_state, c_target, path, *, q, config):
 
 
 def _svg_n_loop(key, params, critic_params, n, *, window, policy, critic, model, initial_state, config):
-    """svg_n's loop with the depth n as a (possibly traced) integer in [0, window]."""
+    """SVG(n) with a learned critic, on-policy: SVG(inf)'s loop with a bootstrapped objective.
+
+    Each iteration samples N trajectories of T steps from rho_0 with fresh noise; fits the critic
+    q(s, a; theta) to the returns-to-go bootstrapped with a target critic at s_T; then ascends the
+    mean over every visited s_t of SVG(n)'s objective (`svg_objective`), whose n model steps
+    reuse the noise that generated the trajectory, so at the current w they retrace it.
+    n = 0 is SVG(0): the critic alone. The depth n is a (possibly traced) integer in [0, window], so
+    `make_svg_train` runs every depth in one program. Returns (params, critic_params, SVGLog).
+    """
     T, N, gamma = config.horizon, config.batch_size, config.gamma
     policy_optimizer, q_optimizer = _policy_optimizer(config), optax.adam(config.q_learning_rate)
     state_size = model.noise_scale.shape[0]
@@ -244,30 +252,6 @@ def _svg_n_loop(key, params, critic_params, n, *, window, policy, critic, model,
     )
     state, log = _run_iterations(iteration, state, config)
     return state.policy, state.q, log
-
-
-def svg_n(key, params, critic_params, *, n, policy, critic, model, initial_state, config):
-    """SVG(n) with a learned critic, on-policy: SVG(inf)'s loop with a bootstrapped objective.
-
-    Each iteration samples N trajectories of T steps from rho_0 with fresh noise; fits the critic
-    q(s, a; theta) to the returns-to-go bootstrapped with a target critic at s_T; then ascends the
-    mean over every visited s_t of SVG(n)'s objective (`svg_objective`), whose n model steps
-    reuse the noise that generated the trajectory, so at the current w they retrace it.
-    n = 0 is SVG(0): the critic alone. Returns (params, critic_params, SVGLog).
-    """
-    n = check_unroll_depth(n)
-    return _svg_n_loop(
-        key,
-        params,
-        critic_params,
-        n,
-        window=n,
-        policy=policy,
-        critic=critic,
-        model=model,
-        initial_state=initial_state,
-        config=config,
-    )
 
 
 def make_svg_train(env, config=SVGConfig()):
