@@ -53,7 +53,6 @@ from lib.policy_gradient.agent import (
     ESTIMATORS,
     AgentState,
     PolicyGradientLog,
-    policy_logits,
     init_agent,
     first_episode_mask,
 )

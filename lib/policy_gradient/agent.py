@@ -75,11 +75,6 @@ class PolicyGradientLog(NamedTuple):
     diverged_at: jax.Array  # the first iteration after which a parameter was inf/NaN; -1 if none
 
 
-def policy_logits(policy, observations):
-    """Action logits of the policy network."""
-    return policy_output(policy, observations)
-
-
 def _optimizers(config):
     """The Adam of w and the Adam of theta, built here once; their step sizes sit in their states (annealable)."""
     return annealable_adam(config.policy_learning_rate), annealable_adam(config.value_learning_rate)
@@ -105,7 +100,7 @@ def init_agent(key, env, config):
 
 def _policy_loss(policy, observations, actions, advantages, mask):
     """-mean over real steps of log d(a|s; w) A: its gradient is minus the score-function estimate."""
-    log_probs = categorical_log_prob(policy_logits(policy, observations), actions)
+    log_probs = categorical_log_prob(policy_output(policy, observations), actions)
     return -masked_mean(log_probs * advantages, mask)
 
 
@@ -130,7 +125,7 @@ def _flatten(*arrays):
 
 def _sampler(policy, env):
     def sample_action(observation, key):
-        logits = policy_logits(policy, observation)
+        logits = policy_output(policy, observation)
         action = jax.random.categorical(key, logits)
         return action, categorical_log_prob(logits, action)
 

@@ -11,6 +11,7 @@ from lib.onpolicy import (
     masked_mean,
     minibatch_epochs,
     normalize,
+    policy_output,
     state_value,
 )
 from lib.distributions import categorical_log_prob
@@ -22,7 +23,6 @@ from lib.policy_gradient.agent import (
     _policy_loss,
     _sampler,
     _value_loss,
-    policy_logits,
 )
 
 
@@ -42,7 +42,7 @@ def reinforce_update(config, state, rollout, mask):
     policy_opt, _ = _optimizers(config)
 
     def loss(w):
-        log_probs = categorical_log_prob(policy_logits(w, rollout.observations), rollout.actions)
+        log_probs = categorical_log_prob(policy_output(w, rollout.observations), rollout.actions)
         return -jnp.sum(mask * log_probs * psi) / mask.shape[1]
 
     policy, opt_state = gradient_step(policy_opt, state.policy, state.policy_opt_state, jax.grad(loss)(state.policy))
