@@ -103,7 +103,7 @@ class NFQCALog(NamedTuple):
 
 
 def make_nfqca_train(env, config=NFQCAConfig(), num_samples=256):
-    """Algorithm 21.1 on an LQR `env` (lib.lqr) as a trainer: train(key) -> (NFQCAState, NFQCALog).
+    """`nfqca` (Algorithm 21.1) on an LQR `env` (lib.lqr) as a trainer: train(key) -> (NFQCAState, NFQCALog).
 
     train draws the batch B (`num_samples` transitions, `lqr_base_points`) from the key and runs `nfqca`
     with lib.lqr's quadratic critic features and a linear policy d(s; w) = w s, both started at zero, so

@@ -20,7 +20,7 @@ def base_points(env, key, num_points):
 
 
 def make_fqi_train(env, config, features, num_points):
-    """Algorithm 20.1 as a trainer: train(key) -> (theta_n, FQIResult) on B = base_points(env, key, num_points)."""
+    """`fitted_q_iteration` (Algorithm 20.1) as a trainer: train(key) -> (theta_n, FQIResult) on B = base_points(env, key, num_points)."""
     check_positive_int("num_points", num_points)
 
     def train(key):
@@ -31,7 +31,7 @@ def make_fqi_train(env, config, features, num_points):
 
 
 def make_amortized_fqi_train(env, config, features, num_points, num_opt, window=0, max_window=None):
-    """Algorithm 20.2 as a trainer: train(key) -> ((theta_n, w_n), AmortizedFQIResult) on a fresh B, with
+    """`amortized_fitted_q_iteration` (Algorithm 20.2) as a trainer: train(key) -> ((theta_n, w_n), AmortizedFQIResult) on a fresh B, with
     |B_opt| = num_opt and the window K = window (max_window: the largest K the program holds; default K)."""
     check_positive_int("num_points", num_points)
     max_window = window if max_window is None else max_window
