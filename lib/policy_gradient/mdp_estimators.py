@@ -119,6 +119,7 @@ class EstimatorSummary(NamedTuple):
     bias_se: float  # standard error of that mean, sqrt(trace Cov / trials)
     variance: float  # trace of the covariance of one trial's estimate
     mse: float  # bias_norm^2 + variance
+    max_z: float  # max over components of |mean - exact| / (its standard error): the unbiasedness test's statistic
 
 
 def summarize_estimates(estimates, exact):
@@ -127,10 +128,18 @@ def summarize_estimates(estimates, exact):
         raise ValueError(f"estimates must hold at least 2 trials for a variance, got {estimates.shape[0]}")
     flat = jnp.reshape(estimates, (estimates.shape[0], -1))
     mean = jnp.mean(flat, axis=0)
-    variance = jnp.sum(jnp.var(flat, axis=0, ddof=1))
-    bias = jnp.linalg.norm(mean - jnp.ravel(exact))
+    component_variances = jnp.var(flat, axis=0, ddof=1)
+    variance = jnp.sum(component_variances)
+    error = mean - jnp.ravel(exact)
+    bias = jnp.linalg.norm(error)
+    # Per component, not on the norm: a norm-based band is as wide as the noise of all components together.
+    z = jnp.abs(error) / jnp.sqrt(component_variances / flat.shape[0])
     return EstimatorSummary(
-        float(bias), float(jnp.sqrt(variance / flat.shape[0])), float(variance), float(bias**2 + variance)
+        float(bias),
+        float(jnp.sqrt(variance / flat.shape[0])),
+        float(variance),
+        float(bias**2 + variance),
+        float(jnp.max(z)),
     )
 
 
