@@ -221,7 +221,7 @@ class RedrawnFigure:
         """The figure with its artists updated for `values`."""
         axes_before = len(self.figure.axes)
         self._update(self.artists, **values)
-        if axes_before and len(self.figure.axes) > axes_before:  # TRANSITIONAL: != once every chapter builds
+        if len(self.figure.axes) != axes_before:
             raise RuntimeError(
                 f"interactive_figure: update went from {axes_before} to {len(self.figure.axes)} axes; "
                 "make every axes in build and let update change the artists build returned"
@@ -363,7 +363,7 @@ class InteractiveFigure:
         return bundle
 
 
-def interactive_figure(build, update=None, figsize=(8, 4), *, title, alt, **sliders):
+def interactive_figure(build, update, figsize=(8, 4), *, title, alt, **sliders):
     """Sliders above a figure: live in Jupyter, precomputed on the site.
 
     `build(fig)` makes the figure's axes and artists once per view and returns the ones that move, in a
@@ -377,15 +377,6 @@ def interactive_figure(build, update=None, figsize=(8, 4), *, title, alt, **slid
         raise ValueError("interactive_figure needs at least one slider keyword argument")
     if not (title.strip() and alt.strip()):
         raise ValueError("interactive_figure needs a title and an alt text that say what the figure shows")
-    if update is None:  # TRANSITIONAL: the old interactive_figure(draw, ...) until every chapter is converted
-        draw = build
-
-        def build(fig):
-            return {"fig": fig}
-
-        def update(artists, **values):
-            draw(artists["fig"], **values)
-
     return InteractiveFigure(build, update, figsize, title, alt, sliders)
 
 
