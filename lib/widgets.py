@@ -315,9 +315,9 @@ class InteractiveFigure:
 
     def frames(self):
         """Base64 PNGs of the static page by grid index tuple, checked to depend on the values alone."""
-        figure = RedrawnFigure(self.build, self.update, self.figsize, dpi=DPI)
-        start = tuple(grid.start for grid in self.grids)
-        frames = {key: _frame_png(figure, self.values_at(key)) for key in frame_keys(self.grids)}
+        figure, keys = RedrawnFigure(self.build, self.update, self.figsize, dpi=DPI), frame_keys(self.grids)
+        start = tuple(grid.start for grid in self.grids)  # after frame_keys: shrinking a grid moves its start
+        frames = {key: _frame_png(figure, self.values_at(key)) for key in keys}
         if len(frames) > 1 and _frame_png(figure, self.values_at(start)) != frames[start]:
             raise RuntimeError(
                 "interactive_figure: the initial values, drawn again after the other frames, gave a "
@@ -327,7 +327,8 @@ class InteractiveFigure:
 
     def static_html(self):
         """The frames and range inputs: an HTML fragment that works without a kernel."""
-        start, frames = tuple(grid.start for grid in self.grids), self.frames()
+        frames = self.frames()
+        start = tuple(grid.start for grid in self.grids)  # after frames(): shrinking a grid moves its start
         controls = "".join(
             f'<label style="{_LABEL_STYLE}"><span>{html.escape(grid.description)}</span>'
             f'<input type="range" min="0" max="{len(grid.positions) - 1}" step="1" value="{grid.start}" '

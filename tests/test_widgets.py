@@ -381,3 +381,16 @@ def test_a_figure_drawn_up_to_its_edges_is_cropped_from_one_draw(monkeypatch):
     monkeypatch.setattr(Figure, "savefig", lambda *args, **kwargs: pytest.fail("fell back to the tight bounding box"))
     image = lib_widgets._tight_image(fig)
     assert image.width <= 5 * fig.dpi and image.height <= 3 * fig.dpi
+
+
+def test_the_static_view_shows_the_frame_of_the_initial_values_when_its_grids_shrink(monkeypatch):
+    """Two 9-value sliders make 81 frames; the grids shrink to 5 values each, which moves the index of the
+    initial value: the frame shown first must be the one its sliders read."""
+    monkeypatch.setenv(lib_widgets.STATIC_VIEW_VARIABLE, "1")
+    sliders = {name: widgets.FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.25) for name in "ab"}
+    figure = figure_of(lambda fig, a, b: fig.axes[0].set_title(f"{a:.2f} {b:.2f}"), figsize=(2, 1), **sliders)
+    page = figure._repr_mimebundle_()["text/html"]
+    shown = re.findall(r'<img data-key="([\d,]+)" alt="[^"]*" style="max-width', page)
+    values = re.findall(r'<input type="range"[^>]* value="(\d+)"', page)
+    labels = re.findall(r"<output>([^<]*)</output>", page)
+    assert shown == [",".join(values)] and labels == ["0.00", "0.00"], (shown, values, labels)
