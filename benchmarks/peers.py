@@ -38,8 +38,9 @@ PENDULUM_STEPS = {"td3": 20_000, "sac": 10_000}
 
 def _pendulum_evaluated_at_end(algorithm):
     """Our TD3 or tanh SAC on Pendulum-v1 as the peer runs it: 64x64 ReLU, batch 256, one evaluation at the end."""
-    from lib import deterministic, envs, soft
-    from lib.offpolicy import OffPolicyConfig, make_off_policy_train
+    from lib.algorithms import deterministic, soft
+    from lib.problems import envs
+    from lib.loops.offpolicy import OffPolicyConfig, make_off_policy_train
 
     env = envs.make("Pendulum-v1")
     steps = PENDULUM_STEPS[algorithm]

@@ -1,7 +1,7 @@
 """Every training run the benchmark measures (`benchmarks/timing.py` times them).
 
 A run is a function returning (fn, args, summarize, notes): `jax.jit(fn)` is compiled for `args`
-and timed apart from the run (a run that trains several seeds or settings is a `lib.sweep.plan`: its
+and timed apart from the run (a run that trains several seeds or settings is a `lib.core.sweep.plan`: its
 program and inputs, spread over every device as the chapters run them); `summarize(output)` turns the result into the numbers the report
 shows; `notes` states the network sizes, batch, seeds and evaluation, so that a reader can tell
 what a timing can be compared with. Each chapter's runs live in its module
@@ -25,9 +25,9 @@ from benchmarks.timing import seeds_note
 
 def off_policy_loop_random_agent():
     """The floor under chapters 21 and 22: 20k Pendulum steps x 8 seeds of the off-policy loop, no learner."""
-    from lib import envs
-    from lib.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action
-    from lib.sweep import plan
+    from lib.problems import envs
+    from lib.loops.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action
+    from lib.core.sweep import plan
 
     env = envs.make("Pendulum-v1")
     agent = OffPolicyAgent(

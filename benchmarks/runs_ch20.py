@@ -10,8 +10,9 @@ PENDULUM_SHARES = (0.01, 0.05, 0.1, 0.25, 1.0)
 
 def lqr_explicit_and_amortized():
     """Algorithms 20.1 and 20.2 on the double-integrator LQR (float32), on one B, against the Riccati gain."""
-    from lib import fqi, lqr
-    from lib.sweep import plan
+    from lib.algorithms import fqi
+    from lib.problems import lqr
+    from lib.core.sweep import plan
 
     system = lqr.double_integrator(dt=0.1, gamma=0.95, control_cost=0.1)
     gain = np.asarray(lqr.solve_riccati(system).K)[0]
@@ -59,16 +60,17 @@ def lqr_explicit_and_amortized():
 
     notes = (
         "|B| = 1000, quadratic features (7), maximize = 30 sgd steps, float32; "
-        f"explicit + amortized (linear policy, K = 1) for shares {LQR_SHARES}, through lib.sweep"
+        f"explicit + amortized (linear policy, K = 1) for shares {LQR_SHARES}, through lib.core.sweep"
     )
     return run, (explicit_plan.inputs, amortized_plan.inputs), summarize, notes
 
 
 def pendulum_explicit_and_amortized():
     """Algorithm 20.2 on Pendulum-v1 over shares of solved points and 3 draws of B; policy returns."""
-    from lib import envs, fqi
-    from lib.evaluation import episode_returns
-    from lib.sweep import plan
+    from lib.problems import envs
+    from lib.algorithms import fqi
+    from lib.parts.evaluation import episode_returns
+    from lib.core.sweep import plan
 
     env = envs.make("Pendulum-v1")
     features = fqi.PendulumFeatures(num_angle=11, num_velocity=9, action_degree=2)
@@ -105,7 +107,7 @@ def pendulum_explicit_and_amortized():
 
     notes = (
         f"|B| = {size} x {draws} draws, 11x9 RBF x quadratic in torque ({features.size} features), "
-        f"gamma 0.95, N = 150, maximize = 30 Adam steps; shares {PENDULUM_SHARES} through lib.sweep; "
+        f"gamma 0.95, N = 150, maximize = 30 Adam steps; shares {PENDULUM_SHARES} through lib.core.sweep; "
         "50 episodes per policy (mean return)"
     )
     return planned.program, planned.inputs, summarize, notes

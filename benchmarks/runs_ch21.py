@@ -15,10 +15,11 @@ SNAPSHOT_EVERY = 2_000
 
 
 def _pendulum_run(algorithm, hidden, batch_size, num_seeds):
-    from lib import deterministic as det
-    from lib import envs, nets
-    from lib.offpolicy import OffPolicyConfig, make_off_policy_train
-    from lib.sweep import plan
+    from lib.algorithms import deterministic as det
+    from lib.problems import envs
+    from lib.parts import nets
+    from lib.loops.offpolicy import OffPolicyConfig, make_off_policy_train
+    from lib.core.sweep import plan
 
     env = envs.make("Pendulum-v1")
     sizes = dict(policy_hidden=hidden, q_hidden=hidden)

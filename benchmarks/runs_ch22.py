@@ -13,9 +13,10 @@ TARGET_RETURN = -200.0
 
 
 def _pendulum_sac(variant, num_seeds, total_steps, batch_size):
-    from lib import envs, soft
-    from lib.offpolicy import OffPolicyConfig, make_off_policy_train
-    from lib.sweep import plan
+    from lib.problems import envs
+    from lib.algorithms import soft
+    from lib.loops.offpolicy import OffPolicyConfig, make_off_policy_train
+    from lib.core.sweep import plan
 
     env = envs.make("Pendulum-v1")
     config = soft.SACConfig(policy_hidden=(64, 64), q_hidden=(64, 64), value_hidden=(64, 64))

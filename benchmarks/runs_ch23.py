@@ -6,7 +6,7 @@ import numpy as np
 
 def gradient_experiment():
     """Chapter 23: the book's experiment, 1000 trials of 1000 samples, three estimators."""
-    from lib import estimators
+    from lib.algorithms import estimators
 
     def summarize(estimates):
         return {

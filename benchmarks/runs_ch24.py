@@ -21,10 +21,10 @@ def _steps(config, log):
 
 
 def _gae_run(num_seeds):
-    from lib import envs
-    from lib import policy_gradient as pg
-    from lib.onpolicy import greedy_returns
-    from lib.sweep import plan
+    from lib.problems import envs
+    from lib.algorithms import policy_gradient as pg
+    from lib.loops.onpolicy import greedy_returns
+    from lib.core.sweep import plan
 
     env = envs.make("CartPole-v1")
     config = pg.PolicyGradientConfig(estimator="gae")
@@ -70,9 +70,9 @@ def gae_cartpole_x8():
 
 def all_estimators_cartpole_x4():
     """Every estimator of the chapter, 4 seeds each, compiled together into one program."""
-    from lib import envs
-    from lib import policy_gradient as pg
-    from lib.sweep import plan
+    from lib.problems import envs
+    from lib.algorithms import policy_gradient as pg
+    from lib.core.sweep import plan
 
     env = envs.make("CartPole-v1")
     step_sizes = {

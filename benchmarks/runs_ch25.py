@@ -9,8 +9,9 @@ DEPTHS = (0, 1, 5, None)
 
 
 def _pendulum_svg(iterations, seeds):
-    from lib import envs, svg
-    from lib.sweep import plan
+    from lib.problems import envs
+    from lib.algorithms import svg
+    from lib.core.sweep import plan
 
     config = svg.SVGConfig(num_iterations=iterations, checkpoint_every=25, depths=DEPTHS)  # the chapter's otherwise
     train = svg.make_svg_train(envs.PENDULUM, config)

@@ -13,9 +13,9 @@ from benchmarks.timing import seeds_note
 
 def _train_then_evaluate(env, config, num_seeds):
     """The sweep of key -> (10 greedy returns, training log), placed on the devices: every seed trained, then evaluated."""
-    from lib import trust_region as tr
-    from lib.onpolicy import greedy_returns
-    from lib.sweep import plan
+    from lib.algorithms import trust_region as tr
+    from lib.loops.onpolicy import greedy_returns
+    from lib.core.sweep import plan
 
     train = tr.make_train(env, config)
 
@@ -27,8 +27,8 @@ def _train_then_evaluate(env, config, num_seeds):
 
 
 def _cartpole_runs(algorithm, num_seeds, total_steps, **overrides):
-    from lib import envs
-    from lib import trust_region as tr
+    from lib.problems import envs
+    from lib.algorithms import trust_region as tr
 
     env = envs.make("CartPole-v1")
     config = tr.PolicyOptimizationConfig(algorithm=algorithm, total_steps=total_steps, **overrides)
@@ -90,8 +90,8 @@ def npg_cartpole():
 
 
 def ppo_pendulum():
-    from lib import envs
-    from lib import trust_region as tr
+    from lib.problems import envs
+    from lib.algorithms import trust_region as tr
 
     env = envs.make("Pendulum-v1")
     config = tr.PolicyOptimizationConfig(

@@ -1,11 +1,11 @@
-"""Seeds at scale: 1, 8 and 32 seeds of TD3, SAC and PPO, ours through `lib.sweep` beside rejax's vmapped runs.
+"""Seeds at scale: 1, 8 and 32 seeds of TD3, SAC and PPO, ours through `lib.core.sweep` beside rejax's vmapped runs.
 
     python -m benchmarks --seeds                          # every row into the report (about 40 minutes on 2 cores)
     python -m benchmarks.seeds ours td3 8                 # one measurement in this process: one line of JSON
     .peer-venv/bin/python -m benchmarks.seeds peer td3 8  # the peer's side, in the peers' environment
 
 Both sides train the configuration of the matched pairs of `benchmarks/peers.py` (network, batch,
-steps, one evaluation at the end). Ours: the grid of seeds placed over every device by `lib.sweep`
+steps, one evaluation at the end). Ours: the grid of seeds placed over every device by `lib.core.sweep`
 (one CPU device per core), its program compiled ahead of time and then run. The peer's: rejax's
 `train` vmapped over the seeds (one seed unbatched), as rejax's documentation runs seeds.
 """
@@ -31,9 +31,9 @@ ALGORITHMS = {
 def _our_train(algorithm):
     """train(key) -> (final greedy return, log) at the pair's configuration (ch26's PureJaxRL one for PPO)."""
     if algorithm == "ppo":
-        from lib import envs
-        from lib import trust_region as tr
-        from lib.onpolicy import greedy_returns
+        from lib.problems import envs
+        from lib.algorithms import trust_region as tr
+        from lib.loops.onpolicy import greedy_returns
 
         env = envs.make("CartPole-v1")
         config = tr.PolicyOptimizationConfig(
@@ -55,7 +55,7 @@ def _our_train(algorithm):
 
 
 def ours(algorithm, num_seeds):
-    from lib.sweep import plan
+    from lib.core.sweep import plan
 
     planned = plan(_our_train(algorithm), num_seeds)
     start = time.perf_counter()

@@ -25,10 +25,10 @@ def compile_and_run(fn, *args):
 
 
 def seeds_note(num_seeds):
-    """How a row's seeds ran: through lib.sweep, one run at a time on each of the devices."""
+    """How a row's seeds ran: through lib.core.sweep, one run at a time on each of the devices."""
     devices = jax.device_count()
     seeds = "1 seed" if num_seeds == 1 else f"{num_seeds} seeds"
-    return f"{seeds} through lib.sweep on {devices} device{'s' if devices > 1 else ''}"
+    return f"{seeds} through lib.core.sweep on {devices} device{'s' if devices > 1 else ''}"
 
 
 def busy_cpu_seconds():

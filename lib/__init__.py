@@ -2,19 +2,19 @@
 
 One public function per algorithm box of the book; its docstring names the box.
 
-The modules stand in layers, lowest first. A module imports only from its own layer or lower ones
-(one exception: lqr uses replay's Transition type), and no chapter module imports another
+The modules stand in layers, one folder each, lowest first. A module imports only from its own layer or
+lower ones (one exception: lqr uses replay's Transition type), and no chapter's algorithm imports another
 (tests/test_layers.py):
 
-    core       config, divergence, sweep
-    problems   envs, gym_adapter, mdp, lqr: the tasks and their exact answers
-    parts      nets, policies, replay, evaluation, samplers, boltzmann_fit (the Gaussian fit of chapters 22 and 25)
-    loops      offpolicy, onpolicy: the training loops the chapters share
-    chapters   fqi (20), deterministic (21), soft (22), estimators (23), policy_gradient (24), svg (25),
-               trust_region (26)
-    notebook   checks, plotting, widgets, exercises, catalog: what the notebooks show and grade
+    core         config, divergence, sweep
+    problems     envs, gym_adapter, mdp, lqr: the tasks and their exact answers
+    parts        nets, policies, distributions, replay, evaluation, samplers, boltzmann_fit
+    loops        offpolicy, onpolicy: the training loops the chapters share
+    algorithms   fqi (20), deterministic (21), soft (22), estimators (23), policy_gradient (24), svg (25),
+                 trust_region (26)
+    notebook     checks, plotting, widgets, exercises, catalog: what the notebooks show and grade
 
-Importing `lib` sets up JAX for the sweep (`lib.sweep`) before JAX starts: one CPU device per core
+Importing `lib` sets up JAX for the sweep (`lib.core.sweep`) before JAX starts: one CPU device per core
 this process may use, so many trainings run on every core of a laptop, and the persistent
 compilation cache in a per-user folder, so a chapter run a second time loads its programs instead of
 compiling them. Neither changes a result: a sweep's runs are bitwise the same on any number of

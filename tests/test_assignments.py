@@ -4,7 +4,7 @@ An assignment is a chapter's exercises section under a students' introduction. I
 each assignment, student then instructor, runs in one kernel after `%reset -f`, so it reads no name the
 chapter defined before the section (the chapters' earlier cells change no process-wide state: float64
 appears only inside `with jax.enable_x64(True)` blocks). All of them run in well under a minute.
-Every chapter follows the graded protocol of `lib.exercises.grade`: checks that load the grader afresh and
+Every chapter follows the graded protocol of `lib.notebook.exercises.grade`: checks that load the grader afresh and
 fail closed without raising (stderr, which nbgrader scores 0), hidden cases, points weighted by difficulty,
 and written answers graded by hand. Every check cell is scored here by nbgrader's own function.
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from nbgrader.utils import determine_grade
 
-from lib import trust_region
+from lib.algorithms import trust_region
 from tools import assignments
 from tools.execute import CHAPTERS
 
@@ -267,7 +267,7 @@ def test_graded_cases_catch_a_wrong_answer(stem, name, wrong, only_hidden, writt
 def test_a_solution_that_calls_lib_earns_nothing(written, capsys):
     source = check_sources("26_trust_regions", "instructor", written)["natural_step"]
     assert points_earned(source, "natural_step", natural_step_from_lib) == 0
-    assert "calls lib.trust_region.fisher.conjugate_gradient from lib" in capsys.readouterr().err
+    assert "calls lib.algorithms.trust_region.fisher.conjugate_gradient from lib" in capsys.readouterr().err
 
 
 def test_regions_keep_their_indentation_and_malformed_ones_are_rejected():
@@ -300,8 +300,8 @@ def test_a_solution_without_its_check_and_an_answer_without_points_are_rejected(
 
 def test_a_check_that_does_not_load_the_grader_afresh_or_grade_once_is_rejected():
     for source in (
-        "from lib.exercises import grade\ngrade('1.1', f, cases, points=1)",
-        f"import importlib, lib.exercises\n{assignments.GRADER_IMPORT}\nassert f(1) == 1",
+        "from lib.notebook.exercises import grade\ngrade('1.1', f, cases, points=1)",
+        f"import importlib, lib.notebook.exercises\n{assignments.GRADER_IMPORT}\nassert f(1) == 1",
     ):
         with pytest.raises(ValueError, match="calls grade"):
             assignments.check_points(nbformat.v4.new_code_cell(source))

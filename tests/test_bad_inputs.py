@@ -9,17 +9,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import deterministic as det
-from lib import envs
-from lib import mdp as mdps
-from lib import distributions, nets, onpolicy, replay
-from lib import soft, svg
-from lib import policy_gradient as pg
-from lib import trust_region as tr
-from lib.evaluation import episode_returns
-from lib.lqr import double_integrator
-from lib.offpolicy import OffPolicyConfig
-from lib.sweep import sweep
+from lib.algorithms import deterministic as det
+from lib.problems import envs
+from lib.problems import mdp as mdps
+from lib.parts import distributions, nets, replay
+from lib.loops import onpolicy
+from lib.algorithms import soft, svg
+from lib.algorithms import policy_gradient as pg
+from lib.algorithms import trust_region as tr
+from lib.parts.evaluation import episode_returns
+from lib.problems.lqr import double_integrator
+from lib.loops.offpolicy import OffPolicyConfig
+from lib.core.sweep import sweep
 
 CARTPOLE, PENDULUM = envs.make("CartPole-v1"), envs.make("Pendulum-v1")
 CART_STATE = CARTPOLE.reset(jax.random.key(0))[0]

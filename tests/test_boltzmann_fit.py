@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import soft, svg
-from lib.boltzmann_fit import fit_gaussian_to_boltzmann, sampled_noise
+from lib.algorithms import soft, svg
+from lib.parts.boltzmann_fit import fit_gaussian_to_boltzmann, sampled_noise
 
 
 def hermite_noise(num_adam_steps, num_nodes=40):

@@ -19,7 +19,7 @@ from tools import bootstrap
 from tools.execute import CHAPTERS, chapter_sources
 
 ROOT = CHAPTERS.parent
-CHECK_IMPORT = "\nimport lib.catalog\nprint('lib from', lib.catalog.__file__)\n"
+CHECK_IMPORT = "\nimport lib.notebook.catalog\nprint('lib from', lib.notebook.catalog.__file__)\n"
 REPOSITORY_LINE = 'REPOSITORY, BRANCH = "{}", "{}"'
 
 
@@ -95,7 +95,7 @@ def test_bare_environment_cannot_import_lib(bare_python, tmp_path):
 def test_in_a_checkout_the_cell_finds_lib_without_installing(bare_python):
     result = run_cell(bare_python, bootstrap.cell_source(), CHAPTERS)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"lib from {ROOT / 'lib' / 'catalog.py'}\n"
+    assert result.stdout == f"lib from {ROOT / 'lib' / 'notebook' / 'catalog.py'}\n"
 
 
 def test_alone_the_cell_installs_the_project_from_the_repository(bare_python, tmp_path):

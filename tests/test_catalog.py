@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lib.catalog import BOXES, implemented_boxes
+from lib.notebook.catalog import BOXES, implemented_boxes
 
 BOOK_TEXT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "seed"
 

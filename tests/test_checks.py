@@ -1,9 +1,9 @@
-"""lib.checks: each claim passes when true and raises when false, with a margin from the standard error."""
+"""lib.notebook.checks: each claim passes when true and raises when false, with a margin from the standard error."""
 
 import numpy as np
 import pytest
 
-from lib import checks
+from lib.notebook import checks
 
 
 def test_check_prints_the_claim_or_raises_it(capsys):

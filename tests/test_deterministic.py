@@ -8,10 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import deterministic as det
-from lib import envs, nets
-from lib.lqr import double_integrator, lqr_base_points, optimal_q, quadratic_q, solve_riccati
-from lib.replay import Transition
+from lib.algorithms import deterministic as det
+from lib.problems import envs
+from lib.algorithms import fqi
+from lib.parts import nets
+from lib.problems.lqr import double_integrator, linear_policy, lqr_base_points, optimal_q, quadratic_q, solve_riccati
+from lib.parts.replay import Transition
 
 PENDULUM = envs.make("Pendulum-v1")
 SMALL = dict(policy_hidden=(8,), q_hidden=(8,))
@@ -228,7 +230,7 @@ def test_nfqca_recovers_the_riccati_gain_and_q_function():
 
 # ---------------------------------------------------------------- the overestimation experiment
 def test_snapshots_keep_parameters_after_every_k_updates():
-    from lib.offpolicy import OffPolicyAgent
+    from lib.loops.offpolicy import OffPolicyAgent
 
     from typing import NamedTuple
 
@@ -353,3 +355,67 @@ def test_configs_accept_a_list_of_widths_as_sac_does():
     state = det.make_td3_agent(PENDULUM, config).init(jax.random.PRNGKey(0))
     assert [layer["w"].shape for layer in state.policy] == [(3, 16), (16, 8), (8, 1)]
     assert det.DDPGConfig(policy_hidden=[8]) == det.DDPGConfig(policy_hidden=(8,))
+
+
+# ---------------------------------------------------------------- which network each step reads
+def test_nfqca_policy_step_reaches_the_greedy_gain_of_the_critic_just_fitted():
+    """Iteration 2's critic theta_2 couples u and x (theta_1 fits little more than the reward), so its greedy
+    gain -H_uu^-1 H_ux differs from theta_1's; w_2, after 1000 policy steps, must be theta_2's."""
+    lqr = double_integrator()
+    batch = lqr_base_points(lqr, jax.random.PRNGKey(0), 64)
+    config = det.NFQCAConfig(num_iterations=2, num_policy_steps=1000)
+    run = jax.jit(det.nfqca, static_argnums=(1, 2, 5))
+    result = run(batch, quadratic_q, linear_policy, jnp.zeros(7), jnp.zeros((1, 2)), config)
+    greedy = -fqi.greedy_gain(fqi.QuadraticFeatures(2, 1), result.q_params)
+    np.testing.assert_allclose(result.policy_history[-1], greedy, atol=1e-4)
+    assert np.max(np.abs(result.policy_history[0] - greedy)) > 0.5  # theta_1's greedy gain is far from it
+
+
+def _moved_targets(state):
+    """The state with its target networks set apart from the online ones (0.5 times their weights)."""
+    half = lambda tree: jax.tree_util.tree_map(lambda x: 0.5 * x, tree)  # noqa: E731
+    return state._replace(q_target=half(state.q), policy_target=half(state.policy))
+
+
+def test_ddpg_target_reads_the_target_networks_and_the_policy_step_the_critic_just_updated(batch, ddpg_state):
+    state = _moved_targets(ddpg_state)
+    next_actions = det.policy_action(PENDULUM, state.policy_target, batch.next_observation)
+    y = batch.reward + 0.9 * (1.0 - batch.terminated) * nets.q_apply(
+        state.q_target, batch.next_observation, next_actions
+    )
+    expected_loss = np.mean((y - nets.q_apply(state.q, batch.observation, batch.action)) ** 2)
+    new, metrics = ddpg_update(PENDULUM, DDPG_CONFIG, state, batch)
+    np.testing.assert_allclose(metrics["q_loss"], expected_loss, rtol=1e-5)
+    # step 8's objective mean q(s, d(s; w_n); theta_{n+1}), with the critic after step 7
+    on_new_critic = nets.q_apply(new.q, batch.observation, det.policy_action(PENDULUM, state.policy, batch.observation))
+    np.testing.assert_allclose(metrics["q_mean"], np.mean(on_new_critic), rtol=1e-5)
+    on_old_critic = nets.q_apply(
+        state.q, batch.observation, det.policy_action(PENDULUM, state.policy, batch.observation)
+    )
+    assert abs(np.mean(on_new_critic) - np.mean(on_old_critic)) > 1e-3  # step 7 moved the critic
+
+
+def test_td3_target_action_comes_from_the_target_policy():
+    """As in the exact test above, with the online policy's weight on s_0 raised from 0.5 to 1.5: the targets
+    still use the target policy d(s) = 2 tanh(relu(0.5 s_0 + 0.1 s_2))."""
+    state = linear_td3_state()
+    online = [{"w": jnp.array([[1.5], [0.0], [0.1]]), "b": jnp.zeros(1)}, state.policy[1]]
+    state = state._replace(policy=online)
+    config = det.TD3Config(policy_hidden=(1,), q_hidden=(1,), policy_delay=1, gamma=0.5, target_noise=0.0)
+    s = np.array([[0.6, 0.8, 1.0], [-1.0, 0.0, -2.0], [0.0, 1.0, 3.0]], np.float32)
+    s_next = np.array([[1.0, 0.0, 0.5], [0.3, -0.4, 0.0], [0.0, -1.0, 1.0]], np.float32)
+    a = np.array([[0.5], [-1.5], [2.0]], np.float32)
+    r = np.array([-1.0, -2.0, 0.5], np.float32)
+    batch = Transition(jnp.asarray(s), jnp.asarray(a), jnp.asarray(r), jnp.asarray(s_next), jnp.zeros(3, bool))
+    d_target = lambda obs: 2.0 * np.tanh(np.maximum(obs @ np.array([0.5, 0.0, 0.1]), 0.0))  # noqa: E731
+    d_online = lambda obs: 2.0 * np.tanh(np.maximum(obs @ np.array([1.5, 0.0, 0.1]), 0.0))  # noqa: E731
+    q_a = lambda obs, act: obs[:, 0] + act  # noqa: E731
+    q_b = lambda obs, act: 2.0 * obs[:, 1] - act  # noqa: E731
+
+    def loss(d):
+        y = r + 0.5 * np.minimum(q_a(s_next, d(s_next)), q_b(s_next, d(s_next)))
+        return np.mean((y - q_a(s, a[:, 0])) ** 2) + np.mean((y - q_b(s, a[:, 0])) ** 2)
+
+    _, metrics = jax.jit(det.td3_update, static_argnums=(0, 1))(PENDULUM, config, state, batch, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(metrics["q_loss"], loss(d_target), rtol=1e-5)
+    assert abs(loss(d_online) - loss(d_target)) > 1e-2  # the two policies give different targets here

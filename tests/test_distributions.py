@@ -1,4 +1,4 @@
-"""lib.distributions against scipy and closed forms: log-densities, the change of variables of the tanh-squashed
+"""lib.parts.distributions against scipy and closed forms: log-densities, the change of variables of the tanh-squashed
 Gaussian (by numerical integration), entropies and KL divergences."""
 
 import jax
@@ -7,7 +7,7 @@ import numpy as np
 import scipy.stats
 from jax import enable_x64
 
-from lib import distributions
+from lib.parts import distributions
 
 
 def test_gaussian_log_prob_matches_scipy():

@@ -1,4 +1,4 @@
-"""lib.envs against gymnasium itself: same states, same actions, same everything.
+"""lib.problems.envs against gymnasium itself: same states, same actions, same everything.
 
 Trajectory comparisons run under float64 (`jax.enable_x64`) so that they stay tight over
 hundreds of steps; a float32 check of single steps covers the default precision.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from lib import envs
-from lib.gym_adapter import rollout_gymnasium
+from lib.problems import envs
+from lib.problems.gym_adapter import rollout_gymnasium
 
 NAMES = ["Pendulum-v1", "CartPole-v1", "MountainCarContinuous-v0"]
 

@@ -4,7 +4,7 @@ Statistical tolerances follow from the standard error over trials: a trial mean 
 4 standard errors of the exact mean, a trial variance within 4 standard errors of the exact
 variance, where the standard error of the sample variance uses the exact fourth central moment.
 Exact moments of polynomials in eps ~ N(0, 1) come from Gauss-Hermite quadrature (exact for
-polynomials of degree < 2 * nodes), independently of the closed forms in `lib.estimators`.
+polynomials of degree < 2 * nodes), independently of the closed forms in `lib.algorithms.estimators`.
 """
 
 import jax
@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import estimators as est
+from lib.algorithms import estimators as est
 
 N_TRIALS = 1000
 Z = 4.0  # tolerance in standard errors

@@ -1,4 +1,4 @@
-"""lib.exercises.grade: all the points for a right answer, none for a wrong one, a crash, a lib call or a trick.
+"""lib.notebook.exercises.grade: all the points for a right answer, none for a wrong one, a crash, a lib call or a trick.
 
 Each trick a student might try is a row: in this process (lib reached however, the answers read from the
 caller's frames or the notebook, a warning), and in a real kernel scored by nbgrader's own function
@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from nbgrader.utils import determine_grade
 
-from lib import exercises, mdp
+from lib.notebook import exercises
+from lib.problems import mdp
 from tools import assignments
 
 CASES = [(([1.0, 2.0],), 3.0), (([0.5, -0.5, 4.0],), 4.0)]
@@ -72,7 +73,7 @@ def through_a_default_argument(values, make=mdp.random_mdp):
 
 
 def through_importlib(values):
-    return jnp.sum(values) + 0 * len(importlib.import_module("lib.mdp").random_mdp(jax.random.key(0), 2, 2))
+    return jnp.sum(values) + 0 * len(importlib.import_module("lib.problems.mdp").random_mdp(jax.random.key(0), 2, 2))
 
 
 def in_a_thread_of_its_own(values):
@@ -128,7 +129,7 @@ def test_a_right_answer_that_calls_lib_however_it_reaches_it_earns_nothing(answe
 
 def test_a_function_that_names_lib_without_calling_it_earns_its_points():
     log = mdp.random_mdp  # a name like the attribute the answer reads (jnp.log), bound to lib
-    assert log.__module__ == "lib.mdp"
+    assert log.__module__ == "lib.problems.mdp"
     assert grade(lambda values: mdp.random_mdp and jnp.sum(jnp.exp(jnp.log(jnp.abs(values))) * jnp.sign(values))) == 2.0
 
 
@@ -174,22 +175,22 @@ def test_a_right_answer_that_warns_keeps_its_points_and_the_warning_is_reported_
 STUB = "import jax.numpy as jnp\n\ndef total(values):\n    raise NotImplementedError()"
 WRONG = STUB.replace("raise NotImplementedError()", "return 0.0 * jnp.sum(values)")
 CHECK = (
-    f"import importlib, lib.exercises\n{assignments.GRADER_IMPORT}\n"
+    f"import importlib, lib.notebook.exercises\n{assignments.GRADER_IMPORT}\n"
     f"cases = {CASES!r}\n"
     "grade('1.1', total, cases, points=2)"
 )
 TRICKS = {
-    "grade replaced": "import lib.exercises\n"
-    "lib.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: "
+    "grade replaced": "import lib.notebook.exercises\n"
+    "lib.notebook.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: "
     "float(points)",
     "value hidden": "get_ipython().ast_node_interactivity = 'none'",
-    "module replaced in sys.modules": "import sys, types\nfake = types.ModuleType('lib.exercises')\n"
-    "fake.grade = lambda *args, **kwargs: 2.0\nsys.modules['lib.exercises'] = fake",
-    "module replaced in the package": "import lib, types\nlib.exercises = types.ModuleType('lib.exercises')\n"
-    "lib.exercises.grade = lambda *args, **kwargs: 2.0",
-    "grader's numpy replaced": "import lib.exercises, numpy, types\n"
+    "module replaced in sys.modules": "import sys, types\nfake = types.ModuleType('lib.notebook.exercises')\n"
+    "fake.grade = lambda *args, **kwargs: 2.0\nsys.modules['lib.notebook.exercises'] = fake",
+    "module replaced in the package": "import lib, types\nlib.exercises = types.ModuleType('lib.notebook.exercises')\n"
+    "lib.notebook.exercises.grade = lambda *args, **kwargs: 2.0",
+    "grader's numpy replaced": "import lib.notebook.exercises, numpy, types\n"
     "always = {'allclose': lambda *args, **kwargs: True}\n"
-    "lib.exercises.np = types.SimpleNamespace(**{**vars(numpy), **always})",
+    "lib.notebook.exercises.np = types.SimpleNamespace(**{**vars(numpy), **always})",
 }
 
 

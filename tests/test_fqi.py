@@ -8,7 +8,8 @@ import scipy.linalg
 from dataclasses import replace
 from jax import enable_x64
 
-from lib import envs, fqi, lqr
+from lib.problems import envs, lqr
+from lib.algorithms import fqi
 
 FEATURES = fqi.QuadraticFeatures(2, 1)
 # -q is a quadratic in u with curvature 2 (R + gamma B^T P_n B) in [0.2, 0.29] on this LQR, so
@@ -302,7 +303,7 @@ def test_bad_subset_and_window_are_rejected(problem):
 def test_a_diverging_loop_says_so_and_names_the_iteration(problem):
     """A gradient-ascent step of 100 on a curvature of about 0.5 overshoots further each step, so the
     maximizers and then theta leave the floats within a few iterations: called with concrete values the
-    loops raise; under jit they return diverged_at for lib.divergence.raise_if_diverged."""
+    loops raise; under jit they return diverged_at for lib.core.divergence.raise_if_diverged."""
     system, _, base = problem
     wild = fqi.FQIConfig(
         gamma=system.gamma,
@@ -329,7 +330,7 @@ def test_a_trainer_draws_its_base_points_from_its_key_and_runs_the_box_on_them()
 
 
 def test_the_amortized_trainer_swept_over_draws_gives_each_draw_its_own_base_points():
-    from lib.sweep import seed_keys, sweep
+    from lib.core.sweep import seed_keys, sweep
 
     pendulum, features = envs.make("Pendulum-v1"), fqi.PendulumFeatures(num_angle=3, num_velocity=3, action_degree=2)
     adam = fqi.MaximizeConfig("adam", low=-2.0, high=2.0, num_ascent_steps=5, learning_rate=0.2)
@@ -350,3 +351,27 @@ def test_the_amortized_trainer_swept_over_draws_gives_each_draw_its_own_base_poi
 def test_a_trainer_on_an_environment_without_base_points_is_refused_by_name():
     with pytest.raises(ValueError, match="env: fitted Q-iteration draws its base points"):
         fqi.base_points(envs.make("CartPole-v1"), jax.random.PRNGKey(0), 10)
+
+
+def test_delta_d_is_the_mean_squared_gap_between_the_windows_maximizers_and_the_new_policy(problem):
+    # delta_d of iteration n compares D_d (the maximizers of iterations n-K .. n) with d(s'; w_{n+1}),
+    # the policy just fit to them: recomputed here from the stored w_{n+1} and the greedy actions.
+    system, _, base = problem
+    with enable_x64(True):
+        num_opt, window = 4, 2
+        result = AMORTIZED(base, FEATURES, config(system.gamma), num_opt, window, max_opt=base.reward.shape[0])
+        states = base.next_observation[:num_opt]
+        for n in (3, 9):
+            recent = jnp.stack([GREEDY(FEATURES, result.thetas[j], states, SGD) for j in range(n - window, n + 1)])
+            policy = jnp.clip(states @ result.ws[n + 1], SGD.low, SGD.high)
+            expected = jnp.mean(jnp.sum((recent - policy[None]) ** 2, axis=-1))
+            assert expected > 1e-8  # the window holds maximizers of different critics: the gap is not 0
+            np.testing.assert_allclose(result.deltas_d[n], expected, rtol=1e-8)
+
+
+def test_q_errors_is_the_root_mean_square_gap_to_the_reference_at_each_iteration():
+    theta = jnp.arange(1.0, 8.0)  # FEATURES' 7 weights: 1 and the 6 products z_i z_j, z = (x, u)
+    states, actions = jnp.array([[1.0, 0.0], [0.5, -1.0]]), jnp.array([[0.0], [2.0]])
+    exact = jax.vmap(lambda x, u: FEATURES.joint(x, u) @ theta)(states, actions)
+    errors = fqi.q_errors(FEATURES, jnp.stack([theta, theta]), states, actions, exact + jnp.array([3.0, -4.0]))
+    np.testing.assert_allclose(errors, [np.sqrt((9.0 + 16.0) / 2)] * 2, rtol=1e-6)  # not the mean |gap| 3.5

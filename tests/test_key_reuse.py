@@ -7,12 +7,13 @@ at trace time when a key is consumed twice, e.g. by a mini-batch draw and by the
 import jax
 import pytest
 
-from lib import deterministic as det
-from lib import envs, soft, svg
-from lib import policy_gradient as pg
-from lib import trust_region as tr
-from lib.lqr import double_integrator
-from lib.offpolicy import OffPolicyConfig, make_off_policy_train
+from lib.algorithms import deterministic as det
+from lib.problems import envs
+from lib.algorithms import soft, svg
+from lib.algorithms import policy_gradient as pg
+from lib.algorithms import trust_region as tr
+from lib.problems.lqr import double_integrator
+from lib.loops.offpolicy import OffPolicyConfig, make_off_policy_train
 
 PENDULUM, CARTPOLE = envs.make("Pendulum-v1"), envs.make("CartPole-v1")
 LOOP = OffPolicyConfig(

@@ -1,5 +1,5 @@
-"""lib's layers, read from its imports: a module imports only from its own layer or lower ones, and no
-chapter module imports another chapter's module (the layers are listed in lib/__init__.py). And no import
+"""lib's layers are its folders, lowest first (lib/__init__.py says what each holds): a module imports only
+from its own layer or lower ones, and no algorithm imports another chapter's algorithm. And no import
 cycle in benchmarks: the modules the run registry loads import only the leaf `benchmarks.timing`."""
 
 import ast
@@ -12,60 +12,56 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LIB = ROOT / "lib"
 BENCHMARKS = ROOT / "benchmarks"
 
-LAYERS = {
-    "core": ["config", "divergence", "sweep"],
-    "problems": ["envs", "gym_adapter", "mdp", "lqr"],
-    "parts": ["nets", "policies", "distributions", "replay", "evaluation", "samplers", "boltzmann_fit"],
-    "loops": ["offpolicy", "onpolicy"],
-    "chapters": ["fqi", "deterministic", "soft", "estimators", "policy_gradient", "svg", "trust_region"],
-    "notebook": ["checks", "plotting", "widgets", "exercises", "catalog"],
-}
-LAYER = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}
+LAYERS = ["core", "problems", "parts", "loops", "algorithms", "notebook"]
+RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
 # lqr returns its sampled data set as replay's Transition, the type the fitted-Q learners consume; the type
 # stays beside its buffer, at the price of this one import up a layer.
 ALLOWED_UPWARD = {("lqr", "replay")}
 
-MODULES = sorted(path for path in LIB.rglob("*.py") if path != LIB / "__init__.py")
+MODULES = sorted(path for path in LIB.rglob("*.py") if path.parent != LIB)  # every file below a layer folder
 
 
-def owner(path):
-    """The lib module a file belongs to: lib/svg/loops.py belongs to svg."""
-    return path.relative_to(LIB).parts[0].removesuffix(".py")
+def place(path):
+    """(layer, module) of a file: lib/algorithms/svg/loops.py is in layer algorithms, module svg."""
+    layer, module = path.relative_to(LIB).parts[:2]
+    return layer, module.removesuffix(".py")
 
 
 def imported_lib_modules(path):
-    """The lib modules the file imports from, wherever the import statement is."""
+    """(layer, module) of every lib module the file imports, wherever the import statement is."""
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "lib":  # from lib import envs, lqr
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lib."):
-            yield node.module.split(".")[1]
+        names = []
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lib."):
+            parts = node.module.split(".")
+            names = [parts[1:3]] if len(parts) > 2 else [[parts[1], alias.name] for alias in node.names]
         elif isinstance(node, ast.Import):
-            yield from (alias.name.split(".")[1] for alias in node.names if alias.name.startswith("lib."))
+            names = [alias.name.split(".")[1:3] for alias in node.names if alias.name.startswith("lib.")]
+        yield from (tuple(name) for name in names if len(name) == 2)
 
 
-def test_every_lib_module_has_a_layer():
-    assert {owner(path) for path in MODULES} == set(LAYER)
+def test_lib_is_its_layer_folders():
+    entries = {path.name for path in LIB.iterdir() if path.name not in ("__init__.py", "__pycache__")}
+    assert entries == set(LAYERS), f"lib holds {sorted(entries - set(LAYERS))} outside its layer folders"
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(LIB)))
 def test_a_lib_module_imports_only_from_its_layer_or_lower_ones(path):
-    me = owner(path)
+    layer, me = place(path)
     upward = [
-        module
-        for module in imported_lib_modules(path)
-        if LAYER[module] > LAYER[me] and (me, module) not in ALLOWED_UPWARD
+        f"{other_layer}.{module}"
+        for other_layer, module in imported_lib_modules(path)
+        if RANK[other_layer] > RANK[layer] and (me, module) not in ALLOWED_UPWARD
     ]
-    assert not upward, f"lib.{me} ({path.name}) imports from a higher layer: {upward}"
+    assert not upward, f"lib.{layer}.{me} ({path.name}) imports from a higher layer: {upward}"
 
 
 @pytest.mark.parametrize(
-    "path", [path for path in MODULES if owner(path) in LAYERS["chapters"]], ids=lambda path: str(path.relative_to(LIB))
+    "path", [path for path in MODULES if place(path)[0] == "algorithms"], ids=lambda path: str(path.relative_to(LIB))
 )
-def test_a_chapter_module_imports_no_other_chapter_module(path):
-    me = owner(path)
-    across = [module for module in imported_lib_modules(path) if module in LAYERS["chapters"] and module != me]
-    assert not across, f"lib.{me} ({path.name}) imports another chapter's module: {across}"
+def test_an_algorithm_imports_no_other_chapters_algorithm(path):
+    _, me = place(path)
+    across = [module for layer, module in imported_lib_modules(path) if layer == "algorithms" and module != me]
+    assert not across, f"lib.algorithms.{me} ({path.name}) imports another chapter's module: {across}"
 
 
 def imported_modules(path):

@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg
 from jax import enable_x64
 
-from lib import lqr
+from lib.problems import lqr
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import mdp
+from lib.problems import mdp
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 For each chapter, `nbgrader generate_assignment` releases the notebook `tools.assignments` writes, and
 students submit it: untouched; the solutions with every written answer filled in; the solutions with
 the first coded exercise answered `return 0`; and, written in the solution cells a student may edit
-(nbgrader restores every other cell), four tricks: the stubs after replacing `lib.exercises.grade`, the
+(nbgrader restores every other cell), four tricks: the stubs after replacing `lib.notebook.exercises.grade`, the
 stubs after hiding every cell's value, functions that return the `expected` of their caller's frame,
 the solutions calling `lib` through importlib; and the solutions with a NumPy warning. `nbgrader
 autograde`, then `nbgrader export`, must give 0 to the untouched notebook and to every trick but the
@@ -68,13 +68,15 @@ def nbgrader(course, *arguments):
 
 STUB = "raise NotImplementedError()"
 REPLACED_GRADER = (
-    "import lib.exercises\n"
-    "lib.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: float(points)\n"
+    "import lib.notebook.exercises\n"
+    "lib.notebook.exercises.grade = lambda exercise, function, cases, points, rtol=0.0, atol=0.0: float(points)\n"
 )
 HIDDEN_VALUES = 'get_ipython().ast_node_interactivity = "none"\n'
 CALLERS_EXPECTED = 'return __import__("inspect").currentframe().f_back.f_locals["expected"]'
 # Lines put at the start of every solution's body, at its indentation.
-THROUGH_IMPORTLIB = '__import__("importlib").import_module("lib.mdp").random_mdp(__import__("jax").random.key(0), 2, 2)'
+THROUGH_IMPORTLIB = (
+    '__import__("importlib").import_module("lib.problems.mdp").random_mdp(__import__("jax").random.key(0), 2, 2)'
+)
 WARNING = '__import__("numpy").log(__import__("numpy").zeros(1))   # RuntimeWarning: divide by zero'
 # What each submission earns: none, all the autograded points, or all but the first exercise's.
 EARNS = {

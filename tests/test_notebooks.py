@@ -10,7 +10,7 @@ import jupytext
 import pytest
 import yaml
 
-from lib.widgets import STATIC_NOTE
+from lib.notebook.widgets import STATIC_NOTE
 from tools.execute import CHAPTERS, canonical_source
 
 SOURCES = sorted(CHAPTERS.glob("*.md"))
@@ -81,7 +81,7 @@ def test_stored_outputs_come_from_one_full_run(source):
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_widget_cells_are_ignored_by_nbval_and_store_their_static_view(source):
-    """Each widget output carries the frames the site shows (lib.widgets.interactive_figure)."""
+    """Each widget output carries the frames the site shows (lib.notebook.widgets.interactive_figure)."""
     notebook = json.loads(source.with_suffix(".ipynb").read_text())
     widget_cells = [cell for cell in notebook["cells"] if is_widget_cell(cell)]
     for cell in widget_cells:
@@ -92,7 +92,7 @@ def test_widget_cells_are_ignored_by_nbval_and_store_their_static_view(source):
                 static = "".join(output["data"].get("text/html", ""))
                 assert '<div class="interactive-figure">' in static and "<img" in static and STATIC_NOTE in static, (
                     f"no static view for the site in the cell ending\n{where}\nBuild sliders with "
-                    f"lib.widgets.interactive_figure and re-execute: python -m tools.execute {source.stem}"
+                    f"lib.notebook.widgets.interactive_figure and re-execute: python -m tools.execute {source.stem}"
                 )
     if widget_cells:
         state = notebook["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import envs
-from lib.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action
-from lib.sweep import sweep
+from lib.problems import envs
+from lib.loops.offpolicy import OffPolicyAgent, OffPolicyConfig, make_off_policy_train, random_action
+from lib.core.sweep import sweep
 
 CONFIG = OffPolicyConfig(
     total_steps=1_200, warmup_steps=200, batch_size=16, buffer_capacity=2_000, eval_every=300, eval_episodes=2
@@ -102,7 +102,7 @@ def test_config_rejects_bad_values(field, value):
 
 def test_divergence_is_reported_with_its_step_not_finished_silently():
     """TD3 with learning rate 1e3 blows up its Adam state at once; the sweep says so, naming the seed and the step."""
-    from lib import deterministic as det
+    from lib.algorithms import deterministic as det
 
     env = envs.make("Pendulum-v1")
     loop = OffPolicyConfig(

@@ -5,8 +5,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import envs
-from lib.onpolicy import collect_rollout, discounted_returns_to_go, gae_advantages, shuffled_minibatches, start_envs
+from lib.problems import envs
+from lib.loops.onpolicy import (
+    collect_rollout,
+    discounted_returns_to_go,
+    gae_advantages,
+    shuffled_minibatches,
+    start_envs,
+)
 
 GAMMA = 0.9
 

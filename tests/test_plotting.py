@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from lib.plotting import COLUMN_PX, MIN_TEXT_PX, legible, plot_learning_curve
+from lib.notebook.plotting import COLUMN_PX, MIN_TEXT_PX, legible, plot_learning_curve
 
 
 # Three seeds, two evaluations: mean + std = 541 > 500 at the first, mean - std = -4.1 < 0 at the second.

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lib import envs
-from lib import mdp as mdps
-from lib import policy_gradient as pg
-from lib.catalog import implemented_boxes
-from lib.sweep import sweep
+from lib.problems import envs
+from lib.problems import mdp as mdps
+from lib.loops import onpolicy
+from lib.algorithms import policy_gradient as pg
+from lib.notebook.catalog import implemented_boxes
+from lib.core.sweep import sweep
 
 NUM_STATES, NUM_ACTIONS, GAMMA = 5, 3, 0.9
 
@@ -174,10 +175,10 @@ def test_estimators_reject_lambda_outside_the_unit_interval_and_bad_sizes():
 def test_each_of_the_four_boxes_is_claimed_by_one_function_of_this_module():
     claims = implemented_boxes()
     assert {box: claims[box] for box in ("24.1", "24.2", "24.3", "24.4")} == {
-        "24.1": "lib.policy_gradient.baseline_update",
-        "24.2": "lib.policy_gradient.value_minibatch_update",
-        "24.3": "lib.policy_gradient.gae_update",
-        "24.4": "lib.policy_gradient.actor_critic_td0_step",
+        "24.1": "lib.algorithms.policy_gradient.baseline_update",
+        "24.2": "lib.algorithms.policy_gradient.value_minibatch_update",
+        "24.3": "lib.algorithms.policy_gradient.gae_update",
+        "24.4": "lib.algorithms.policy_gradient.actor_critic_td0_step",
     }
 
 
@@ -262,3 +263,117 @@ def test_a_diverging_run_raises_naming_the_estimator_and_the_iteration():
     )
     with pytest.raises(RuntimeError, match=r"policy gradient \(gae\) diverged.*seed 0 at step"):
         sweep({"policy gradient (gae)": pg.make_train(cartpole, config)}, num_seeds=1)
+
+
+# ---------------------------------------------------------------- the four CartPole boxes, step by step
+# With Adam replaced by a plain step (params - grads), each box's update is minus the gradient of the
+# loss the box writes down, with the box's targets: checked against that gradient computed here from
+# the rollout. (Adam's first step is lr * sign(grad), blind to most wrong targets; the plain step is not.)
+
+
+def _plain_steps(monkeypatch):
+    def plain_step(optimizer, params, opt_state, grads):
+        return jax.tree_util.tree_map(lambda p, g: p - g, params, grads), opt_state
+
+    monkeypatch.setattr(pg.boxes, "gradient_step", plain_step)
+    monkeypatch.setattr(onpolicy, "gradient_step", plain_step)
+
+
+def _cartpole_rollout(config, steps=30, copies=3):
+    cartpole = envs.make("CartPole-v1")
+    state = pg.init_agent(jax.random.key(0), cartpole, config)
+    env_states, observations = onpolicy.start_envs(cartpole, jax.random.key(1), copies)
+    sample = pg.agent._sampler(state.policy, cartpole)
+    _, _, rollout, _ = onpolicy.collect_rollout(cartpole, sample, jax.random.key(2), env_states, observations, steps)
+    return state, rollout, pg.first_episode_mask(rollout.done)
+
+
+def _minus_grad(loss, params, *args):
+    return jax.tree_util.tree_map(lambda p, g: p - g, params, jax.grad(loss)(params, *args))
+
+
+def _assert_trees_close(actual, expected):
+    for a, e in zip(jax.tree_util.tree_leaves(actual), jax.tree_util.tree_leaves(expected), strict=True):
+        np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-6)
+
+
+SMALL_BOX_CONFIG = dict(
+    num_episodes=3, num_minibatches=1, value_epochs=1, policy_epochs=1, policy_hidden=(8,), value_hidden=(8,)
+)
+
+
+def test_box_24_1_fits_the_baseline_to_the_returns_then_weighs_the_score_by_return_minus_the_new_baseline(
+    monkeypatch,
+):
+    _plain_steps(monkeypatch)
+    config = pg.PolicyGradientConfig(estimator="baseline", gamma=0.9, **SMALL_BOX_CONFIG)
+    state, rollout, mask = _cartpole_rollout(config)
+    returns = onpolicy.discounted_returns_to_go(rollout.rewards, rollout.done, 0.9)
+    value = _minus_grad(pg.agent._value_loss, state.value, rollout.observations, returns, mask)
+    advantages = returns - onpolicy.state_value(value, rollout.observations)
+    policy = _minus_grad(pg.agent._policy_loss, state.policy, rollout.observations, rollout.actions, advantages, mask)
+    new = pg.boxes.baseline_update(config, state, rollout, mask)
+    _assert_trees_close(new.value, value)
+    _assert_trees_close(new.policy, policy)
+
+
+def _fit_then_policy(state, rollout, mask, targets, advantages=None):
+    """One full-batch step on (v - targets)^2, then one on -log d * normalize(A), A = targets - v_new by default."""
+    flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
+    observations, actions, weights = flat(rollout.observations), flat(rollout.actions), flat(mask)
+    value = _minus_grad(pg.agent._value_loss, state.value, observations, flat(targets), weights)
+    if advantages is None:
+        advantages = flat(targets) - onpolicy.state_value(value, observations)
+    else:
+        advantages = flat(advantages)
+    advantages = onpolicy.normalize(advantages, weights)
+    policy = _minus_grad(pg.agent._policy_loss, state.policy, observations, actions, advantages, weights)
+    return value, policy
+
+
+def test_box_24_2_fits_v_to_the_returns_then_steps_on_normalized_returns_minus_the_fitted_v(monkeypatch):
+    _plain_steps(monkeypatch)
+    config = pg.PolicyGradientConfig(estimator="value_minibatch", gamma=0.9, **SMALL_BOX_CONFIG)
+    state, rollout, mask = _cartpole_rollout(config)
+    returns = onpolicy.discounted_returns_to_go(rollout.rewards, rollout.done, 0.9)
+    value, policy = _fit_then_policy(state, rollout, mask, returns)
+    new = pg.boxes.value_minibatch_update(config, state, rollout, mask, jax.random.key(3))
+    _assert_trees_close(new.value, value)
+    _assert_trees_close(new.policy, policy)
+
+
+def test_box_24_3_fits_v_to_the_lambda_return_and_steps_on_the_normalized_gae_advantages(monkeypatch):
+    _plain_steps(monkeypatch)
+    config = pg.PolicyGradientConfig(estimator="gae", gamma=0.9, lam=0.8, **SMALL_BOX_CONFIG)
+    state, rollout, mask = _cartpole_rollout(config)
+    values = onpolicy.state_value(state.value, rollout.observations)
+    next_values = onpolicy.state_value(state.value, rollout.next_observations)
+    advantages = onpolicy.gae_advantages(
+        rollout.rewards, values, next_values, rollout.terminated, rollout.done, 0.9, 0.8
+    )
+    value, policy = _fit_then_policy(state, rollout, mask, advantages + values, advantages)
+    new = pg.boxes.gae_update(config, state, rollout, mask, jax.random.key(3))
+    _assert_trees_close(new.value, value)
+    _assert_trees_close(new.policy, policy)
+
+
+def test_box_24_4_td0_step_moves_the_critic_by_delta_grad_v_with_no_bootstrap_past_a_terminal(monkeypatch):
+    _plain_steps(monkeypatch)
+    cartpole = envs.make("CartPole-v1")
+    config = pg.PolicyGradientConfig(estimator="td0", gamma=0.5, **SMALL_BOX_CONFIG)
+    state = pg.init_agent(jax.random.key(0), cartpole, config)
+    # Copy 0 falls on this step whatever it does (theta + tau theta_dot is past 12 degrees); 1 and 2 do not.
+    physics = jnp.array([[0.0, 0.0, 0.2, 2.0], [0.01, 0.1, 0.02, -0.1], [-0.02, -0.2, -0.03, 0.2]])
+    env_states = (envs.EnvState(physics, jnp.zeros(3, jnp.int32)), jnp.zeros(3))
+    alive = jnp.ones(3)
+    new, _, _, step, _ = pg.boxes.actor_critic_td0_step(
+        config, state, cartpole, jax.random.key(4), env_states, physics, alive
+    )
+    np.testing.assert_array_equal(step.terminated, [True, False, False])
+    v = lambda theta, s: onpolicy.state_value(theta, s)  # noqa: E731
+    deltas = step.rewards + 0.5 * (1.0 - step.terminated) * v(state.value, step.next_observations)
+    deltas = deltas - v(state.value, step.observations)  # delta_t, held fixed in both steps
+    value = _minus_grad(lambda theta: -jnp.mean(deltas * v(theta, step.observations)), state.value)
+    policy = _minus_grad(pg.agent._policy_loss, state.policy, step.observations, step.actions, deltas, alive)
+    _assert_trees_close(new.value, value)
+    _assert_trees_close(new.policy, policy)

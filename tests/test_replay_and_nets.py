@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lib import nets
-from lib.replay import Transition, replay_add, replay_init, replay_sample
+from lib.parts import nets
+from lib.parts.replay import Transition, replay_add, replay_init, replay_sample
 
 
 def transition(i):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from lib import samplers as smp
+from lib.parts import samplers as smp
 
 P_MIN = 1e-3
 N = 20_000

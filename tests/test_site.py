@@ -8,7 +8,7 @@ finds no WCAG 2.0 or 2.1 A or AA violation in light or dark mode; every link lea
 exists (and an anchor on it), and none to the placeholder repository. On a chapter, moving each static
 slider must show another figure, and each slider must reach both ends of the live slider's range.
 Without a browser: every table is a <table>, every image has an alt text that says what it shows,
-every static figure is made legible for the column, frames are drawn at `lib.widgets.DPI`, and a
+every static figure is made legible for the column, frames are drawn at `lib.notebook.widgets.DPI`, and a
 chapter page is at most 1 MB. The browser tests skip only where Chromium is not installed. One build
 of the site serves every test here.
 """
@@ -30,8 +30,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from lib import widgets as lib_widgets
-from lib.plotting import COLUMN_PX
+from lib.notebook import widgets as lib_widgets
+from lib.notebook.plotting import COLUMN_PX
 from tools.build import PLACEHOLDER_REPOSITORY, ROOT, Progress, build_site, leave_out_dead_launch_buttons
 from tools.chromium import CHROMIUM, NARROW_WINDOW, WINDOW, Chromium
 
@@ -349,7 +349,7 @@ def test_every_image_has_an_alt_text_that_says_what_it_shows(site, page):
 
 @pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("chapters/")])
 def test_every_static_figure_is_made_legible_for_the_column(page):
-    """A static figure wider than the column is shown scaled down: `lib.plotting.legible` keeps its text at 9 px."""
+    """A static figure wider than the column is shown scaled down: `lib.notebook.plotting.legible` keeps its text at 9 px."""
     notebook = json.loads((ROOT / f"{page}.ipynb").read_text())
     for cell in notebook["cells"]:
         static = any(
@@ -452,7 +452,7 @@ def test_static_sliders_reach_both_ends_three_to_a_row_and_show_legible_frames(s
     run(chromium.open((site / f"{page}.html").as_uri()))
     frames = run(chromium.evaluate(FRAME_SIZES))
     for frame in frames:
-        # lib.plotting.legible sizes the frames' text for this column: a narrower one would shrink it below legible
+        # lib.notebook.plotting.legible sizes the frames' text for this column: a narrower one would shrink it below legible
         assert frame["column"] >= COLUMN_PX - 1, frame
         assert frame["shown"] == pytest.approx(min(frame["natural"], frame["column"]), abs=1), frame
     sliders = run(chromium.evaluate(SLIDER_ENDS))

@@ -11,9 +11,11 @@ import pytest
 import scipy.stats
 from jax import enable_x64
 
-from lib import distributions, envs, nets, soft
-from lib.mdp import greedy_policy, q_from_v, random_mdp, value_iteration
-from lib.replay import Transition
+from lib.parts import distributions, nets
+from lib.problems import envs
+from lib.algorithms import soft
+from lib.problems.mdp import greedy_policy, q_from_v, random_mdp, value_iteration
+from lib.parts.replay import Transition
 
 TEMPERATURES = [0.01, 0.3, 1.0, 5.0]
 
@@ -388,3 +390,20 @@ def test_boltzmann_policy_and_soft_maximum_at_a_near_zero_temperature_are_the_ha
     policy = soft.boltzmann_policy(q, 1e-40)
     np.testing.assert_array_equal(policy, [[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
     np.testing.assert_allclose(soft.soft_maximum(q, 1e-40), [3.0, 0.5], rtol=1e-6)
+
+
+def test_box_q_targets_bootstrap_from_the_target_value_network():
+    """y_q = r + gamma v(s'; psi-bar), with psi-bar set apart from psi (half its weights): the twins' loss is
+    sum_j mean (q^j(s, a) - y_q)^2, recomputed here from psi-bar."""
+    env = envs.make("Pendulum-v1")
+    config = soft.SACConfig(**dict(SMALL, gamma=0.9), target_entropy=5.0)
+    state = soft.sac_init(jax.random.PRNGKey(11), env, config)
+    state = state._replace(value_target=jax.tree_util.tree_map(lambda x: 0.5 * x, state.value))
+    batch = fake_batch(env)
+    _, metrics = jax.jit(soft.sac_update, static_argnums=(0, 1))(env, config, state, batch, jax.random.PRNGKey(12))
+    target_value = nets.mlp_apply(state.value_target, batch.next_observation)[:, 0]
+    online_value = nets.mlp_apply(state.value, batch.next_observation)[:, 0]
+    assert np.max(np.abs(target_value - online_value)) > 1e-2  # the two networks disagree on these s'
+    y_q = batch.reward + 0.9 * target_value
+    expected = jnp.sum(jnp.mean((nets.twin_q_apply(state.q, batch.observation, batch.action) - y_q) ** 2, axis=1))
+    np.testing.assert_allclose(metrics["q_loss"], expected, rtol=1e-5)

@@ -1,8 +1,8 @@
 """Chapter 25 estimators against the LQR's exact answers.
 
 For a linear policy u = -K x + sigma eps on the LQR, started from x_0 ~ N(m0, S0), every
-objective below has a closed form in the Gaussian state moments (`lib.lqr.n_step_objective`,
-`lib.lqr.policy_expected_return`); jax.grad of it in float64 is the exact gradient. Monte Carlo
+objective below has a closed form in the Gaussian state moments (`lib.problems.lqr.n_step_objective`,
+`lib.problems.lqr.policy_expected_return`); jax.grad of it in float64 is the exact gradient. Monte Carlo
 estimators must match it within Z standard errors of their sample mean at a fixed seed.
 """
 
@@ -14,9 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lib import lqr as lqr_lib
-from lib import envs, svg
-from lib.sweep import sweep
+from lib.problems import lqr as lqr_lib
+from lib.problems import envs
+from lib.algorithms import svg
+from lib.core.sweep import sweep
 
 Z = 4.0  # tolerance in standard errors
 M = 4000  # Monte Carlo samples per estimator
@@ -375,3 +376,41 @@ def test_pendulum_svg_training_that_diverges_raises_naming_the_iteration():
             {"SVG training on Pendulum": svg.make_svg_train(envs.PENDULUM, dataclasses.replace(config, depths=(1,)))},
             num_seeds=1,
         )
+
+
+def test_svg_infinity_objective_discounts_the_reward_of_step_t_by_gamma_to_the_t():
+    """Three steps by hand with the model's own step and reward: r_0 + gamma r_1 + gamma^2 r_2 (r_0 undiscounted)."""
+    lqr, params, _ = make_problem()
+    model = svg.lqr_model(lqr)
+    s0 = jnp.array([1.0, -0.5])
+    eps, xi = jnp.array([[0.3], [-1.0], [0.5]]), jnp.array([[0.2, -0.1], [0.4, 0.0], [0.0, 0.0]])
+    s, expected = s0, 0.0
+    for t in range(3):
+        a = -params["gain"] @ s + jnp.exp(params["log_std"]) * eps[t]
+        expected += GAMMA**t * float(model.reward(s, a))
+        s = model.step(s, a, xi[t])
+    value = svg.svg_infinity_objective(params, s0, eps, xi, policy=svg.linear_gaussian_policy, model=model, gamma=GAMMA)
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+
+
+def test_dpmb_score_function_gradient_at_the_origin_is_the_critics_own_gradient_by_hand():
+    """At s = 0 the first action d(0) = -K 0 = 0 does not depend on K: r(0, 0) and the score of s' have no
+    gradient, and DPMB-SF's gradient is gamma d/dK q(s', -K s') = 2 gamma (H z')_u s'^T, z' = (s', -K s')."""
+    lqr, params, critic = make_problem()
+    model = svg.lqr_model(lqr)
+    xi = jnp.array([0.7, -1.2])
+    surrogate = functools.partial(
+        svg.dpmb_score_function_surrogate,
+        policy=svg.linear_gaussian_policy,
+        model=model,
+        critic=svg.quadratic_critic,
+        critic_params=critic,
+        gamma=GAMMA,
+    )
+    gradient = jax.grad(surrogate)(params, jnp.zeros(2), xi)
+    H = np.asarray(critic[0], np.float64)
+    s_next = np.asarray(model.noise_scale, np.float64) @ np.asarray(xi, np.float64)  # A 0 + B 0 + Sigma xi
+    z_next = np.concatenate([s_next, -np.asarray(params["gain"], np.float64) @ s_next])
+    expected = 2.0 * GAMMA * (H @ z_next)[2:, None] * s_next[None, :]
+    assert np.max(np.abs(expected)) > 1e-3  # the critic's own gradient is not negligible here
+    np.testing.assert_allclose(gradient["gain"], expected, rtol=1e-4, atol=1e-7)

@@ -1,4 +1,4 @@
-"""lib.sweep: a grid of settings x seeds over every device, with results that do not depend on the layout."""
+"""lib.core.sweep: a grid of settings x seeds over every device, with results that do not depend on the layout."""
 
 import json
 import os
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import lib
-from lib.sweep import plan, seed_keys, sweep
+from lib.core.sweep import plan, seed_keys, sweep
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -113,9 +113,10 @@ def _python(code, devices=None, prefix=()):
 
 TD3_RUNS = """
     import hashlib, jax, numpy as np
-    from lib import envs, deterministic as det
-    from lib.offpolicy import OffPolicyConfig, make_off_policy_train
-    from lib.sweep import sweep, seed_keys
+    from lib.problems import envs
+    from lib.algorithms import deterministic as det
+    from lib.loops.offpolicy import OffPolicyConfig, make_off_policy_train
+    from lib.core.sweep import sweep, seed_keys
     env = envs.make("Pendulum-v1")
     loop = OffPolicyConfig(total_steps=400, warmup_steps=100, batch_size=16, buffer_capacity=400, eval_every=200,
                            eval_episodes=1)
@@ -164,7 +165,7 @@ WORKER = """
     import numpy as np
     sys.path.insert(0, "tests")
     from test_sweep import descent, RATES
-    from lib.sweep import sweep
+    from lib.core.sweep import sweep
     state, log = sweep(descent, num_seeds=3, settings=RATES)
     print(json.dumps([jax.process_count(), jax.device_count(), np.asarray(state).tobytes().hex(),
                       np.asarray(log.losses).tobytes().hex()]))

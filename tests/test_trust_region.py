@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from lib import envs
-from lib import trust_region as tr
-from lib.sweep import sweep
+from lib.problems import envs
+from lib.algorithms import trust_region as tr
+from lib.core.sweep import sweep
 
 
 # ---------------------------------------------------------------- the trust-region loop
@@ -380,3 +380,40 @@ def test_pendulum_log_counts_episodes_instead_of_a_nan_sentinel():
     assert np.all(np.isfinite(np.asarray(log.episode_returns)))
     np.testing.assert_array_equal(log.episode_returns[0, :12], 0.0)
     assert float(log.episode_returns[0, 12]) < -100  # a real Pendulum return
+
+
+def test_ppo_loss_with_an_entropy_coefficient_is_the_loss_without_it_minus_c_times_the_mean_entropy():
+    env = envs.make("CartPole-v1")
+    params = tr.init_policy(jax.random.PRNGKey(0), env, (16,), (16,))
+    batch = _cartpole_batch(env, params)
+    logits = np.asarray(tr.distribution(env, params.policy, params.log_std, batch.observations), np.float64)
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    mean_entropy = np.mean(-np.sum(probs * np.log(probs), axis=1))  # about log 2 for this near-uniform policy
+    assert mean_entropy > 0.6
+    loss = jax.jit(lambda c: tr.ppo_loss(env, params, batch, 0.2, value_coef=0.5, entropy_coef=c))
+    np.testing.assert_allclose(loss(0.1), loss(0.0) - 0.1 * mean_entropy, rtol=1e-5, atol=1e-6)
+
+
+def test_trpo_line_search_skips_steps_inside_the_bound_whose_surrogate_falls():
+    """The overshooting batch of `trpo_steps` with delta = 3: the candidates 0.8^5 .. 0.8^7 of the full
+    natural step lie inside the bound but lower the surrogate (the step overshoots); TRPO must pass them
+    by and take a later candidate whose surrogate gain is positive."""
+    env = envs.make("CartPole-v1")
+    params = tr.init_policy(jax.random.PRNGKey(0), env, (16,), (16,))
+    batch = _cartpole_batch(env, params)
+    batch = batch._replace(advantages=jnp.sign(batch.observations[:, 0]) * (2.0 * batch.actions - 1.0))
+    fractions = 0.8 ** jnp.arange(10)
+    profile = jax.jit(lambda p, b: tr.natural_step_profile(env, p, b, 3.0, 0.2, fractions, cg_damping=0.0))(
+        params, batch
+    )
+    inside_but_worse = (np.asarray(profile.kl) <= 3.0) & (np.asarray(profile.surrogate_gain) < -0.05)
+    assert inside_but_worse.any()  # a step the KL test alone would accept
+    new, kl = jax.jit(lambda p, b: tr.trpo_update(env, p, b, 3.0, cg_damping=0.0))(params, batch)
+    old_dist = tr.distribution(env, params.policy, params.log_std, batch.observations)
+    new_dist = tr.distribution(env, new.policy, new.log_std, batch.observations)
+    ratio = np.exp(tr.log_prob(env, new_dist, batch.actions) - tr.log_prob(env, old_dist, batch.actions))
+    advantages = np.asarray(batch.advantages, np.float64)
+    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    assert 0.0 < float(kl) <= 3.0
+    assert np.mean(ratio * advantages) - np.mean(advantages) > 0.01  # the accepted step raises the surrogate

@@ -13,9 +13,9 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from lib import widgets as lib_widgets
-from lib.plotting import COLUMN_PX, MIN_TEXT_PX
-from lib.widgets import RedrawnFigure, SliderGrid, defer_hidden_frames, frame_keys, interactive_figure
+from lib.notebook import widgets as lib_widgets
+from lib.notebook.plotting import COLUMN_PX, MIN_TEXT_PX
+from lib.notebook.widgets import RedrawnFigure, SliderGrid, defer_hidden_frames, frame_keys, interactive_figure
 
 matplotlib.use("Agg")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

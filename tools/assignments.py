@@ -9,7 +9,7 @@ section's own first cell speaks to the book's readers and is left out): the exer
 need, none of the chapter's experiments, so that grading a submission re-runs only a few seconds of
 code. In the chapter, each coded exercise is a code cell tagged `solution` that defines a function,
 its body between `### BEGIN SOLUTION` and `### END SOLUTION`, followed by a cell tagged `check` that
-loads `lib.exercises` afresh and calls `grade(..., points=N)` once (worth N points); its hidden cases
+loads `lib.notebook.exercises` afresh and calls `grade(..., points=N)` once (worth N points); its hidden cases
 sit between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`. A markdown cell tagged `answer`
 is a written answer graded by hand, worth its metadata's `points`. Both versions carry nbgrader's
 cell metadata (schema 3); every other cell is locked. The instructor version is nbgrader's source;
@@ -38,7 +38,7 @@ ANSWER_STUB = "YOUR ANSWER HERE"  # nbgrader's default text stub
 EXERCISES_HEADING = "## Exercises"
 GRADE_POINTS = re.compile(r"^grade\(.*\bpoints=(\d+)", flags=re.M)
 # The line of every check cell that loads the grader from its file, so no earlier cell can replace it.
-GRADER_IMPORT = "grade = importlib.reload(lib.exercises).grade"
+GRADER_IMPORT = "grade = importlib.reload(lib.notebook.exercises).grade"
 
 
 def tags(cell):

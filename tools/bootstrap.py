@@ -24,7 +24,7 @@ TEMPLATE = """# Finds `lib`: installed, or in the repository checkout this noteb
 import importlib.util, pathlib, subprocess, sys
 
 REPOSITORY, BRANCH = "@URL@", "@BRANCH@"
-checkouts = [folder for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents] if (folder / "lib" / "catalog.py").is_file()]
+checkouts = [folder for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents] if (folder / "lib" / "notebook" / "catalog.py").is_file()]
 if importlib.util.find_spec("lib") is None and checkouts:
     sys.path.insert(0, str(checkouts[0]))
 elif importlib.util.find_spec("lib") is None:

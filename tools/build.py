@@ -19,7 +19,7 @@ import time
 import jupytext
 from sphinx.util import logging
 
-from lib.widgets import defer_hidden_frames
+from lib.notebook.widgets import defer_hidden_frames
 from tools.execute import execute_chapter, chapter_sources
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ def setup(app):
       own deduplication tells apart: every page declared `const THEBE_JS_URL` twice, a SyntaxError.
     - While the repository is the placeholder, there are no launch buttons (`leave_out_dead_launch_buttons`).
     - The static sliders' hidden frames become files beside the page, loaded when a slider is first moved
-      (`lib.widgets.defer_hidden_frames`): a chapter page was 70% frames no reader had asked for yet.
+      (`lib.notebook.widgets.defer_hidden_frames`): a chapter page was 70% frames no reader had asked for yet.
     """
     app.connect("html-page-context", _drop_repeated_scripts)
     app.connect("html-page-context", _defer_hidden_frames)

@@ -32,7 +32,7 @@ import nbclient
 from jupyter_client.kernelspec import get_kernel_spec
 from jupyter_client.manager import KernelManager
 
-from lib.widgets import STATIC_VIEW_VARIABLE
+from lib.notebook.widgets import STATIC_VIEW_VARIABLE
 
 CHAPTERS = pathlib.Path(__file__).resolve().parent.parent / "chapters"
 KERNEL = "python3"
@@ -62,7 +62,7 @@ def chapter_sources(names=()):
 def run_chapter(source, timeout=1200, on_cell_execute=None, static_view=True):
     """Run every cell of `source` (.md) in a fresh kernel; return the executed notebook.
 
-    With `static_view` the kernel also draws the sliders' static views for the site (see `lib.widgets`);
+    With `static_view` the kernel also draws the sliders' static views for the site (see `lib.notebook.widgets`);
     without it the chapter runs as in a reader's Jupyter. `on_cell_execute`, if given, is nbclient's
     hook called before each cell (the main job's progress lines).
     """

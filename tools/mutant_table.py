@@ -7,16 +7,26 @@ the online network, one critic where the box takes the minimum of two. `old` is 
 so a refactor that moves the code makes the harness fail loudly instead of planting nothing.
 
 BOXES says, for every algorithm box and every exact ground truth the pages use, which chapter
-teaches it (whose nbval is the page's check) and which unit tests cover it (run with -x, in this
-order: the fastest and most specific first).
+teaches it (whose nbval is the page's check), which other chapters' pages call its functions too
+(`also_on`: the bug is caught by the page if any of these fails), and which unit tests cover it (run
+with -x, in this order: the fastest and most specific first).
+
+A bug whose change computes the same thing as the code (an equivalent mutant) keeps its entry, with
+`equivalent` saying why in a sentence: the harness lists it and does not plant or count it.
 """
 
 from typing import NamedTuple
 
 
 class Box(NamedTuple):
-    chapter: str  # the chapter whose page teaches the box, as chapters/<chapter>.ipynb
+    chapter: str  # the chapter whose page teaches the box, as chapters/<chapter>.ipynb (its kill rate counts it)
     tests: tuple  # pytest node ids of the unit tests that cover it
+    also_on: tuple = ()  # other chapters whose pages call the box's functions (a ground truth used elsewhere)
+
+    @property
+    def pages(self):
+        """Every chapter whose page checks the box: a bug is caught by the page if any of them fails."""
+        return (self.chapter, *self.also_on)
 
 
 class Bug(NamedTuple):
@@ -26,6 +36,7 @@ class Bug(NamedTuple):
     file: str  # the file of lib it changes
     old: str  # exact text, occurring once in `file`
     new: str  # what the mistake makes of it
+    equivalent: str = ""  # why the change computes the same thing, if it does: then it is listed, not planted
 
 
 def _tests(file, *names):
@@ -51,6 +62,7 @@ BOXES = {
         CH20,
         _tests(
             "test_fqi.py",
+            "test_delta_d_is_the_mean_squared_gap_between_the_windows_maximizers_and_the_new_policy",
             "test_window_mask_keeps_iterations_max0_n_minus_k_to_n",
             "test_amortized_with_b_opt_equal_to_b_matches_explicit",
             "test_policy_is_fit_to_the_maximizers_of_iterations_n_minus_k_to_n",
@@ -63,19 +75,26 @@ BOXES = {
         CH20,
         _tests(
             "test_fqi.py",
+            "test_q_errors_is_the_root_mean_square_gap_to_the_reference_at_each_iteration",
             "test_quadratic_features_represent_q_star_exactly",
             "test_explicit_fqi_converges_to_q_star_and_the_riccati_gain",
             "test_amortized_with_two_solved_points_reaches_the_riccati_gain",
         ),
     ),
-    "LQR Riccati solution": Box(CH21, ("tests/test_lqr.py",)),
+    "LQR Riccati solution": Box(CH21, ("tests/test_lqr.py",), also_on=(CH20, CH25)),
     "Algorithm 21.1 (NFQCA)": Box(
-        CH21, _tests("test_deterministic.py", "test_nfqca_recovers_the_riccati_gain_and_q_function")
+        CH21,
+        _tests(
+            "test_deterministic.py",
+            "test_nfqca_policy_step_reaches_the_greedy_gain_of_the_critic_just_fitted",
+            "test_nfqca_recovers_the_riccati_gain_and_q_function",
+        ),
     ),
     "Algorithm 21.2 (DDPG)": Box(
         CH21,
         _tests(
             "test_deterministic.py",
+            "test_ddpg_target_reads_the_target_networks_and_the_policy_step_the_critic_just_updated",
             "test_ou_step_is_one_euler_maruyama_step",
             "test_ddpg_critic_loss_is_the_mean_squared_bellman_error_of_the_box",
             "test_ddpg_with_tau_one_copies_targets_every_K_updates",
@@ -88,6 +107,7 @@ BOXES = {
         CH21,
         _tests(
             "test_deterministic.py",
+            "test_td3_target_action_comes_from_the_target_policy",
             "test_td3_target_uses_min_of_twin_critics_and_clipped_noise",
             "test_td3_target_without_noise_is_the_clipped_double_q_target",
             "test_td3_critic_loss_and_policy_objective_have_their_exact_values",
@@ -98,6 +118,7 @@ BOXES = {
         CH22,
         _tests(
             "test_soft.py",
+            "test_box_q_targets_bootstrap_from_the_target_value_network",
             "test_value_target_and_policy_loss_have_their_exact_values",
             "test_with_zero_discount_the_critics_regress_on_the_reward_alone",
             "test_box_target_value_network_moves_by_tau",
@@ -117,7 +138,7 @@ BOXES = {
             "test_boltzmann_policy_and_soft_maximum_at_a_near_zero_temperature_are_the_hard_ones",
         ),
     ),
-    "Finite-MDP exact answers": Box(CH22, ("tests/test_mdp.py",)),
+    "Finite-MDP exact answers": Box(CH22, ("tests/test_mdp.py",), also_on=(CH24,)),
     "Derivative estimators and their exact moments": Box(
         CH23,
         _tests(
@@ -146,6 +167,7 @@ BOXES = {
         CH24,
         _tests(
             "test_policy_gradient.py",
+            "test_box_24_1_fits_the_baseline_to_the_returns_then_weighs_the_score_by_return_minus_the_new_baseline",
             "test_whole_return_reward_to_go_and_baseline_estimators_are_unbiased_within_their_standard_error",
             "test_reward_to_go_then_baseline_each_reduce_the_variance",
             "test_annealed_step_size_of_iteration_i_is_the_closed_form_rate_times_one_minus_i_over_n",
@@ -155,6 +177,7 @@ BOXES = {
         CH24,
         _tests(
             "test_policy_gradient.py",
+            "test_box_24_2_fits_v_to_the_returns_then_steps_on_normalized_returns_minus_the_fitted_v",
             "test_annealed_step_size_of_iteration_i_is_the_closed_form_rate_times_one_minus_i_over_n",
             "test_gae_actor_critic_improves_the_cartpole_return_over_a_few_iterations",
         ),
@@ -169,17 +192,24 @@ BOXES = {
         )
         + _tests(
             "test_policy_gradient.py",
+            "test_box_24_3_fits_v_to_the_lambda_return_and_steps_on_the_normalized_gae_advantages",
             "test_gae_is_unbiased_for_every_lambda_with_the_exact_critic_and_at_lambda_one_with_a_wrong_one",
             "test_gae_actor_critic_improves_the_cartpole_return_over_a_few_iterations",
         ),
     ),
     "Algorithm 24.4 (actor-critic with TD(0))": Box(
-        CH24, _tests("test_policy_gradient.py", "test_a_diverging_run_raises_naming_the_estimator_and_the_iteration")
+        CH24,
+        _tests(
+            "test_policy_gradient.py",
+            "test_box_24_4_td0_step_moves_the_critic_by_delta_grad_v_with_no_bootstrap_past_a_terminal",
+            "test_a_diverging_run_raises_naming_the_estimator_and_the_iteration",
+        ),
     ),
     "Algorithm 25.1 (SVG(inf))": Box(
         CH25,
         _tests(
             "test_svg.py",
+            "test_svg_infinity_objective_discounts_the_reward_of_step_t_by_gamma_to_the_t",
             "test_svg_infinity_objective_is_unbiased_for_the_truncated_return",
             "test_svg_infinity_on_the_lqr_raises_the_exact_return",
             "test_svg_infinity_records_the_iteration_where_it_diverged",
@@ -189,6 +219,7 @@ BOXES = {
         CH25,
         _tests(
             "test_svg.py",
+            "test_dpmb_score_function_gradient_at_the_origin_is_the_critics_own_gradient_by_hand",
             "test_deterministic_model_based_estimators_are_unbiased_for_the_one_step_objective",
             "test_score_function_estimator_has_larger_variance_than_reparameterized",
             "test_svg_n_estimator_is_unbiased_for_its_n_step_objective_at_every_depth",
@@ -227,6 +258,7 @@ BOXES = {
         CH26,
         _tests(
             "test_trust_region.py",
+            "test_trpo_line_search_skips_steps_inside_the_bound_whose_surrogate_falls",
             "test_npg_step_fills_the_fisher_form_of_the_kl_bound_to_second_order",
             "test_trpo_accepted_step_satisfies_the_kl_bound",
         ),
@@ -235,27 +267,36 @@ BOXES = {
         CH26,
         _tests(
             "test_trust_region.py",
+            "test_ppo_loss_with_an_entropy_coefficient_is_the_loss_without_it_minus_c_times_the_mean_entropy",
             "test_ppo_loss_has_no_gradient_when_every_ratio_is_clipped_in_the_advantage_direction",
             "test_ppo_learns_cartpole_in_a_short_run",
         ),
     ),
 }
 
-FQI_EXPLICIT, FQI_AMORTIZED, FQI_TRUTH = "lib/fqi/explicit.py", "lib/fqi/amortized.py", "lib/fqi/quadratic.py"
-NFQCA, DDPG_TD3, NOISE = "lib/deterministic/nfqca.py", "lib/deterministic/ddpg_td3.py", "lib/deterministic/noise.py"
+FQI_EXPLICIT, FQI_AMORTIZED, FQI_TRUTH = (
+    "lib/algorithms/fqi/explicit.py",
+    "lib/algorithms/fqi/amortized.py",
+    "lib/algorithms/fqi/quadratic.py",
+)
+NFQCA, DDPG_TD3, NOISE = (
+    "lib/algorithms/deterministic/nfqca.py",
+    "lib/algorithms/deterministic/ddpg_td3.py",
+    "lib/algorithms/deterministic/noise.py",
+)
 SAC_BOX, SAC_SHARED, SMOOTH = (
-    "lib/soft/sac_box.py",
-    "lib/soft/sac_shared.py",
-    "lib/soft/smooth_bellman.py",
+    "lib/algorithms/soft/sac_box.py",
+    "lib/algorithms/soft/sac_shared.py",
+    "lib/algorithms/soft/smooth_bellman.py",
 )
 PG_EXACT, PG_EST, PG_BOXES, ONPOLICY = (
-    "lib/policy_gradient/mdp_exact.py",
-    "lib/policy_gradient/mdp_estimators.py",
-    "lib/policy_gradient/boxes.py",
-    "lib/onpolicy.py",
+    "lib/algorithms/policy_gradient/mdp_exact.py",
+    "lib/algorithms/policy_gradient/mdp_estimators.py",
+    "lib/algorithms/policy_gradient/boxes.py",
+    "lib/loops/onpolicy.py",
 )
-SVG_LOOPS, SVG_EST = "lib/svg/loops.py", "lib/svg/estimators.py"
-TR_OPT, TR_FISHER = "lib/trust_region/optimizers.py", "lib/trust_region/fisher.py"
+SVG_LOOPS, SVG_EST = "lib/algorithms/svg/loops.py", "lib/algorithms/svg/estimators.py"
+TR_OPT, TR_FISHER = "lib/algorithms/trust_region/optimizers.py", "lib/algorithms/trust_region/fisher.py"
 
 BUGS = [
     # ------------------------------------------------------------------ chapter 20
@@ -343,7 +384,7 @@ BUGS = [
         "LQR ground truth in FQI's features",
         "optimal_q_matrix_no_discount",
         "q*'s matrix H* = -(cost + gamma [A B]^T P [A B]) forgets gamma",
-        "lib/lqr.py",
+        "lib/problems/lqr.py",
         "H = cost + lqr.gamma * AB.T @ solution.P @ AB",
         "H = cost + AB.T @ solution.P @ AB",
     ),
@@ -360,7 +401,7 @@ BUGS = [
         "LQR Riccati solution",
         "riccati_gain_no_discount",
         "the optimal gain K = gamma (R + gamma B^T P B)^-1 B^T P A loses its leading gamma",
-        "lib/lqr.py",
+        "lib/problems/lqr.py",
         "return lqr.gamma * jnp.linalg.solve(lqr.R + lqr.gamma * lqr.B.T @ P @ lqr.B, lqr.B.T @ P @ lqr.A)",
         "return jnp.linalg.solve(lqr.R + lqr.gamma * lqr.B.T @ P @ lqr.B, lqr.B.T @ P @ lqr.A)",
     ),
@@ -368,7 +409,7 @@ BUGS = [
         "LQR Riccati solution",
         "riccati_no_control_cost",
         "the Riccati map drops the control cost K^T R K",
-        "lib/lqr.py",
+        "lib/problems/lqr.py",
         "return lqr.Q + K.T @ lqr.R @ K + lqr.gamma * closed_loop.T @ P @ closed_loop",
         "return lqr.Q + lqr.gamma * closed_loop.T @ P @ closed_loop",
     ),
@@ -376,7 +417,7 @@ BUGS = [
         "LQR Riccati solution",
         "riccati_open_loop",
         "the Riccati map propagates P with A instead of the closed loop A - B K",
-        "lib/lqr.py",
+        "lib/problems/lqr.py",
         "closed_loop = lqr.A - lqr.B @ K\n",
         "closed_loop = lqr.A\n",
     ),
@@ -384,7 +425,7 @@ BUGS = [
         "LQR Riccati solution",
         "optimal_q_no_discount",
         "q*(x, u) = r + gamma E[v*(x')] forgets gamma",
-        "lib/lqr.py",
+        "lib/problems/lqr.py",
         "return reward(lqr, x, u) + lqr.gamma * expected_next_value",
         "return reward(lqr, x, u) + expected_next_value",
     ),
@@ -450,7 +491,7 @@ BUGS = [
         "Algorithm 21.2 (DDPG)",
         "polyak_reversed",
         "Polyak averaging with tau and 1 - tau swapped: the target jumps to the online network",
-        "lib/nets.py",
+        "lib/parts/nets.py",
         "lambda t, o: tau * o + (1.0 - tau) * t",
         "lambda t, o: (1.0 - tau) * o + tau * t",
     ),
@@ -563,7 +604,7 @@ BUGS = [
         "Finite-MDP exact answers",
         "evaluation_no_discount",
         "exact policy evaluation solves (I - P_d) v = r_d, forgetting gamma",
-        "lib/mdp.py",
+        "lib/problems/mdp.py",
         "return jnp.linalg.solve(jnp.eye(num_states) - mdp.gamma * transitions_d, rewards_d)",
         "return jnp.linalg.solve(jnp.eye(num_states) - transitions_d, rewards_d)",
     ),
@@ -571,7 +612,7 @@ BUGS = [
         "Finite-MDP exact answers",
         "q_from_v_transposed",
         "q(s, a) = r + gamma P v reads the transition tensor along the wrong axis",
-        "lib/mdp.py",
+        "lib/problems/mdp.py",
         "return mdp.rewards + mdp.gamma * mdp.transitions @ values",
         "return mdp.rewards + mdp.gamma * jnp.einsum('sat,s->ta', mdp.transitions, values)",
     ),
@@ -579,7 +620,7 @@ BUGS = [
         "Finite-MDP exact answers",
         "value_iteration_mean_not_max",
         "value iteration averages over actions instead of maximizing",
-        "lib/mdp.py",
+        "lib/problems/mdp.py",
         "return jnp.max(q_from_v(mdp, values), axis=1), None",
         "return jnp.mean(q_from_v(mdp, values), axis=1), None",
     ),
@@ -587,7 +628,7 @@ BUGS = [
         "Finite-MDP exact answers",
         "visitation_not_transposed",
         "the discounted visitation solves (I - gamma P_d) x = alpha instead of its transpose",
-        "lib/mdp.py",
+        "lib/problems/mdp.py",
         "occupancy = jnp.linalg.solve((jnp.eye(num_states) - mdp.gamma * transitions_d).T, mdp.initial)",
         "occupancy = jnp.linalg.solve(jnp.eye(num_states) - mdp.gamma * transitions_d, mdp.initial)",
     ),
@@ -596,7 +637,7 @@ BUGS = [
         "Derivative estimators and their exact moments",
         "true_gradient_wrong",
         "the true gradient of theta (1 + theta^2) is written 1 + theta^2 (the naive estimator's mean)",
-        "lib/estimators.py",
+        "lib/algorithms/estimators.py",
         "return 1.0 + 3.0 * theta**2",
         "return 1.0 + theta**2",
     ),
@@ -604,7 +645,7 @@ BUGS = [
         "Derivative estimators and their exact moments",
         "score_function_without_direct_term",
         "the score-function estimator drops the direct derivative df/dtheta",
-        "lib/estimators.py",
+        "lib/algorithms/estimators.py",
         "return _average(fx + jax.lax.stop_gradient(fx) * log_density(x, t), weights)",
         "return _average(jax.lax.stop_gradient(fx) * log_density(x, t), weights)",
     ),
@@ -612,7 +653,7 @@ BUGS = [
         "Derivative estimators and their exact moments",
         "reparameterization_stops_the_path",
         "the pathwise estimator stops the gradient through x = theta + eps (the naive estimator)",
-        "lib/estimators.py",
+        "lib/algorithms/estimators.py",
         "return jax.grad(lambda t: _average(f(t + eps, t), weights))(theta)",
         "return jax.grad(lambda t: _average(f(jax.lax.stop_gradient(t) + eps, t), weights))(theta)",
     ),
@@ -620,7 +661,7 @@ BUGS = [
         "Derivative estimators and their exact moments",
         "sf_variance_wrong",
         "the score-function variance formula drops its theta^6 term",
-        "lib/estimators.py",
+        "lib/algorithms/estimators.py",
         "t2**3 + 18.0 * t2**2 + 39.0 * t2 + 2.0",
         "18.0 * t2**2 + 39.0 * t2 + 2.0",
     ),
@@ -628,7 +669,7 @@ BUGS = [
         "Reparameterized samplers",
         "gumbel_sign",
         "Gumbel noise written log(-log u) instead of -log(-log u)",
-        "lib/samplers.py",
+        "lib/parts/samplers.py",
         "return -jnp.log(-jnp.log(u))",
         "return jnp.log(-jnp.log(u))",
     ),
@@ -636,7 +677,7 @@ BUGS = [
         "Reparameterized samplers",
         "gumbel_softmax_no_temperature",
         "the Gumbel-softmax forgets to divide by its temperature",
-        "lib/samplers.py",
+        "lib/parts/samplers.py",
         "return jax.nn.softmax((logits + gumbel) / temperature, axis=-1)",
         "return jax.nn.softmax(logits + gumbel, axis=-1)",
     ),
@@ -644,7 +685,7 @@ BUGS = [
         "Reparameterized samplers",
         "kumaraswamy_density_missing_beta",
         "the Kumaraswamy log-density drops log(beta) from its normalizing constant",
-        "lib/samplers.py",
+        "lib/parts/samplers.py",
         "return jnp.log(alpha * beta) + (alpha - 1.0) * log_x",
         "return jnp.log(alpha) + (alpha - 1.0) * log_x",
     ),
@@ -652,7 +693,7 @@ BUGS = [
         "Reparameterized samplers",
         "truncated_normal_not_renormalized",
         "the truncated normal's log-density forgets to divide by the mass Phi(beta) - Phi(alpha) it keeps",
-        "lib/samplers.py",
+        "lib/parts/samplers.py",
         "log_p = normal - log_mass",
         "log_p = normal",
     ),
@@ -741,7 +782,7 @@ BUGS = [
         "Algorithm 24.2 (value control variate, mini-batches)",
         "minibatch_policy_loss_sign",
         "the policy loss mean log d A is minimized instead of maximized",
-        "lib/policy_gradient/agent.py",
+        "lib/algorithms/policy_gradient/agent.py",
         "return -masked_mean(log_probs * advantages, mask)",
         "return masked_mean(log_probs * advantages, mask)",
     ),
@@ -824,6 +865,16 @@ BUGS = [
         PG_BOXES,
         "deltas = jax.lax.stop_gradient(deltas)\n",
         "\n",
+        "deltas is computed from state.value, not from the theta the critic's surrogate differentiates, and not"
+        " from w, so stop_gradient changes no gradient: this mistake needs delta computed inside the surrogate",
+    ),
+    Bug(
+        "Algorithm 24.4 (actor-critic with TD(0))",
+        "td0_actor_weighs_by_reward",
+        "the actor weighs the score by the reward r_t instead of the TD error delta_t (the critic is ignored)",
+        PG_BOXES,
+        "(state.policy, step.observations, step.actions, deltas, alive)",
+        "(state.policy, step.observations, step.actions, step.rewards, alive)",
     ),
     # ------------------------------------------------------------------ chapter 25
     Bug(
@@ -894,7 +945,7 @@ BUGS = [
         "LQR ground truth of a linear Gaussian policy",
         "policy_cost_no_control_cost",
         "P_K of a linear policy drops the control cost K^T R K from the stage cost",
-        "lib/lqr.py",
+        "lib/problems/lqr.py",
         "stage = lqr.Q + gain.T @ lqr.R @ gain",
         "stage = lqr.Q",
     ),
@@ -902,7 +953,7 @@ BUGS = [
         "LQR ground truth of a linear Gaussian policy",
         "exact_return_no_exploration_cost",
         "the exact return forgets the cost sigma^2 R of the policy's own noise",
-        "lib/lqr.py",
+        "lib/problems/lqr.py",
         "return (jnp.sum(sigma2 * jnp.diag(lqr.R)) + lqr.gamma * jnp.trace(P @ noise)) / (1 - lqr.gamma)",
         "return (lqr.gamma * jnp.trace(P @ noise)) / (1 - lqr.gamma)",
     ),
@@ -910,7 +961,7 @@ BUGS = [
         "LQR ground truth of a linear Gaussian policy",
         "q_function_no_discount",
         "the exact q_K's matrix H = diag(Q, R) + gamma [A B]^T P_K [A B] forgets gamma",
-        "lib/lqr.py",
+        "lib/problems/lqr.py",
         "H = jax.scipy.linalg.block_diag(lqr.Q, lqr.R) + lqr.gamma * AB.T @ P @ AB",
         "H = jax.scipy.linalg.block_diag(lqr.Q, lqr.R) + AB.T @ P @ AB",
     ),
@@ -918,7 +969,7 @@ BUGS = [
         "LQR ground truth of a linear Gaussian policy",
         "n_step_objective_open_loop",
         "the exact n-step objective propagates the state mean with A instead of A - B K",
-        "lib/lqr.py",
+        "lib/problems/lqr.py",
         "closed = lqr.A - lqr.B @ K\n",
         "closed = lqr.A + lqr.B @ K\n",
     ),
@@ -927,7 +978,7 @@ BUGS = [
         "KL divergence and Fisher information",
         "gaussian_kl_no_variance_ratio",
         "the Gaussian KL forgets var_p in (var_p + (mu_p - mu_q)^2) / (2 var_q)",
-        "lib/distributions.py",
+        "lib/parts/distributions.py",
         "per_dim = log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2.0 * var_q) - 0.5",
         "per_dim = log_std_q - log_std_p + (1.0 + (mean_p - mean_q) ** 2) / (2.0 * var_q) - 0.5",
     ),
@@ -935,7 +986,7 @@ BUGS = [
         "KL divergence and Fisher information",
         "categorical_kl_reversed",
         "the categorical KL weighs by q instead of p: KL(q || p) in KL(p || q)'s place",
-        "lib/distributions.py",
+        "lib/parts/distributions.py",
         "return jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)",
         "return jnp.sum(jnp.exp(log_q) * (log_q - log_p), axis=-1)",
     ),

@@ -11,10 +11,12 @@ For each bug, a copy of the repository at the commit (`git archive`, so uncommit
 it) gets the bug, and two things run there with PYTHONPATH = the copy (it wins over the editable
 install of /work/main; the harness checks that `lib` imports from the copy):
   (a) the unit tests that cover the box (`BOXES[box].tests`, `pytest -x`): caught if one fails;
-  (b) the chapter's page as CI checks it (`pytest -x chapters/NN.ipynb`, nbval): caught if a check
-      raises or a stored output changes.
-Before the bugs, the same two run on the unplanted copy (the baseline): a box whose tests, or a
-chapter whose page, fails there would count every bug as caught, so its bugs are marked invalid.
+  (b) the box's pages as CI checks them (`pytest -x chapters/NN.ipynb ...`, nbval): the page of the
+      chapter that teaches the box, and those of the chapters that use its functions too
+      (`BOXES[box].pages`); caught if a check raises or a stored output changes on any of them.
+Before the bugs, the same two run on the unplanted copy (the baseline): a box whose tests, or one of
+whose pages, fails there would count every bug as caught, so its bugs are marked invalid. A bug marked
+`equivalent` in the table (it computes the same thing) is not planted: the page lists it with the reason.
 Children run under `nice -n 10`. Results go to checking/report.json (merged by bug name with what
 is there, so `--only` re-measures some rows) and checking/report.md, the site's page "How the
 pages are checked", is written from them: never edit it by hand.
@@ -152,16 +154,16 @@ def page_target(chapter):
     return f"chapters/{chapter}.ipynb"
 
 
-def cell_label(copy, chapter, by):
+def cell_label(copy, by):
     """The first line of the code cell nbval names `by` ('chapters/x.ipynb::Cell 12')."""
-    match = re.search(r"::Cell (\d+)$", by or "")
+    match = re.search(r"^(chapters/[^:]+\.ipynb)::Cell (\d+)$", by or "")
     if not match:
         return None
     import nbformat
 
-    notebook = nbformat.read(str(copy / page_target(chapter)), as_version=4)
+    notebook = nbformat.read(str(copy / match.group(1)), as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    lines = [line for line in code[int(match.group(1))].source.splitlines() if line.strip()]
+    lines = [line for line in code[int(match.group(2))].source.splitlines() if line.strip()]
     return lines[0][:120] if lines else None
 
 
@@ -181,8 +183,8 @@ def measure_bug(bug, base, work, tests_only):
     }
     row["tests"] = run_pytest(copy, list(box.tests), logs / f"{bug.name}.tests.log")
     if not tests_only:
-        row["page"] = run_pytest(copy, [page_target(box.chapter)], logs / f"{bug.name}.page.log")
-        row["page"]["cell"] = cell_label(copy, box.chapter, row["page"]["by"])
+        row["page"] = run_pytest(copy, [page_target(chapter) for chapter in box.pages], logs / f"{bug.name}.page.log")
+        row["page"]["cell"] = cell_label(copy, row["page"]["by"])
     shutil.rmtree(copy, ignore_errors=True)
     return row
 
@@ -199,9 +201,11 @@ def measure_baseline(base, work, chapters, boxes, tests_only, jobs):
 
 
 def selected(words):
+    """The bugs to plant: every one not marked equivalent, or those whose box or name has one of `words`."""
+    bugs = [bug for bug in BUGS if not bug.equivalent]
     if not words:
-        return list(BUGS)
-    return [bug for bug in BUGS if any(w.lower() in (bug.box + " " + bug.name).lower() for w in words)]
+        return bugs
+    return [bug for bug in bugs if any(w.lower() in (bug.box + " " + bug.name).lower() for w in words)]
 
 
 def run(commit, bugs, jobs, tests_only, output):
@@ -222,7 +226,7 @@ def run(commit, bugs, jobs, tests_only, output):
                 + ": update tools/mutant_table.py"
             )
     boxes = sorted({bug.box for bug in bugs})
-    chapters = sorted({BOXES[box].chapter for box in boxes})
+    chapters = sorted({chapter for box in boxes for chapter in BOXES[box].pages})
     print(f"{len(bugs)} bugs in {len(boxes)} boxes at {commit[:12]}; baseline first", flush=True)
     baseline = measure_baseline(base, work, chapters, boxes, tests_only, jobs)
     for name, result in baseline.items():
@@ -236,8 +240,8 @@ def run(commit, bugs, jobs, tests_only, output):
         row = measure_bug(bug, base, work, tests_only)
         if baseline["tests"]["caught"] is not False:
             row["tests"]["invalid"] = "the unit tests fail (or error) without the bug"
-        if not tests_only and baseline[row["chapter"]]["caught"] is not False:
-            row["page"]["invalid"] = "the page fails (or errors) without the bug"
+        if not tests_only and any(baseline[chapter]["caught"] is not False for chapter in BOXES[bug.box].pages):
+            row["page"]["invalid"] = "a page of the box fails (or errors) without the bug"
         return row
 
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
@@ -252,7 +256,7 @@ def run(commit, bugs, jobs, tests_only, output):
             report.update(
                 commit=commit,
                 measured_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                bugs=[rows[b.name] for b in BUGS if b.name in rows],
+                bugs=[rows[b.name] for b in BUGS if b.name in rows and not b.equivalent],
             )
             save(report, output)
     report["baseline"] = {**report.get("baseline", {}), **baseline}
@@ -276,10 +280,19 @@ def save(report, path):
 
 
 # ------------------------------------------------------------------ the page
+EQUIVALENT = {bug.name: bug for bug in BUGS if bug.equivalent}  # listed with their reason, never counted
+FILES = {bug.name: bug.file for bug in BUGS}  # where each bug is now: lib's files may have moved since a run
+
+
+def counted(report):
+    """The report's rows, less those of bugs the table now marks equivalent (an older run may hold them)."""
+    return [row for row in report["bugs"] if row["name"] not in EQUIVALENT]
+
+
 def kill_rates(report):
-    """{chapter: (planted, caught by tests, caught by the page)}, in chapter order."""
+    """{chapter: (planted, caught by tests, caught by the box's pages)}, in chapter order."""
     rates = {}
-    for row in report["bugs"]:
+    for row in counted(report):
         planted, tests, page = rates.get(row["chapter"], (0, 0, 0))
         rates[row["chapter"]] = (
             planted + 1,
@@ -303,7 +316,7 @@ def _test_name(node_id):
     return _plain(f"{pathlib.Path(path).stem}: {name}" if name else path)
 
 
-def _caught_by(result, page=False):
+def _caught_by(result, page=False, box=None):
     if result is None:
         return "not run"
     if result.get("invalid"):
@@ -314,7 +327,9 @@ def _caught_by(result, page=False):
         return "**missed**"
     if not page:
         return _test_name(result["by"])
-    where = result["by"].split("::")[-1]
+    path, _, where = result["by"].rpartition("::")
+    if box is not None and path != page_target(BOXES[box].chapter):
+        where = f"chapter {pathlib.Path(path).stem[:2]}, {where}"  # another page that uses the box's functions
     if result.get("cell"):
         where += " (" + result["cell"][:60] + ")"
     return _plain(f"{where}: {result['reason']}")
@@ -343,9 +358,12 @@ def render(report, before=None):
         "harness `python -m tools.mutants` plants one plausible bug at a time in `lib` (in a copy of the",
         "repository, never the working tree), then runs the unit tests that cover the box and the",
         "chapter's page as CI checks it (nbval re-runs the stored notebook: the page catches the bug if a",
-        "check raises or a stored output changes). The bugs, with the exact change each one makes, are",
-        "listed in `tools/mutant_table.py`: read them as a list of mistakes to avoid. Targets: every bug",
-        f"caught by the unit tests, and at least {TARGET_PAGE:.0%} of them by the page of their chapter.",
+        "check raises or a stored output changes), with the pages of other chapters that use the box's",
+        "functions (a ground truth such as the Riccati solution is checked wherever it is used). The bugs,",
+        "with the exact change each one makes, are listed in `tools/mutant_table.py`: read them as a list",
+        "of mistakes to avoid. Targets: every bug that changes what the code computes caught by the unit",
+        f"tests, and at least {TARGET_PAGE:.0%} of them by the pages of their box; a bug that computes the same",
+        "thing is not planted, and is listed below with the reason.",
         "`tests/test_mutants.py` keeps one bug per box in CI (each box where a unit test catches one): the",
         "unit test named there must fail under it.",
         "",
@@ -370,7 +388,7 @@ def render(report, before=None):
             "",
             *_rate_rows(before),
         ]
-    survivors = [row for row in report["bugs"] if row.get("page", {}).get("caught") is False]
+    survivors = [row for row in counted(report) if row.get("page", {}).get("caught") is False]
     lines += ["", "## Bugs the page does not catch", ""]
     if survivors:
         lines += ["| box | bug | the mistake |", "|---|---|---|"]
@@ -378,17 +396,34 @@ def render(report, before=None):
             f"| {_plain(row['box'])} | {_plain(row['name'])} | {_plain(row['description'])} |" for row in survivors
         ]
     else:
-        lines.append("None: every planted bug makes its chapter's page fail.")
+        lines.append("None: every planted bug makes a page of its box fail.")
+    lines += ["", "## Bugs that compute the same thing (not planted, not counted)", ""]
+    if EQUIVALENT:
+        lines += ["| box | bug | why it computes the same thing |", "|---|---|---|"]
+        lines += [
+            f"| {_plain(bug.box)} | {_plain(bug.name)} | {_plain(bug.equivalent)} |" for bug in EQUIVALENT.values()
+        ]
+    else:
+        lines.append("None.")
     lines += ["", "## Every bug, box by box", ""]
     for box in BOXES:
-        rows = [row for row in report["bugs"] if row["box"] == box]
+        rows = [row for row in counted(report) if row["box"] == box]
         if not rows:
             continue
+        also = BOXES[box].also_on
         lines += [
             f"### {_plain(box)}",
             "",
-            f"Taught in chapter {BOXES[box].chapter[:2]}; the bugs change "
-            + ", ".join(sorted({f"`{row['file']}`" for row in rows}))
+            f"Taught in chapter {BOXES[box].chapter[:2]}"
+            + (
+                f"; its functions are used on the page{'s' * (len(also) > 1)} of chapter{'s' * (len(also) > 1)} "
+                + ", ".join(c[:2] for c in also)
+                + " too"
+                if also
+                else ""
+            )
+            + "; the bugs change "
+            + ", ".join(sorted({f"`{FILES.get(row['name'], row['file'])}`" for row in rows}))
             + ".",
             "",
             "| the mistake | caught by the unit tests | caught by the page |",
@@ -397,8 +432,13 @@ def render(report, before=None):
         for row in rows:
             lines.append(
                 f"| {_plain(row['description'])} ({_plain(row['name'])}) | {_caught_by(row['tests'])} "
-                f"| {_caught_by(row.get('page'), page=True)} |"
+                f"| {_caught_by(row.get('page'), page=True, box=box)} |"
             )
+        lines += [
+            f"| {_plain(bug.description)} ({_plain(bug.name)}) | equivalent: not planted | equivalent: not planted |"
+            for bug in EQUIVALENT.values()
+            if bug.box == box
+        ]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -5,7 +5,7 @@
     python -m tools.rerun 26-cartpole --seeds 256 --runs-per-device 32 --output runs.json   # a GPU node
     srun python -m tools.rerun 26-cartpole --seeds 1024 --runs-per-device 32 --distributed    # a SLURM cluster
 
-Each experiment is the chapter's own configuration, trained through `lib.sweep` (so on every device of
+Each experiment is the chapter's own configuration, trained through `lib.core.sweep` (so on every device of
 every process, after `jax.distributed.initialize()` on a cluster). The command prints each of the
 chapter's claims with its margin (the mean, its standard error, and how many standard errors lie
 between the mean and the threshold) and writes every run's numbers as JSON. With the default
@@ -21,9 +21,9 @@ from typing import Callable, NamedTuple
 import jax
 import numpy as np
 
-from lib import envs
-from lib.checks import mean_and_standard_error
-from lib.sweep import sweep
+from lib.problems import envs
+from lib.notebook.checks import mean_and_standard_error
+from lib.core.sweep import sweep
 
 
 class Claim(NamedTuple):
@@ -41,8 +41,8 @@ class Experiment(NamedTuple):
 
 
 def pendulum_ddpg_td3(num_seeds, runs_per_device):
-    from lib import deterministic as det
-    from lib.offpolicy import OffPolicyConfig, make_off_policy_train
+    from lib.algorithms import deterministic as det
+    from lib.loops.offpolicy import OffPolicyConfig, make_off_policy_train
 
     env = envs.make("Pendulum-v1")
     loop = OffPolicyConfig(
@@ -58,7 +58,7 @@ def pendulum_ddpg_td3(num_seeds, runs_per_device):
 
 
 def cartpole_npg_trpo_ppo(num_seeds, runs_per_device):
-    from lib import trust_region as tr
+    from lib.algorithms import trust_region as tr
 
     config = tr.PolicyOptimizationConfig(total_steps=40_960, kl_bound=0.01, clip_epsilon=0.2)
     train = tr.make_train(envs.make("CartPole-v1"), config, switchable=True)
@@ -76,7 +76,7 @@ def cartpole_npg_trpo_ppo(num_seeds, runs_per_device):
 
 
 def pendulum_svg(num_seeds, runs_per_device):
-    from lib import svg
+    from lib.algorithms import svg
 
     depths = (0, 1, 5, None)
     config = svg.SVGConfig(horizon=40, batch_size=8, num_iterations=200, checkpoint_every=25, depths=depths)

@@ -1,0 +1,1 @@
+"""The core: validated configs, divergence reports and the sweep that runs many trainings on every device."""

@@ -1,0 +1,1 @@
+"""The training loops the chapters share: off-policy (replay) and on-policy (rollouts)."""

@@ -1,0 +1,1 @@
+"""What the notebooks need beside the algorithms: checks, plots, sliders, exercises, the catalog of boxes."""

@@ -1,0 +1,1 @@
+"""Shared parts of the algorithms: networks, policies and distributions, replay, evaluation, samplers."""
