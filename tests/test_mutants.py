@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from tools.mutant_table import BOXES, BUGS
-from tools.mutants import child_env, plant
+from tools.mutants import check_import, child_env, plant
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BY_NAME = {bug.name: bug for bug in BUGS}
@@ -145,14 +145,7 @@ def test_the_subset_plants_one_bug_in_every_box_and_names_one_of_its_tests():
 
 
 def test_lib_imports_from_the_copy_not_from_the_working_tree(pristine):
-    imported = subprocess.run(
-        [sys.executable, "-c", "import lib; print(lib.__file__)"],
-        cwd=pristine,
-        env=child_env(pristine),
-        capture_output=True,
-        text=True,
-    ).stdout
-    assert imported.startswith(str(pristine)), f"lib imports from {imported}, not from the copy"
+    check_import(pristine)  # raises naming where lib came from otherwise
 
 
 @pytest.mark.parametrize("box", sorted(SUBSET))
