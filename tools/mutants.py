@@ -168,7 +168,8 @@ def cell_label(copy, by):
 
 
 # ------------------------------------------------------------------ one bug, the baseline, the run
-def measure_bug(bug, base, work, tests_only):
+def measure_bug(bug, base, work, tests_only, stored_tests=None):
+    """The bug's row: its unit tests' result (or `stored_tests`, measured before at this commit) and its pages'."""
     copy = plant(bug, base, work / bug.name)
     box = BOXES[bug.box]
     logs = work / "logs"
@@ -181,7 +182,7 @@ def measure_bug(bug, base, work, tests_only):
         "old": bug.old,
         "new": bug.new,
     }
-    row["tests"] = run_pytest(copy, list(box.tests), logs / f"{bug.name}.tests.log")
+    row["tests"] = stored_tests or run_pytest(copy, list(box.tests), logs / f"{bug.name}.tests.log")
     if not tests_only:
         row["page"] = run_pytest(copy, [page_target(chapter) for chapter in box.pages], logs / f"{bug.name}.page.log")
         row["page"]["cell"] = cell_label(copy, row["page"]["by"])
@@ -208,7 +209,7 @@ def selected(words):
     return [bug for bug in bugs if any(w.lower() in (bug.box + " " + bug.name).lower() for w in words)]
 
 
-def run(commit, bugs, jobs, tests_only, output):
+def run(commit, bugs, jobs, tests_only, output, pages_only=False):
     start = time.monotonic()
     commit = resolve(commit)
     base = base_copy(commit)
@@ -236,8 +237,13 @@ def run(commit, bugs, jobs, tests_only, output):
         report = {"bugs": []}
     rows = {row["name"]: row for row in report["bugs"]}
 
+    if pages_only:  # the unit tests' results stored for this commit stand; only the pages are measured
+        missing = [bug.name for bug in bugs if "tests" not in rows.get(bug.name, {})]
+        if missing:
+            raise SystemExit(f"--pages-only: no stored unit-test result at {commit[:12]} for {', '.join(missing)}")
+
     def one(bug):
-        row = measure_bug(bug, base, work, tests_only)
+        row = measure_bug(bug, base, work, tests_only, rows[bug.name]["tests"] if pages_only else None)
         if baseline["tests"]["caught"] is not False:
             row["tests"]["invalid"] = "the unit tests fail (or error) without the bug"
         if not tests_only and any(baseline[chapter]["caught"] is not False for chapter in BOXES[bug.box].pages):
@@ -455,6 +461,9 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="bugs measured at once (each runs one pytest at a time)")
     parser.add_argument("--only", nargs="+", help="only bugs whose box or name contains one of these words")
     parser.add_argument("--tests-only", action="store_true", help="run the unit tests, not the pages")
+    parser.add_argument(
+        "--pages-only", action="store_true", help="run the pages, keeping the unit tests' results stored for the commit"
+    )
     parser.add_argument("--commit", default="HEAD", help="the commit to plant the bugs in (default HEAD)")
     parser.add_argument("--output", type=pathlib.Path, default=OUT / "report.json")
     parser.add_argument("--render", action="store_true", help="only rewrite checking/report.md from the JSON")
@@ -463,7 +472,7 @@ def main(argv=None):
         bugs = selected(args.only)
         if not bugs:
             raise SystemExit(f"no bug matches {args.only}")
-        report = run(args.commit, bugs, args.jobs, args.tests_only, args.output)
+        report = run(args.commit, bugs, args.jobs, args.tests_only, args.output, args.pages_only)
         print(f"done in {report['last_run']['wall_s']} s", flush=True)
     if args.output == OUT / "report.json":
         print(f"wrote {write_page()}")
