@@ -58,6 +58,17 @@ def test_ou_step_is_one_euler_maruyama_step():
     np.testing.assert_allclose(det.ou_step(noise, key, 0.7, 0.4, 0.1), expected, rtol=1e-6)
 
 
+def test_ou_paths_chain_ou_step():
+    """ou_paths is ou_step applied step by step (one split key per step), so its checks test DDPG's noise."""
+    key = jax.random.PRNGKey(5)
+    paths = det.ou_paths(key, 0.7, 0.4, 0.1, num_steps=4, num_paths=3, initial=0.5)
+    noise = jnp.full(3, 0.5)
+    for t, step_key in enumerate(jax.random.split(key, 4)):
+        noise = det.ou_step(noise, step_key, 0.7, 0.4, 0.1)
+        np.testing.assert_allclose(paths[:, t + 1], noise, rtol=1e-6)
+    assert np.all(paths[:, 0] == 0.5)
+
+
 def test_ou_stationary_variance_within_three_standard_errors():
     """4000 independent paths run 300 steps from 0 (rho^600 < 1e-27): their final values are
     N(0, v) with v = sigma^2 / (theta (2 - theta dt)); the sample variance has standard error

@@ -21,17 +21,20 @@ def ou_step(noise, key, theta, sigma, dt, mu=0.0):
 
 
 @jax.jit
-def _ou_paths(theta, sigma, dt, initial, eps):
-    def step(noise, eps_t):
-        noise = noise + theta * (0.0 - noise) * dt + sigma * jnp.sqrt(dt) * eps_t
+def _ou_paths(theta, sigma, dt, initial, keys, num_paths_template):
+    # Each step is `ou_step` itself, so the paths test the same code DDPG's exploration runs.
+    def step(noise, key):
+        noise = ou_step(noise, key, theta, sigma, dt)
         return noise, noise
 
-    _, path = jax.lax.scan(step, initial * jnp.ones(eps.shape[1]), eps)
-    return jnp.concatenate([initial * jnp.ones((1, eps.shape[1])), path]).T
+    start = initial * jnp.ones_like(num_paths_template)
+    _, path = jax.lax.scan(step, start, keys)
+    return jnp.concatenate([start[None], path]).T
 
 
 def ou_paths(key, theta, sigma, dt, num_steps, num_paths=1, initial=0.0):
-    """`num_paths` independent OU paths of `num_steps` steps from N_0 = initial: shape [paths, steps + 1].
+    """`num_paths` independent OU paths of `num_steps` steps of `ou_step` from N_0 = initial:
+    shape [paths, steps + 1].
 
     Euler-Maruyama is stable for 0 < theta dt < 2; theta, sigma and dt may change between calls
     without recompiling (they are traced), the shape may not.
@@ -39,13 +42,13 @@ def ou_paths(key, theta, sigma, dt, num_steps, num_paths=1, initial=0.0):
     _check_ou(float(theta), float(sigma), float(dt))
     check_positive_int("num_steps", num_steps)
     check_positive_int("num_paths", num_paths)
-    eps = jax.random.normal(key, (num_steps, num_paths))
     return _ou_paths(
         jnp.asarray(theta, jnp.float32),
         jnp.asarray(sigma, jnp.float32),
         jnp.asarray(dt, jnp.float32),
         jnp.asarray(initial, jnp.float32),
-        eps,
+        jax.random.split(key, num_steps),
+        jnp.zeros(num_paths, jnp.float32),
     )
 
 
