@@ -320,10 +320,9 @@ def lqr_start(key):
     return jnp.asarray(START_MEAN, jnp.float32) + 0.5 * jax.random.normal(key, (2,))
 
 
-def test_svg_infinity_on_the_lqr_raises_the_exact_return():
-    lqr, params, _ = make_problem()
-    config = svg.SVGConfig(horizon=20, batch_size=16, num_iterations=40, policy_learning_rate=0.05, checkpoint_every=20)
-    final, log = jax.jit(
+def svg_infinity_on_lqr(lqr, params, config):
+    """Algorithm 25.1 on the LQR from `params`, with a linear Gaussian policy, at a fixed key."""
+    return jax.jit(
         lambda key: svg.svg_infinity(
             key,
             params,
@@ -333,6 +332,12 @@ def test_svg_infinity_on_the_lqr_raises_the_exact_return():
             config=config,
         )
     )(jax.random.key(5))
+
+
+def test_svg_infinity_on_the_lqr_raises_the_exact_return():
+    lqr, params, _ = make_problem()
+    config = svg.SVGConfig(horizon=20, batch_size=16, num_iterations=40, policy_learning_rate=0.05, checkpoint_every=20)
+    final, log = svg_infinity_on_lqr(lqr, params, config)
     value = lambda p: float(lqr_lib.policy_expected_return(lqr, p, jnp.asarray(START_MEAN), 0.25 * jnp.eye(2)))
     optimum = lqr_lib.solve_riccati(lqr).K
     assert value(final) > value(params) + 1.0
@@ -346,16 +351,7 @@ def test_svg_infinity_records_the_iteration_where_it_diverged():
     inf within a few iterations, and diverged_at names the first one (it stays -1 at a sane step)."""
     lqr, params, _ = make_problem()
     config = svg.SVGConfig(horizon=20, batch_size=4, num_iterations=10, policy_learning_rate=1e3, checkpoint_every=10)
-    _, log = jax.jit(
-        lambda key: svg.svg_infinity(
-            key,
-            params,
-            policy=svg.linear_gaussian_policy,
-            model=svg.lqr_model(lqr),
-            initial_state=lqr_start,
-            config=config,
-        )
-    )(jax.random.key(5))
+    _, log = svg_infinity_on_lqr(lqr, params, config)
     first = int(log.diverged_at)
     assert 0 <= first < 10
     assert np.all(np.isfinite(log.objective[:first])) and not np.isfinite(log.objective[first])
