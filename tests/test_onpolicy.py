@@ -7,6 +7,8 @@ import pytest
 
 from lib.problems import envs
 from lib.loops.onpolicy import (
+    adam_first_moment,
+    annealable_adam,
     collect_rollout,
     discounted_returns_to_go,
     gae_advantages,
@@ -99,3 +101,14 @@ def test_shuffled_minibatches_hold_each_sample_once_and_drop_only_the_remainder(
     np.testing.assert_array_equal(even["y"][..., 0], even["x"])  # rows stay together
     uneven = shuffled_minibatches(jax.random.PRNGKey(0), data, 3)
     assert uneven["x"].shape == (3, 3) and len(np.unique(np.asarray(uneven["x"]))) == 9
+
+
+@pytest.mark.parametrize("max_grad_norm", [None, 100.0])
+def test_adam_first_moment_after_one_step_is_a_tenth_of_the_gradient(max_grad_norm):
+    optimizer = annealable_adam(1e-3, max_grad_norm=max_grad_norm)
+    params = {"a": jnp.array([1.0, -2.0]), "b": jnp.array(3.0)}
+    grads = {"a": jnp.array([0.5, 4.0]), "b": jnp.array(-1.0)}
+    _, state = optimizer.update(grads, optimizer.init(params), params)
+    moment = adam_first_moment(state)
+    for name in params:
+        np.testing.assert_allclose(moment[name], 0.1 * grads[name], rtol=1e-6)
