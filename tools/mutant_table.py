@@ -535,6 +535,30 @@ BUGS = [
         "lambda s: policy_action(env, state.policy_target, s),",
         "lambda s: policy_action(env, state.policy, s),",
     ),
+    Bug(
+        "Algorithm 21.3 (TD3)",
+        "td3_policy_on_twin_minimum",
+        "the policy ascends the minimum of the twins instead of q^A alone",
+        DDPG_TD3,
+        "return -jnp.mean(first_q_apply(q, observation, policy_action(env, policy, observation)))",
+        "return -jnp.mean(jnp.min(twin_q_apply(q, observation, policy_action(env, policy, observation)), axis=0))",
+    ),
+    Bug(
+        "Algorithm 21.3 (TD3)",
+        "td3_policy_on_second_critic",
+        "the policy ascends q^B instead of q^A",
+        DDPG_TD3,
+        "return -jnp.mean(first_q_apply(q, observation, policy_action(env, policy, observation)))",
+        "return -jnp.mean(twin_q_apply(q, observation, policy_action(env, policy, observation))[1])",
+    ),
+    Bug(
+        "Algorithm 21.3 (TD3)",
+        "td3_policy_on_old_critic",
+        "the policy step ascends q^A from before this update's critic step",
+        DDPG_TD3,
+        "grad_d = jax.grad(lambda w: td3_policy_loss(env, q, w, batch.observation))(policy)",
+        "grad_d = jax.grad(lambda w: td3_policy_loss(env, state.q, w, batch.observation))(policy)",
+    ),
     # ------------------------------------------------------------------ chapter 22
     Bug(
         "Algorithm 22.1 (SAC)",
