@@ -406,6 +406,29 @@ def test_ddpg_target_reads_the_target_networks_and_the_policy_step_the_critic_ju
     assert abs(np.mean(on_new_critic) - np.mean(on_old_critic)) > 1e-3  # step 7 moved the critic
 
 
+def test_td3_policy_step_follows_q_a_just_fitted(batch, td3_state):
+    """After update 0 (0 mod d = 0) Adam's first moment is exactly 0.1 times the gradient it was given: that of
+    -mean q^A(s, d(s; w)) with the critics after step 7, not their minimum, not q^B, not q^A before step 7."""
+    new, _ = td3_update(PENDULUM, TD3_CONFIG, td3_state, batch, jax.random.PRNGKey(10))
+    first_moment = new.policy_opt_state[0].mu  # optax.adam's state: (ScaleByAdamState(count, mu, nu), EmptyState())
+
+    def gradient(critic, pick):
+        def loss(w):
+            actions = det.policy_action(PENDULUM, w, batch.observation)
+            return -jnp.mean(pick(nets.twin_q_apply(critic, batch.observation, actions)))
+
+        return jax.grad(loss)(td3_state.policy)
+
+    def distance(tree):
+        pairs = zip(jax.tree_util.tree_leaves(first_moment), jax.tree_util.tree_leaves(tree))
+        return max(float(np.max(np.abs(m - 0.1 * g))) for m, g in pairs)
+
+    scale = max(float(np.max(np.abs(m))) for m in jax.tree_util.tree_leaves(first_moment))
+    assert distance(gradient(new.q, lambda q: q[0])) < 1e-5 * scale
+    for critic, pick in ((new.q, lambda q: jnp.min(q, axis=0)), (new.q, lambda q: q[1]), (td3_state.q, lambda q: q[0])):
+        assert distance(gradient(critic, pick)) > 1e-3 * scale
+
+
 def test_td3_target_action_comes_from_the_target_policy():
     """As in the exact test above, with the online policy's weight on s_0 raised from 0.5 to 1.5: the targets
     still use the target policy d(s) = 2 tanh(relu(0.5 s_0 + 0.1 s_2))."""
