@@ -112,6 +112,7 @@ BOXES = {
             "test_td3_target_without_noise_is_the_clipped_double_q_target",
             "test_td3_critic_loss_and_policy_objective_have_their_exact_values",
             "test_td3_updates_policy_and_targets_only_every_d_steps_at_rate_tau",
+            "test_td3_policy_step_follows_q_a_just_fitted",
         ),
     ),
     "Algorithm 22.1 (SAC)": Box(
