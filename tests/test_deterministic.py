@@ -410,7 +410,7 @@ def test_td3_policy_step_follows_q_a_just_fitted(batch, td3_state):
     """After update 0 (0 mod d = 0) Adam's first moment is exactly 0.1 times the gradient it was given: that of
     -mean q^A(s, d(s; w)) with the critics after step 7, not their minimum, not q^B, not q^A before step 7."""
     new, _ = td3_update(PENDULUM, TD3_CONFIG, td3_state, batch, jax.random.PRNGKey(10))
-    first_moment = new.policy_opt_state[0].mu  # optax.adam's state: (ScaleByAdamState(count, mu, nu), EmptyState())
+    first_moment = nets.adam_first_moment(new.policy_opt_state)
 
     def gradient(critic, pick):
         def loss(w):

@@ -196,17 +196,6 @@ def annealed_learning_rate(learning_rate, iteration, num_iterations, anneal=True
     return jnp.asarray(rate, jnp.float32)
 
 
-def adam_first_moment(opt_state):
-    """Adam's first moment mu (the running mean of the gradients) in an `annealable_adam` state.
-
-    After one step from a fresh state it is (1 - b1) g = 0.1 g, with g the gradient of that step: a page
-    can check which gradient an update used, where the step itself (about alpha sign(g)) hides its size.
-    """
-    is_adam = lambda node: isinstance(node, optax.ScaleByAdamState)
-    (adam,) = [node for node in jax.tree_util.tree_leaves(opt_state.inner_state, is_leaf=is_adam) if is_adam(node)]
-    return adam.mu
-
-
 def with_learning_rate(opt_state, learning_rate):
     """An `annealable_adam` state whose next steps use `learning_rate`."""
     rates = dict(opt_state.hyperparams, learning_rate=jnp.asarray(learning_rate, jnp.float32))

@@ -89,6 +89,18 @@ def gradient_step(optimizer, params, opt_state, grads):
     return optax.apply_updates(params, updates), opt_state
 
 
+def adam_first_moment(opt_state):
+    """Adam's first moment mu (the running mean of the gradients) in an optax state holding one Adam
+    (`optax.adam`, or chained after a clip, or inside `inject_hyperparams` as `annealable_adam`).
+
+    After one step from a fresh state it is (1 - b1) g = 0.1 g, with g the gradient of that step: a page
+    can check which gradient an update used, where the step itself (about alpha sign(g)) hides its size.
+    """
+    is_adam = lambda node: isinstance(node, optax.ScaleByAdamState)
+    (adam,) = [node for node in jax.tree_util.tree_leaves(opt_state, is_leaf=is_adam) if is_adam(node)]
+    return adam.mu
+
+
 def soft_update(target, online, tau):
     """Polyak averaging: target <- tau * online + (1 - tau) * target."""
     check_range("tau", tau, 0.0, 1.0)
