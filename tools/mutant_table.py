@@ -853,6 +853,14 @@ BUGS = [
     ),
     Bug(
         "Algorithm 24.3 (GAE actor-critic)",
+        "gae_time_limit_as_terminal",
+        "the box hands GAE `done` where `terminated` belongs: an episode cut by the time limit is not bootstrapped",
+        PG_BOXES,
+        "rollout.terminated,  # 2.2.3",
+        "rollout.done,  # 2.2.3",
+    ),
+    Bug(
+        "Algorithm 24.3 (GAE actor-critic)",
         "gae_td_error_sign",
         "the TD error is v(s) - r - gamma v(s') (sign flipped)",
         ONPOLICY,
@@ -874,6 +882,14 @@ BUGS = [
         PG_BOXES,
         "bootstrap = (1.0 - step.terminated) * state_value(state.value, step.next_observations)",
         "bootstrap = state_value(state.value, step.next_observations)",
+    ),
+    Bug(
+        "Algorithm 24.4 (actor-critic with TD(0))",
+        "td0_time_limit_as_terminal",
+        "the TD(0) error drops v(s') where the time limit cut the episode, as if it were a true terminal",
+        PG_BOXES,
+        "bootstrap = (1.0 - step.terminated) * state_value(state.value, step.next_observations)",
+        "bootstrap = (1.0 - step.done) * state_value(state.value, step.next_observations)",
     ),
     Bug(
         "Algorithm 24.4 (actor-critic with TD(0))",
