@@ -279,10 +279,15 @@ def _plain_steps(monkeypatch):
     monkeypatch.setattr(onpolicy, "gradient_step", plain_step)
 
 
-def _cartpole_rollout(config, steps=30, copies=3):
+def _cartpole_rollout(config, steps=30, copies=3, cut_copy_0_after=None):
+    """A short rollout; with `cut_copy_0_after`, copy 0 starts that many steps before the time limit cuts it."""
     cartpole = envs.make("CartPole-v1")
     state = pg.init_agent(jax.random.key(0), cartpole, config)
     env_states, observations = onpolicy.start_envs(cartpole, jax.random.key(1), copies)
+    if cut_copy_0_after is not None:
+        physics_states, returns = env_states
+        time = physics_states.time.at[0].set(cartpole.max_episode_steps - cut_copy_0_after)
+        env_states = (physics_states._replace(time=time), returns)
     sample = pg.agent._sampler(state.policy, cartpole)
     _, _, rollout, _ = onpolicy.collect_rollout(cartpole, sample, jax.random.key(2), env_states, observations, steps)
     return state, rollout, pg.first_episode_mask(rollout.done)
@@ -345,7 +350,9 @@ def test_box_24_2_fits_v_to_the_returns_then_steps_on_normalized_returns_minus_t
 def test_box_24_3_fits_v_to_the_lambda_return_and_steps_on_the_normalized_gae_advantages(monkeypatch):
     _plain_steps(monkeypatch)
     config = pg.PolicyGradientConfig(estimator="gae", gamma=0.9, lam=0.8, **SMALL_BOX_CONFIG)
-    state, rollout, mask = _cartpole_rollout(config)
+    state, rollout, mask = _cartpole_rollout(config, cut_copy_0_after=5)
+    cut = np.asarray(rollout.done & ~rollout.terminated)
+    assert cut[4, 0] and mask[4, 0] == 1  # copy 0's first episode ends at the time limit: v(s') is bootstrapped
     values = onpolicy.state_value(state.value, rollout.observations)
     next_values = onpolicy.state_value(state.value, rollout.next_observations)
     advantages = onpolicy.gae_advantages(
@@ -362,14 +369,18 @@ def test_box_24_4_td0_step_moves_the_critic_by_delta_grad_v_with_no_bootstrap_pa
     cartpole = envs.make("CartPole-v1")
     config = pg.PolicyGradientConfig(estimator="td0", gamma=0.5, **SMALL_BOX_CONFIG)
     state = pg.init_agent(jax.random.key(0), cartpole, config)
-    # Copy 0 falls on this step whatever it does (theta + tau theta_dot is past 12 degrees); 1 and 2 do not.
-    physics = jnp.array([[0.0, 0.0, 0.2, 2.0], [0.01, 0.1, 0.02, -0.1], [-0.02, -0.2, -0.03, 0.2]])
-    env_states = (envs.EnvState(physics, jnp.zeros(3, jnp.int32)), jnp.zeros(3))
-    alive = jnp.ones(3)
+    # Copy 0 falls on this step whatever it does (theta + tau theta_dot is past 12 degrees); 1 and 2 do not;
+    # copy 3 takes its 500th step, so the time limit cuts it: not a terminal, v(s') still counts.
+    physics = jnp.array(
+        [[0.0, 0.0, 0.2, 2.0], [0.01, 0.1, 0.02, -0.1], [-0.02, -0.2, -0.03, 0.2], [0.0, 0.1, 0.01, 0.1]]
+    )
+    env_states = (envs.EnvState(physics, jnp.array([0, 0, 0, 499], jnp.int32)), jnp.zeros(4))
+    alive = jnp.ones(4)
     new, _, _, step, _ = pg.boxes.actor_critic_td0_step(
         config, state, cartpole, jax.random.key(4), env_states, physics, alive
     )
-    np.testing.assert_array_equal(step.terminated, [True, False, False])
+    np.testing.assert_array_equal(step.terminated, [True, False, False, False])
+    np.testing.assert_array_equal(step.done, [True, False, False, True])
     v = lambda theta, s: onpolicy.state_value(theta, s)  # noqa: E731
     deltas = step.rewards + 0.5 * (1.0 - step.terminated) * v(state.value, step.next_observations)
     deltas = deltas - v(state.value, step.observations)  # delta_t, held fixed in both steps
