@@ -66,8 +66,8 @@ class SVGConfig:
     checkpoint_every: int = 25  # iterations between stored policy parameters; divides iterations
     policy_hidden: Tuple[int, ...] = (16,)  # Pendulum policy: hidden widths (tanh) of d(s; w), positive ints
     initial_action_std: float = 0.5  # Pendulum policy: sigma(s; w) at the start (then learned), > 0
-    # SVG(n) only. The critic's gradient in a is all SVG(0) knows, and its budget decides how far
-    # SVG(5) gets on Pendulum in 200 updates: 25 Adam steps per iteration leave it near SVG(0), 50 lift it.
+    # SVG(n) only. The critic's gradient in a is all SVG(0) knows, so we expect its budget (width, Adam
+    # steps) to limit how far SVG(n) gets on Pendulum in 200 updates; chapter 25 does not measure this.
     q_hidden: Tuple[int, ...] = (32, 32)  # hidden widths (ReLU) of q(s, a; theta), positive ints
     q_learning_rate: float = 3e-3  # Adam step on the critic, > 0
     num_q_steps: int = 50  # critic regression (Adam) steps per iteration, >= 1
