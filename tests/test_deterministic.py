@@ -177,17 +177,26 @@ def linear_td3_state():
     return state._replace(policy=policy, q=q, policy_target=policy, q_target=q)
 
 
+LINEAR_TD3_CONFIG = det.TD3Config(policy_hidden=(1,), q_hidden=(1,), policy_delay=1, gamma=0.5, target_noise=0.0)
+
+
+def linear_td3_batch():
+    """Three transitions for the exact tests of the linear TD3 state: (s, a, r, s') in NumPy, and as a Transition."""
+    s = np.array([[0.6, 0.8, 1.0], [-1.0, 0.0, -2.0], [0.0, 1.0, 3.0]], np.float32)
+    a = np.array([[0.5], [-1.5], [2.0]], np.float32)
+    r = np.array([-1.0, -2.0, 0.5], np.float32)
+    s_next = np.array([[1.0, 0.0, 0.5], [0.3, -0.4, 0.0], [0.0, -1.0, 1.0]], np.float32)
+    batch = Transition(jnp.asarray(s), jnp.asarray(a), jnp.asarray(r), jnp.asarray(s_next), jnp.zeros(3, bool))
+    return s, a, r, s_next, batch
+
+
 def test_td3_critic_loss_and_policy_objective_have_their_exact_values():
     """With linear twins q^A = s_0 + a, q^B = 2 s_1 - a, reward r, gamma = 0.5 and zero target noise:
     y = r + 0.5 min(q^A, q^B)(s', d(s')); the critic loss is sum_j mean (y - q^j(s, a))^2 and the policy
     objective mean q^A(s, d(s)), each computed here by hand in NumPy."""
     state = linear_td3_state()
-    config = det.TD3Config(policy_hidden=(1,), q_hidden=(1,), policy_delay=1, gamma=0.5, target_noise=0.0)
-    s = np.array([[0.6, 0.8, 1.0], [-1.0, 0.0, -2.0], [0.0, 1.0, 3.0]], np.float32)
-    s_next = np.array([[1.0, 0.0, 0.5], [0.3, -0.4, 0.0], [0.0, -1.0, 1.0]], np.float32)
-    a = np.array([[0.5], [-1.5], [2.0]], np.float32)
-    r = np.array([-1.0, -2.0, 0.5], np.float32)
-    batch = Transition(jnp.asarray(s), jnp.asarray(a), jnp.asarray(r), jnp.asarray(s_next), jnp.zeros(3, bool))
+    config = LINEAR_TD3_CONFIG
+    s, a, r, s_next, batch = linear_td3_batch()
     d = lambda obs: 2.0 * np.tanh(np.maximum(obs @ np.array([0.5, 0.0, 0.1]), 0.0))
     q_a = lambda obs, act: obs[:, 0] + act
     q_b = lambda obs, act: 2.0 * obs[:, 1] - act
@@ -435,12 +444,8 @@ def test_td3_target_action_comes_from_the_target_policy():
     state = linear_td3_state()
     online = [{"w": jnp.array([[1.5], [0.0], [0.1]]), "b": jnp.zeros(1)}, state.policy[1]]
     state = state._replace(policy=online)
-    config = det.TD3Config(policy_hidden=(1,), q_hidden=(1,), policy_delay=1, gamma=0.5, target_noise=0.0)
-    s = np.array([[0.6, 0.8, 1.0], [-1.0, 0.0, -2.0], [0.0, 1.0, 3.0]], np.float32)
-    s_next = np.array([[1.0, 0.0, 0.5], [0.3, -0.4, 0.0], [0.0, -1.0, 1.0]], np.float32)
-    a = np.array([[0.5], [-1.5], [2.0]], np.float32)
-    r = np.array([-1.0, -2.0, 0.5], np.float32)
-    batch = Transition(jnp.asarray(s), jnp.asarray(a), jnp.asarray(r), jnp.asarray(s_next), jnp.zeros(3, bool))
+    config = LINEAR_TD3_CONFIG
+    s, a, r, s_next, batch = linear_td3_batch()
     d_target = lambda obs: 2.0 * np.tanh(np.maximum(obs @ np.array([0.5, 0.0, 0.1]), 0.0))  # noqa: E731
     d_online = lambda obs: 2.0 * np.tanh(np.maximum(obs @ np.array([1.5, 0.0, 0.1]), 0.0))  # noqa: E731
     q_a = lambda obs, act: obs[:, 0] + act  # noqa: E731
